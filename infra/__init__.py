@@ -1,0 +1,1 @@
+"""The cloud half of modelplane: Pulumi components for the network, GKE, buckets, registry and identities."""

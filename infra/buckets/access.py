@@ -1,0 +1,56 @@
+"""Bucket-scoped IAM: no project-wide storage roles, and each tenant limited to its own prefix."""
+
+from dataclasses import dataclass
+from functools import partial
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.buckets.artifacts import UPLOADS_PREFIX
+
+
+def prefix_condition(bucket: str, prefix: str) -> str:
+    """CEL that admits objects under `prefix`, and listings asked for under it (a listing names no object)."""
+    return (f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{prefix}") || '
+            f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{prefix}")')
+
+
+@dataclass(frozen=True)
+class PrefixGrant:
+    """`member` may use objects under `prefix` with `role` (objectViewer read-only, objectUser read-write)."""
+
+    title: str
+    member: pulumi.Input[str]
+    role: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class BucketAccessArgs:
+    bucket: pulumi.Output[str]
+    whole_bucket: dict[str, pulumi.Input[str]]  # title -> member with read/write on everything (the operator)
+    prefix_grants: list[PrefixGrant]
+
+
+class BucketAccess(pulumi.ComponentResource):
+    def __init__(self, name: str, args: BucketAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("modelplane:infra:BucketAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        for title, member in args.whole_bucket.items():
+            gcp.storage.BucketIAMMember(f"{name}-{title}", bucket=args.bucket, role="roles/storage.objectUser",
+                                        member=member, opts=child)
+        for grant in args.prefix_grants:
+            gcp.storage.BucketIAMMember(
+                f"{name}-{grant.title}",
+                bucket=args.bucket,
+                role=grant.role,
+                member=grant.member,
+                condition={"title": grant.title, "description": f"objects under {grant.prefix} only",
+                           "expression": args.bucket.apply(partial(prefix_condition, prefix=grant.prefix))},
+                opts=child,
+            )
+        self.register_outputs({})
+
+
+def uploads_reader(title: str, member: pulumi.Input[str]) -> PrefixGrant:
+    return PrefixGrant(title=title, member=member, role="roles/storage.objectViewer", prefix=UPLOADS_PREFIX)
