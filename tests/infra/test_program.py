@@ -181,7 +181,7 @@ def test_builder_pushes_images_and_reads_only_uploads(stack_plan: Plan) -> None:
     grants = [r.inputs for r in iam_members(stack_plan) if r.inputs["member"] == builder]
     assert {g["role"] for g in grants} == {"roles/artifactregistry.writer", "roles/storage.objectViewer"}
     (read,) = [g for g in grants if g["role"] == "roles/storage.objectViewer"]
-    assert f'/objects/uploads/")' in read["condition"]["expression"]
+    assert '/objects/uploads/")' in read["condition"]["expression"]
 
 
 def test_kubernetes_service_accounts_impersonate_through_workload_identity(stack_plan: Plan) -> None:
