@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from infra.gke.catalogue import CATALOGUE, GPU_TYPES, machine_problem
+from modelplane.api.common import GPU_TYPES
+
+from infra.gke.catalogue import CATALOGUE, machine_problem
 
 NAMESPACE = "modelplane"  # the Pulumi project name: config keys are `modelplane:<key>`
 

@@ -63,8 +63,6 @@ CATALOGUE: dict[str, GpuFamily] = {
     )
 }
 
-GPU_TYPES: tuple[str, ...] = tuple(CATALOGUE)
-
 
 def machine_problem(gpu_type: str, count: int, machine_type: str | None, spot: bool) -> str | None:
     """Why this GPU/count/machine combination cannot exist, or None when it can."""

@@ -1,6 +1,11 @@
 import pytest
 
 from infra.gke.catalogue import CATALOGUE, machine_problem
+from modelplane.api.common import GPU_TYPES
+
+
+def test_catalogue_offers_exactly_the_gpu_types_users_may_request() -> None:
+    assert set(CATALOGUE) == set(GPU_TYPES)
 
 
 @pytest.mark.parametrize(("gpu", "count", "machine"), [

@@ -1,0 +1,40 @@
+"""Notebook: Jupyter on requested resources, opened through port-forward; suspend keeps its work."""
+
+from pydantic import ConfigDict, Field
+
+from modelplane.api.common import (
+    AT_MOST_ONE_IMAGE,
+    ON_DELETE_DESCRIPTION,
+    ObjectRef,
+    OnDelete,
+    Status,
+    Workload,
+    validations,
+)
+from modelplane.api.resource import Kind, column
+
+
+class NotebookSpec(Workload):
+    """A Jupyter server; its workspace (/content/artifacts) persists in the bucket across suspend and resume."""
+
+    model_config = ConfigDict(json_schema_extra=validations(AT_MOST_ONE_IMAGE))
+
+    model: ObjectRef | None = Field(default=None, description="A Model mounted read-only at /content/model.")
+    dataset: ObjectRef | None = Field(default=None, description="A Dataset mounted read-only at /content/data.")
+    suspend: bool = Field(default=False, description="true stops the pod and frees its GPU; the workspace stays.")
+    on_delete: OnDelete = Field(default="Retain", description=ON_DELETE_DESCRIPTION)
+
+
+class NotebookStatus(Status):
+    pod: str | None = Field(default=None, description="The pod to port-forward to.")
+    port: int | None = Field(default=None, description="Jupyter's port in the pod.")
+    token_secret: str | None = Field(default=None, description="Secret holding the Jupyter token (key: token).")
+
+
+NOTEBOOK = Kind(
+    kind="Notebook", plural="notebooks", short_name="nb",
+    description="A Jupyter notebook on requested resources, reached with kubectl port-forward.",
+    spec=NotebookSpec, status=NotebookStatus,
+    columns=(column("GPU", ".spec.resources.gpu.type"),
+             column("Suspended", ".spec.suspend", "boolean")),
+)
