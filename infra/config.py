@@ -16,9 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from modelplane.api.common import GPU_TYPES
-
 from infra.gke.catalogue import CATALOGUE, machine_problem
+from modelplane.api.common import GPU_TYPES
 
 NAMESPACE = "modelplane"  # the Pulumi project name: config keys are `modelplane:<key>`
 

@@ -7,6 +7,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+
 from modelplane.api import KINDS, Kind
 from modelplane.api.crd import CRDS_DIR, render, stale, write
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from modelplane.api import kind_for
 
+from modelplane.api import kind_for
 from tests.support.apiserver import AdmissionError, admit
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
