@@ -21,7 +21,8 @@ GPU_TYPES: tuple[str, ...] = get_args(GpuType)
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _NUMBER = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
 QUANTITY = rf"^(\+|-)?{_NUMBER}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_NUMBER}))?$"  # Kubernetes' quantity syntax
-SECRET_REF = r"^\$\{\{ *secrets\.[a-z0-9]([-a-z0-9.]*[a-z0-9])?\.[-._a-zA-Z0-9]+ *\}\}$"
+# ${{ secrets.NAME.KEY }}: group 1 is the Secret's name, group 3 the key.
+SECRET_REF = r"^\$\{\{ *secrets\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([-._a-zA-Z0-9]+) *\}\}$"
 
 
 def rule(expression: str, message: str, field_path: str | None = None) -> dict[str, str]:
@@ -184,6 +185,7 @@ class Artifacts(ApiModel):
 
     url: str = Field(description="gs:// URL of the object's prefix.")
     files: list[str] = Field(default_factory=list, description="The first file names, for a glance.")
+    count: int = Field(default=0, ge=0, description="Number of files.")
     size: str = Field(default="0", description="Total size, human-readable (e.g. 13.5Gi).")
     bytes: int = Field(default=0, ge=0, description="Total size in bytes.")
 

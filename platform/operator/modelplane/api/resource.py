@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelplane.api.common import GROUP, VERSION, ApiModel, Status
+from modelplane.api.common import GROUP, VERSION, Status, Workload
 
 
 def column(name: str, json_path: str, type_: str = "string", description: str = "",
@@ -30,7 +30,7 @@ class Kind:
     plural: str
     short_name: str
     description: str
-    spec: type[ApiModel]
+    spec: type[Workload]
     status: type[Status]
     columns: tuple[dict[str, Any], ...] = field(default=())
 

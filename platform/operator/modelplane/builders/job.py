@@ -1,0 +1,37 @@
+"""The Job that loads a Dataset or a Model, or trains a Model: one run per generation of the object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelplane.api.common import Workload
+from modelplane.builders.workload import Mount, params_config_map, pod_template
+from modelplane.cluster import ClusterFacts
+from modelplane.meta import Owner, child_name, labels, metadata
+
+BACKOFF_LIMIT = 2  # a bounded number of pod retries, then JobFailed: no silent retry storm
+# Long enough that the operator has read the outcome even after a restart; the Job goes later on its own.
+TTL_AFTER_FINISHED = 7 * 24 * 3600
+
+
+def job_name(owner: Owner) -> str:
+    return child_name(owner, owner.generation)
+
+
+def run_children(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts,
+                 mounts: list[Mount]) -> list[dict[str, Any]]:
+    """The params ConfigMap and the Job of this generation's run."""
+    name = job_name(owner)
+    config_map = params_config_map(metadata(owner, f"{name}-params"), spec.params)
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(owner, name),
+        "spec": {
+            "backoffLimit": BACKOFF_LIMIT,
+            "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+            "template": pod_template(labels=labels(owner), image=image, spec=spec, cluster=cluster, mounts=mounts,
+                                     params_config_map=config_map["metadata"]["name"]),
+        },
+    }
+    return [config_map, job]

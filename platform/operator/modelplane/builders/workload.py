@@ -1,0 +1,162 @@
+"""The pod every workload runs in (loader, trainer, server, notebook): one builder, one container contract.
+
+    /content/artifacts   the object's own bucket prefix, read-write
+    /content/model       a base model, read-only
+    /content/data        a dataset, read-only
+    /content/params.json spec.params (also as PARAM_<UPPER_SNAKE_KEY> env vars)
+
+Bucket prefixes are mounted with the GCS FUSE CSI driver under the tenant's Workload Identity service account;
+GPUs become an `nvidia.com/gpu` limit, the accelerator node selector, and the tolerations of the pools.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from modelplane.api.common import SECRET_REF, Workload
+from modelplane.cluster import ClusterFacts
+
+CONTENT = "/content"
+ARTIFACTS_PATH = f"{CONTENT}/artifacts"
+MODEL_PATH = f"{CONTENT}/model"
+DATA_PATH = f"{CONTENT}/data"
+PARAMS_PATH = f"{CONTENT}/params.json"
+PARAMS_KEY = "params.json"
+USER_ID = 1000
+FUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
+ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
+GPU_RESOURCE = "nvidia.com/gpu"
+SPOT_TOLERATION = {"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+_SECRET = re.compile(SECRET_REF)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bucket prefix at a path in the container."""
+
+    name: str
+    prefix: str
+    path: str
+    read_only: bool
+
+
+def fuse_volume(bucket: str, mount: Mount) -> dict[str, Any]:
+    """An inline GCS FUSE volume scoped to one prefix (`only-dir`); inputs read through the parallel file cache."""
+    options = ["implicit-dirs", f"only-dir={mount.prefix.rstrip('/')}", f"uid={USER_ID}", f"gid={USER_ID}"]
+    if mount.read_only:
+        options += ["file-cache:max-size-mb:-1", "file-cache:cache-file-for-range-read:true",
+                    "file-cache:enable-parallel-downloads:true", "metadata-cache:ttl-secs:-1"]
+    return {"name": mount.name, "csi": {"driver": FUSE_DRIVER, "readOnly": mount.read_only,
+                                        "volumeAttributes": {"bucketName": bucket, "mountOptions": ",".join(options)}}}
+
+
+def param_env(params: dict[str, Any]) -> list[dict[str, str]]:
+    """`{"learningRate": 0.1}` -> PARAM_LEARNING_RATE=0.1; non-string values as JSON."""
+    def upper_snake(key: str) -> str:
+        key = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key)
+        return re.sub(r"[^A-Za-z0-9]+", "_", key).strip("_").upper()
+
+    return [{"name": f"PARAM_{upper_snake(key)}", "value": value if isinstance(value, str) else json.dumps(value)}
+            for key, value in sorted(params.items())]
+
+
+def user_env(env: dict[str, str]) -> list[dict[str, Any]]:
+    """`${{ secrets.NAME.KEY }}` becomes a secretKeyRef; everything else is a literal."""
+    result: list[dict[str, Any]] = []
+    for name, value in sorted(env.items()):
+        secret = _SECRET.match(value)
+        if secret:
+            ref = {"name": secret.group(1), "key": secret.group(3)}
+            result.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
+        else:
+            result.append({"name": name, "value": value})
+    return result
+
+
+def resources(spec: Workload) -> dict[str, Any]:
+    r = spec.resources
+    requests = {"cpu": str(r.cpu), "memory": str(r.memory), "ephemeral-storage": str(r.disk)}
+    limits = {"memory": str(r.memory), "ephemeral-storage": str(r.disk)}
+    if r.gpu:
+        limits[GPU_RESOURCE] = str(r.gpu.count)
+    return {"requests": requests, "limits": limits}
+
+
+def placement(spec: Workload, cluster: ClusterFacts) -> dict[str, Any]:
+    """nodeSelector and tolerations for the requested GPU type (none for CPU work)."""
+    gpu = spec.resources.gpu
+    if gpu is None:
+        return {}
+    tolerations = [GPU_TOLERATION]
+    if any(pool.spot for pool in cluster.pools_of(gpu.type)):
+        tolerations.append(SPOT_TOLERATION)
+    return {"nodeSelector": {ACCELERATOR_LABEL: gpu.type}, "tolerations": tolerations}
+
+
+def gpu_problem(spec: Workload, cluster: ClusterFacts) -> str | None:
+    """Why no node of this cluster can ever run the pod, or None. A refusal beats a Pod Pending forever."""
+    gpu = spec.resources.gpu
+    if gpu is None:
+        return None
+    pools = cluster.pools_of(gpu.type)
+    if not pools:
+        offered = ", ".join(cluster.gpu_types) or "none"
+        return f"spec.resources.gpu.type {gpu.type} is not offered by this cluster; offered GPU types: {offered}"
+    most = max(pool.gpus_per_node for pool in pools)
+    if gpu.count > most:
+        return (f"spec.resources.gpu.count {gpu.count} exceeds the {most} {gpu.type} GPUs per node of this cluster's "
+                f"pools ({', '.join(pool.name for pool in pools)})")
+    return None
+
+
+def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster: ClusterFacts, mounts: list[Mount],
+                 params_config_map: str, ports: list[dict[str, Any]] | None = None,
+                 probe: dict[str, Any] | None = None, restart_policy: str = "Never") -> dict[str, Any]:
+    """The pod template for `spec`, running `image` with `mounts`."""
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": image,
+        "env": param_env(spec.params) + user_env(spec.env),
+        "resources": resources(spec),
+        "volumeMounts": [{"name": m.name, "mountPath": m.path, "readOnly": m.read_only} for m in mounts]
+        + [{"name": "params", "mountPath": PARAMS_PATH, "subPath": PARAMS_KEY, "readOnly": True}],
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                            "runAsNonRoot": True},
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if spec.command:
+        container["command"] = list(spec.command)
+    if ports:
+        container["ports"] = ports
+    if probe:
+        container["readinessProbe"] = probe
+    return {
+        "metadata": {
+            "labels": labels,
+            "annotations": {
+                "gke-gcsfuse/volumes": "true",
+                # The sidecar holds the file cache; "0" lifts its limits so large models load at full speed.
+                "gke-gcsfuse/cpu-limit": "0", "gke-gcsfuse/memory-limit": "0",
+                "gke-gcsfuse/ephemeral-storage-limit": "0",
+            },
+        },
+        "spec": {
+            "serviceAccountName": cluster.workload_service_account,
+            "restartPolicy": restart_policy,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": USER_ID, "runAsGroup": USER_ID,
+                                "fsGroup": USER_ID, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [container],
+            "volumes": [fuse_volume(cluster.bucket, m) for m in mounts]
+            + [{"name": "params", "configMap": {"name": params_config_map}}],
+            **placement(spec, cluster),
+        },
+    }
+
+
+def params_config_map(metadata: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
+            "data": {PARAMS_KEY: json.dumps(params, indent=2, sort_keys=True)}}

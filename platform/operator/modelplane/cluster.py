@@ -1,0 +1,52 @@
+"""What the operator knows about the cluster it runs in, from its environment.
+
+The Pulumi stack writes these facts into the operator's ConfigMap (loaded with envFrom); locally, export them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GpuPool:
+    name: str
+    gpu_type: str
+    gpus_per_node: int
+    spot: bool
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    project: str
+    bucket: str
+    registry: str
+    gpu_pools: tuple[GpuPool, ...] = ()
+    workload_service_account: str = "modelplane-workload"
+    server_image: str = "vllm/vllm-openai:v0.11.0"
+    notebook_image: str = "quay.io/jupyter/pytorch-notebook:cuda12-2025-10-20"
+
+    def pools_of(self, gpu_type: str) -> tuple[GpuPool, ...]:
+        return tuple(pool for pool in self.gpu_pools if pool.gpu_type == gpu_type)
+
+    @property
+    def gpu_types(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(pool.gpu_type for pool in self.gpu_pools))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ClusterFacts:
+        """Read MODELPLANE_* variables; a missing required one is named in the error."""
+        missing = [k for k in ("MODELPLANE_PROJECT", "MODELPLANE_BUCKET", "MODELPLANE_REGISTRY") if not env.get(k)]
+        if missing:
+            raise ValueError(f"operator configuration lacks {', '.join(missing)} (set by the stack's ConfigMap)")
+        pools = tuple(
+            GpuPool(name=p["name"], gpu_type=p["gpuType"], gpus_per_node=int(p.get("gpusPerNode", 1)),
+                    spot=bool(p.get("spot", False)))
+            for p in json.loads(env.get("MODELPLANE_GPU_POOLS", "[]")))
+        optional = {key: env[var] for key, var in (("workload_service_account", "MODELPLANE_WORKLOAD_KSA"),
+                                                   ("server_image", "MODELPLANE_SERVER_IMAGE"),
+                                                   ("notebook_image", "MODELPLANE_NOTEBOOK_IMAGE")) if env.get(var)}
+        return cls(project=env["MODELPLANE_PROJECT"], bucket=env["MODELPLANE_BUCKET"],
+                   registry=env["MODELPLANE_REGISTRY"], gpu_pools=pools, **optional)

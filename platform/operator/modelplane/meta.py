@@ -1,0 +1,64 @@
+"""Who owns a child and what it is called: deterministic names, labels and owner references.
+
+Deterministic names make every apply idempotent: an operator restarted mid-run finds the Job it created
+instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from modelplane.api.common import GROUP, VERSION
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = {MANAGED_BY_LABEL: "modelplane"}
+KIND_LABEL = f"{GROUP}/kind"
+NAME_LABEL = f"{GROUP}/name"
+GENERATION_LABEL = f"{GROUP}/generation"
+MAX_NAME = 63
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The custom resource a child belongs to."""
+
+    kind: str
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+
+    @classmethod
+    def from_body(cls, body: Any) -> Owner:
+        meta = body["metadata"]
+        return cls(kind=body["kind"], name=meta["name"], namespace=meta["namespace"], uid=meta["uid"],
+                   generation=int(meta.get("generation") or 1))
+
+
+def child_name(owner: Owner, *parts: str | int) -> str:
+    """`<kind>-<name>-<parts>`, shortened with a hash when it would pass 63 characters (a label value's limit)."""
+    name = "-".join([owner.kind.lower(), owner.name, *map(str, parts)])
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:MAX_NAME - 9].rstrip('-')}-{digest}"
+
+
+def labels(owner: Owner, generation: bool = True) -> dict[str, str]:
+    result = {**MANAGED_BY, KIND_LABEL: owner.kind, NAME_LABEL: owner.name}
+    if generation:
+        result[GENERATION_LABEL] = str(owner.generation)
+    return result
+
+
+def owner_reference(owner: Owner) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": owner.kind, "name": owner.name, "uid": owner.uid,
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def metadata(owner: Owner, name: str, generation: bool = True) -> dict[str, Any]:
+    """Metadata of a child: its name, the owner's namespace, labels and the owner reference."""
+    return {"name": name, "namespace": owner.namespace, "labels": labels(owner, generation),
+            "ownerReferences": [owner_reference(owner)]}

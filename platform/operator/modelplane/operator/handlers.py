@@ -1,0 +1,155 @@
+"""The kopf wiring: thin handlers that gather observations, call a pure reconciler and apply its outcome.
+
+    kopf run -m modelplane.operator.handlers --all-namespaces --liveness=http://0.0.0.0:8080/healthz
+
+A Dataset or Model is re-synced when it changes, when its Job changes, and when an object it waits for becomes
+Ready (an in-memory index of who references whom: watching, not polling).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from typing import Any
+
+import kopf
+import kubernetes
+from google.cloud import storage
+from pydantic import ValidationError
+
+from modelplane.api.common import GROUP, VERSION, Workload
+from modelplane.api.dataset import DATASET
+from modelplane.api.kinds import kind_for
+from modelplane.api.model import MODEL
+from modelplane.api.resource import Kind
+from modelplane.builders.job import job_name
+from modelplane.cluster import ClusterFacts
+from modelplane.conditions import condition
+from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, Owner
+from modelplane.operator.kube import Kube
+from modelplane.reconcile.artifacts import (
+    READY,
+    Observed,
+    Outcome,
+    RefState,
+    object_root,
+    prefix,
+    reconcile,
+    references,
+    settled,
+)
+from modelplane.storage import ArtifactStore
+
+ARTIFACT_KINDS = (DATASET, MODEL)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 270
+    # Server-side filtering: the operator receives only the Jobs it created, not every Job of the cluster.
+    settings.watching.label_selectors["batch", "v1", "jobs"] = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
+    if "kube" not in memo:  # tests inject their own clients
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        memo.kube = Kube(kubernetes.client.ApiClient())
+        memo.cluster = ClusterFacts.from_env(os.environ)
+        memo.store = ArtifactStore(storage.Client(project=memo.cluster.project), memo.cluster.bucket)
+
+
+def observe(memo: Any, owner: Owner, spec: Workload) -> Observed:
+    refs = {}
+    for ref in references(spec):
+        body = memo.kube.get_object(kind_for(ref.kind), owner.namespace, ref.name)
+        status = (body or {}).get("status") or {}
+        refs[ref.field] = RefState(found=body is not None, ready=bool(status.get("ready")),
+                                   url=(status.get("artifacts") or {}).get("url"))
+    job = memo.kube.job(owner.namespace, job_name(owner))
+    artifacts = memo.store.summarize(prefix(owner)) if job and job.succeeded else None
+    return Observed(job=job, refs=refs, artifacts=artifacts)
+
+
+def sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logger | kopf.Logger) -> None:
+    """Bring one object's children and status in line with its spec (idempotent; safe to call any time)."""
+    body = memo.kube.get_object(kind, namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    owner = Owner.from_body(body)
+    status = body.get("status") or {}
+    if settled(owner, status):
+        return
+    try:
+        spec = kind.spec.model_validate(body.get("spec") or {})
+    except ValidationError as error:
+        message = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        outcome = Outcome([], {**status, "ready": False, "observedGeneration": owner.generation, "conditions": [
+            condition(READY, False, "InvalidSpec", message, owner.generation, now(), status.get("conditions") or [])]})
+    else:
+        outcome = reconcile(owner, spec, status, memo.cluster, observe(memo, owner, spec), now())
+    for child in outcome.children:
+        memo.kube.ensure(child)
+    if outcome.status != status:
+        memo.kube.patch_status(kind, namespace, name, outcome.status)
+        ready = next(c for c in outcome.status["conditions"] if c["type"] == READY)
+        logger.info("%s %s/%s: Ready=%s %s", kind.kind, namespace, name, ready["status"], ready["reason"])
+
+
+def _register(kind: Kind) -> None:
+    @kopf.on.resume(GROUP, VERSION, kind.plural)
+    @kopf.on.create(GROUP, VERSION, kind.plural)
+    @kopf.on.update(GROUP, VERSION, kind.plural, field="spec")
+    def changed(namespace: str | None, name: str, memo: Any, logger: kopf.Logger, **_: Any) -> None:
+        sync(memo, kind, namespace or "", name, logger)
+
+    @kopf.on.event(GROUP, VERSION, kind.plural)
+    def wake_dependents(type: str, namespace: str | None, name: str, status: kopf.Status, memo: Any,
+                        logger: kopf.Logger, **kwargs: Any) -> None:
+        """When this object is Ready, the objects waiting for it start (no polling)."""
+        if type == "DELETED" or not status.get("ready") or not namespace:
+            return
+        waiting: kopf.Index[tuple[str, str, str], tuple[str, str]] = kwargs["dependents"]
+        for dependent_kind, dependent in waiting.get((namespace, kind.kind, name), []):
+            sync(memo, kind_for(dependent_kind), namespace, dependent, logger)
+
+    @kopf.on.delete(GROUP, VERSION, kind.plural,
+                    when=lambda spec, **_: spec.get("onDelete") == "Delete")
+    def delete_data(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
+        """Only on request (`onDelete: Delete`); by default the data outlives the object."""
+        root = object_root(Owner.from_body(body))
+        logger.info("deleted %d objects under gs://%s/%s", memo.store.delete(root), memo.cluster.bucket, root)
+
+
+for _kind in ARTIFACT_KINDS:
+    _register(_kind)
+
+
+@kopf.index(GROUP, VERSION, MODEL.plural)
+def dependents(namespace: str | None, name: str, spec: kopf.Spec,
+               **_: Any) -> dict[tuple[str | None, str, str], tuple[str, str]]:
+    """(namespace, referenced kind, referenced name) -> the Model that reads it."""
+    try:
+        refs = references(MODEL.spec.model_validate(dict(spec)))
+    except ValidationError:
+        return {}  # sync() reports the invalid spec on the Model itself
+    return {(namespace, ref.kind, ref.name): (MODEL.kind, name) for ref in refs}
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={MANAGED_BY_LABEL: MANAGED_BY[MANAGED_BY_LABEL]})
+def job_changed(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger,
+                **_: Any) -> None:
+    """A run's Job changed: re-sync its owner (the Job carries the owner's kind and name as labels)."""
+    owner_kind, owner_name = labels.get(KIND_LABEL), labels.get(NAME_LABEL)
+    if type == "DELETED" or not owner_kind or not owner_name or not namespace:
+        return
+    sync(memo, kind_for(owner_kind), namespace, owner_name, logger)

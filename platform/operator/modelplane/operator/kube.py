@@ -1,0 +1,100 @@
+"""The Kubernetes API as the operator uses it: read objects, create children idempotently, write status.
+
+The only module that talks to the API server; everything it returns is plain data for the pure reconcilers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from modelplane.api.common import GROUP, VERSION
+from modelplane.api.resource import Kind
+from modelplane.reconcile.artifacts import JobState
+
+TERMINATION_TAIL = 2000
+
+
+def _temporary(error: ApiException, doing: str) -> kopf.TemporaryError:
+    """API trouble is retried by kopf with backoff; the object never crash-loops the operator."""
+    return kopf.TemporaryError(f"{doing}: HTTP {error.status} {error.reason}", delay=15)
+
+
+def job_state(job: dict[str, Any] | None, failure_message: str = "") -> JobState | None:
+    """A Job's outcome from its status (conditions first, counts as a fallback)."""
+    if job is None:
+        return None
+    status = job.get("status") or {}
+    finished = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    succeeded = "Complete" in finished or bool(status.get("succeeded"))
+    failed = "Failed" in finished and not succeeded
+    return JobState(succeeded=succeeded, failed=failed, message=failure_message if failed else "")
+
+
+class Kube:
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self.client = client
+        self.core = kubernetes.client.CoreV1Api(client)
+        self.batch = kubernetes.client.BatchV1Api(client)
+        self.custom = kubernetes.client.CustomObjectsApi(client)
+
+    def get_object(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            body = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise _temporary(error, f"reading {kind.kind} {namespace}/{name}") from error
+        return body if isinstance(body, dict) else None
+
+    def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
+        try:
+            self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, kind.plural, name,
+                                                              {"status": status})
+        except ApiException as error:
+            if error.status != 404:  # deleted meanwhile: nothing to report on
+                raise _temporary(error, f"writing status of {kind.kind} {namespace}/{name}") from error
+
+    def job(self, namespace: str, name: str) -> JobState | None:
+        """The Job's outcome, with the failed pod's termination message (its log tail) when it failed."""
+        try:
+            job = self.client.sanitize_for_serialization(  # type: ignore[no-untyped-call]
+                self.batch.read_namespaced_job(name, namespace))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise _temporary(error, f"reading job {namespace}/{name}") from error
+        state = job_state(job)
+        if state and state.failed:
+            state = job_state(job, self.termination_message(namespace, name))
+        return state
+
+    def termination_message(self, namespace: str, job_name: str) -> str:
+        pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items
+        messages = [
+            status.state.terminated.message
+            for pod in pods if pod.metadata and (pod.metadata.labels or {}).get("job-name") == job_name
+            for status in (pod.status.container_statuses if pod.status else None) or []
+            if status.state and status.state.terminated and status.state.terminated.message
+        ]
+        return messages[-1][-TERMINATION_TAIL:].strip() if messages else ""
+
+    def ensure(self, manifest: dict[str, Any]) -> None:
+        """Create the child; if it exists, leave a Job alone (its template is immutable) and update the rest."""
+        kind, meta = manifest["kind"], manifest["metadata"]
+        creators: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {
+            "Job": (self.batch.create_namespaced_job, None),
+            "ConfigMap": (self.core.create_namespaced_config_map, self.core.patch_namespaced_config_map),
+        }
+        create, patch = creators[kind]
+        try:
+            create(meta["namespace"], manifest)
+        except ApiException as error:
+            if error.status != 409:
+                raise _temporary(error, f"creating {kind} {meta['namespace']}/{meta['name']}") from error
+            if patch is not None:
+                patch(meta["name"], meta["namespace"], manifest)

@@ -1,0 +1,157 @@
+"""Reconcile a Dataset or a Model: the kinds whose run writes data into their own bucket prefix.
+
+`reconcile` is pure: from the object, the cluster facts and what was observed (the run's Job, the referenced
+objects, the bucket listing) it returns the children that must exist and the status to record. The kopf handlers
+only gather the observations and apply the outcome, so every branch here is a unit test away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelplane.api.common import Artifacts, Workload
+from modelplane.api.kinds import kind_for
+from modelplane.api.model import ModelSpec
+from modelplane.builders.job import run_children
+from modelplane.builders.workload import ARTIFACTS_PATH, DATA_PATH, MODEL_PATH, Mount, gpu_problem
+from modelplane.cluster import ClusterFacts
+from modelplane.conditions import condition, find
+from modelplane.meta import Owner
+
+READY = "Ready"
+TERMINAL_REASONS = {"Loaded", "Imported", "Trained", "JobFailed"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A spec field naming another object, and where its data is mounted."""
+
+    field: str
+    kind: str
+    name: str
+    path: str
+
+    @property
+    def label(self) -> str:
+        return self.field[0].upper() + self.field[1:]  # baseModel -> BaseModel
+
+
+@dataclass(frozen=True)
+class RefState:
+    found: bool
+    ready: bool = False
+    url: str | None = None  # status.artifacts.url of the referenced object
+
+
+@dataclass(frozen=True)
+class JobState:
+    succeeded: bool = False
+    failed: bool = False
+    message: str = ""  # the tail of the failed pod's termination message
+
+
+@dataclass(frozen=True)
+class Observed:
+    job: JobState | None = None
+    refs: dict[str, RefState] = field(default_factory=dict)  # by Reference.field
+    artifacts: Artifacts | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    children: list[dict[str, Any]]
+    status: dict[str, Any]
+
+
+def references(spec: Workload) -> list[Reference]:
+    """Objects this spec reads: a fine-tune reads its base model and its dataset."""
+    if not isinstance(spec, ModelSpec):
+        return []
+    refs = []
+    if spec.base_model:
+        refs.append(Reference("baseModel", "Model", spec.base_model.name, MODEL_PATH))
+    if spec.dataset:
+        refs.append(Reference("dataset", "Dataset", spec.dataset.name, DATA_PATH))
+    return refs
+
+
+def prefix(owner: Owner) -> str:
+    """`<namespace>/<plural>/<name>/gen-<generation>/`: readable, deterministic, a fresh prefix per run."""
+    return f"{owner.namespace}/{kind_for(owner.kind).plural}/{owner.name}/gen-{owner.generation}/"
+
+
+def object_root(owner: Owner) -> str:
+    """Everything the object ever wrote (what `onDelete: Delete` removes)."""
+    return f"{owner.namespace}/{kind_for(owner.kind).plural}/{owner.name}/"
+
+
+def prefix_of_url(url: str) -> str:
+    """`gs://bucket/a/b/` -> `a/b/`."""
+    return url.removeprefix("gs://").split("/", 1)[1]
+
+
+def source(spec: Workload) -> str:
+    """A short answer to "where did this data come from?" for `kubectl get`."""
+    refs = references(spec)
+    if refs:
+        return "trained from " + " + ".join(ref.name for ref in refs)
+    if spec.build and spec.build.git:
+        return f"git {spec.build.git.url}@{spec.build.git.ref}"
+    if spec.build:
+        return "upload"
+    return f"image {spec.image}"
+
+
+def settled(owner: Owner, status: dict[str, Any]) -> bool:
+    """This generation's run is over (succeeded or failed): it never runs twice into the same prefix."""
+    ready = find(status.get("conditions") or [], READY)
+    return bool(status.get("observedGeneration") == owner.generation and ready
+                and ready.get("reason") in TERMINAL_REASONS)
+
+
+def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: ClusterFacts, observed: Observed,
+              now: str) -> Outcome:
+    if settled(owner, status):
+        return Outcome([], status)
+    previous = status.get("conditions") or []
+
+    def outcome(ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
+                **extra: Any) -> Outcome:
+        new = {key: value for key, value in status.items() if key in ("artifacts", "buildUpload")}
+        new.update(ready=ok, observedGeneration=owner.generation, source=source(spec),
+                   conditions=[condition(READY, ok, reason, message, owner.generation, now, previous)], **extra)
+        if spec.image:
+            new["image"] = spec.image
+        return Outcome(children or [], new)
+
+    problem = gpu_problem(spec, cluster)
+    if problem:
+        return outcome(False, "GPUNotOffered", problem)
+    image = spec.image or status.get("image")
+    if not image:
+        return outcome(False, "BuildPending", "spec.build needs the image builder, which this operator version "
+                                              "does not run yet; use spec.image")
+
+    mounts = [Mount("artifacts", prefix(owner), ARTIFACTS_PATH, read_only=False)]
+    for ref in references(spec):
+        state = observed.refs.get(ref.field, RefState(found=False))
+        if not state.found:
+            return outcome(False, f"{ref.label}NotFound",
+                           f"{ref.kind} {ref.name!r} does not exist in namespace {owner.namespace}; "
+                           f"the run starts when it is created and Ready")
+        if not state.ready or not state.url:
+            return outcome(False, f"{ref.label}NotReady", f"waiting for {ref.kind} {ref.name!r} to be Ready")
+        mounts.append(Mount(ref.field.lower(), prefix_of_url(state.url), ref.path, read_only=True))
+
+    children = run_children(owner, spec, image, cluster, mounts)
+    job = observed.job
+    doing = "Training" if references(spec) else "Loading"
+    if job is None or not (job.succeeded or job.failed):
+        return outcome(False, doing, f"job {children[1]['metadata']['name']} is running", children)
+    if job.failed:
+        return outcome(False, "JobFailed", job.message or f"job {children[1]['metadata']['name']} failed", children)
+    artifacts = observed.artifacts or Artifacts(url=f"gs://{cluster.bucket}/{prefix(owner)}")
+    reason = "Loaded" if owner.kind == "Dataset" else "Trained" if references(spec) else "Imported"
+    message = f"{artifacts.count} files, {artifacts.size} in {artifacts.url}"
+    return outcome(True, reason, message, children, artifacts=artifacts.model_dump(by_alias=True))
