@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import threading
 from typing import Any
 
 import kopf
@@ -58,6 +59,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 270
     # Server-side filtering: the operator receives only the Jobs it created, not every Job of the cluster.
     settings.watching.label_selectors["batch", "v1", "jobs"] = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
+    # kopf serialises handlers per object, but an object is also synced from its inputs' and Jobs' handlers.
+    memo.locks = {}
     if "kube" not in memo:  # tests inject their own clients
         try:
             kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
@@ -82,6 +85,11 @@ def observe(memo: Any, owner: Owner, spec: Workload) -> Observed:
 
 def sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logger | kopf.Logger) -> None:
     """Bring one object's children and status in line with its spec (idempotent; safe to call any time)."""
+    with memo.locks.setdefault((kind.kind, namespace, name), threading.Lock()):
+        _sync(memo, kind, namespace, name, logger)
+
+
+def _sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logger | kopf.Logger) -> None:
     body = memo.kube.get_object(kind, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return
@@ -115,8 +123,9 @@ def _register(kind: Kind) -> None:
     @kopf.on.event(GROUP, VERSION, kind.plural)
     def wake_dependents(type: str, namespace: str | None, name: str, status: kopf.Status, memo: Any,
                         logger: kopf.Logger, **kwargs: Any) -> None:
-        """When this object is Ready, the objects waiting for it start (no polling)."""
-        if type == "DELETED" or not status.get("ready") or not namespace:
+        """When this object appears or is Ready, the objects waiting for it move on (no polling)."""
+        appeared = type in (None, "ADDED")
+        if not namespace or not (appeared or (type != "DELETED" and status.get("ready"))):
             return
         waiting: kopf.Index[tuple[str, str, str], tuple[str, str]] = kwargs["dependents"]
         for dependent_kind, dependent in waiting.get((namespace, kind.kind, name), []):

@@ -13,7 +13,7 @@ from typing import Any
 from modelplane.api.common import Artifacts, Workload
 from modelplane.api.kinds import kind_for
 from modelplane.api.model import ModelSpec
-from modelplane.builders.job import run_children
+from modelplane.builders.job import job_name, run_children
 from modelplane.builders.workload import ARTIFACTS_PATH, DATA_PATH, MODEL_PATH, Mount, gpu_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import condition, find
@@ -144,14 +144,16 @@ def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Clu
             return outcome(False, f"{ref.label}NotReady", f"waiting for {ref.kind} {ref.name!r} to be Ready")
         mounts.append(Mount(ref.field.lower(), prefix_of_url(state.url), ref.path, read_only=True))
 
-    children = run_children(owner, spec, image, cluster, mounts)
     job = observed.job
-    doing = "Training" if references(spec) else "Loading"
-    if job is None or not (job.succeeded or job.failed):
-        return outcome(False, doing, f"job {children[1]['metadata']['name']} is running", children)
+    name = job_name(owner)
+    if job is None:  # the ConfigMap is applied before the Job, so an existing Job means both exist
+        doing = "Training" if references(spec) else "Loading"
+        return outcome(False, doing, f"job {name} started", run_children(owner, spec, image, cluster, mounts))
+    if not (job.succeeded or job.failed):
+        return outcome(False, "Training" if references(spec) else "Loading", f"job {name} is running")
     if job.failed:
-        return outcome(False, "JobFailed", job.message or f"job {children[1]['metadata']['name']} failed", children)
+        return outcome(False, "JobFailed", job.message or f"job {name} failed")
     artifacts = observed.artifacts or Artifacts(url=f"gs://{cluster.bucket}/{prefix(owner)}")
     reason = "Loaded" if owner.kind == "Dataset" else "Trained" if references(spec) else "Imported"
     message = f"{artifacts.count} files, {artifacts.size} in {artifacts.url}"
-    return outcome(True, reason, message, children, artifacts=artifacts.model_dump(by_alias=True))
+    return outcome(True, reason, message, artifacts=artifacts.model_dump(by_alias=True))

@@ -1,0 +1,24 @@
+"""`modelplane-operator`: the operator process (what the image runs).
+
+Watches the tenant namespaces listed in MODELPLANE_NAMESPACES (comma-separated; all namespaces when unset),
+logs JSON lines, and answers liveness probes on :8080/healthz.
+"""
+
+from __future__ import annotations
+
+import os
+
+import kopf
+
+import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
+
+
+def main() -> None:
+    kopf.configure(log_format=kopf.LogFormat.JSON, verbose=False)
+    namespaces = [ns.strip() for ns in os.environ.get("MODELPLANE_NAMESPACES", "").split(",") if ns.strip()]
+    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces,
+             liveness_endpoint=os.environ.get("MODELPLANE_LIVENESS", "http://0.0.0.0:8080/healthz"))
+
+
+if __name__ == "__main__":
+    main()

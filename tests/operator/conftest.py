@@ -1,0 +1,142 @@
+"""Shared facts for operator tests: a cluster like the dev stack's, and owners of each kind."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import kmock
+import kopf
+import kubernetes
+import pytest
+import pytest_asyncio
+import yaml
+from google.cloud import storage
+
+from modelplane.api import GROUP, KINDS, VERSION
+from modelplane.cluster import ClusterFacts, GpuPool
+from modelplane.meta import Owner
+from modelplane.operator.kube import Kube
+from modelplane.storage import ArtifactStore
+
+KUBERNETES_VERSION = "1.34.0"  # the REGULAR channel's minor when this was written
+
+DEV_CLUSTER = ClusterFacts(
+    project="modelplane-dev",
+    bucket="modelplane-dev-artifacts",
+    registry="us-central1-docker.pkg.dev/modelplane-dev/modelplane-dev",
+    gpu_pools=(GpuPool("l4", "nvidia-l4", 1, spot=True), GpuPool("a100", "nvidia-tesla-a100", 1, spot=True)),
+)
+
+
+@pytest.fixture
+def cluster() -> ClusterFacts:
+    return DEV_CLUSTER
+
+
+def owner(kind: str, name: str, generation: int = 1, namespace: str = "ml") -> Owner:
+    return Owner(kind=kind, name=name, namespace=namespace, uid=f"uid-{kind.lower()}-{name}", generation=generation)
+
+
+# --- kopf in-process against kmock's Kubernetes emulator -------------------------------------------------------
+
+NAMESPACE = "ml"
+
+
+@pytest.fixture
+def k8s(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
+    """kmock's emulator with the built-in resources and modelplane's CRDs."""
+    kmock.resources.load_bundled()
+    for kind in KINDS:
+        kmock.resources[f"{GROUP}/{VERSION}/{kind.plural}"] = kmock.ResourceInfo(
+            kind=kind.kind, singular=kind.singular, namespaced=True, subresources={"status"},
+            verbs={"list", "watch", "get", "patch", "create", "delete"})
+    kmock.objects["v1/namespaces", None, NAMESPACE] = {"apiVersion": "v1", "kind": "Namespace",
+                                                       "metadata": {"name": NAMESPACE}}
+    return kmock
+
+
+@pytest.fixture
+def kubeconfig(k8s: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """kopf's own login reads this kubeconfig; the operator's client gets the same server via memo."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
+        "clusters": [{"name": "kmock", "cluster": {"server": str(k8s.url)}}],
+        "users": [{"name": "u", "user": {"token": "test"}}],
+        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "u", "namespace": NAMESPACE}}],
+    }))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    return path
+
+
+def kube_for(k8s: kmock.KubernetesEmulator) -> Kube:
+    configuration = kubernetes.client.Configuration()
+    configuration.host = str(k8s.url).rstrip("/")
+    configuration.api_key = {"authorization": "Bearer test"}
+    return Kube(kubernetes.client.ApiClient(configuration))
+
+
+class Operator:
+    """A running in-process operator; `restart()` stops it and starts a fresh one on the same emulator."""
+
+    def __init__(self, k8s: kmock.KubernetesEmulator, store: ArtifactStore) -> None:
+        self.k8s, self.store = k8s, store
+        self.task: asyncio.Task[None] | None = None
+        self.stop_flag = asyncio.Event()
+        self.ignored: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        settings = kopf.OperatorSettings()
+        settings.scanning.disabled = True  # kmock 0.8 cannot list namespaces cluster-wide
+        memo = kopf.Memo(kube=kube_for(self.k8s), cluster=DEV_CLUSTER, store=self.store)
+        ready, self.stop_flag = asyncio.Event(), asyncio.Event()
+        self.ignored = set(asyncio.all_tasks())
+        watches = len(self.k8s[f"watch {GROUP}/{VERSION}/models"])
+        tasks = await kopf.spawn_tasks(registry=kopf.get_default_registry(), settings=settings, standalone=True,
+                                       namespaces=[NAMESPACE], ready_flag=ready, stop_flag=self.stop_flag,
+                                       memo=memo)
+        self.task = asyncio.create_task(kopf.run_tasks(tasks, ignored=self.ignored))
+        await asyncio.wait_for(ready.wait(), 10)
+        # ready_flag fires before the watches exist; objects created earlier would be seen twice.
+        await eventually(lambda: len(self.k8s[f"watch {GROUP}/{VERSION}/models"]) > watches)
+        await eventually(lambda: len(self.k8s["watch batch/v1/jobs"]) > 0)
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        self.ignored.update(asyncio.all_tasks())
+        self.stop_flag.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.task, 10)
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+
+@pytest_asyncio.fixture
+async def operator(k8s: kmock.KubernetesEmulator, kubeconfig: Path,
+                   bucket: storage.Bucket) -> AsyncIterator[Operator]:
+    import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
+
+    running = Operator(k8s, ArtifactStore(bucket.client, bucket.name))
+    await running.start()
+    yield running
+    await running.stop()
+
+
+async def eventually(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except (KeyError, ValueError, IndexError, TypeError):
+            pass
+        if time.perf_counter() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

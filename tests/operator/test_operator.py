@@ -1,0 +1,208 @@
+"""The operator end to end, in-process against kmock's Kubernetes emulator and fake-gcs-server.
+
+The tests play the Job controller (they patch Job status through the API, so watch events flow) and write real
+objects into the bucket where a loader would have.
+"""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import kmock
+import yaml
+from google.cloud import storage
+
+from modelplane.api import GROUP, VERSION
+from tests.operator.conftest import NAMESPACE, Operator, eventually
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+UIDS = iter(range(1, 10_000))
+
+
+def example(name: str, **spec: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = yaml.safe_load((EXAMPLES / name).read_text())
+    obj["spec"].update(spec)
+    return obj
+
+
+def resource(kind: str) -> str:
+    return f"{GROUP}/{VERSION}/{kind.lower()}s"
+
+
+async def create(k8s: kmock.KubernetesEmulator, obj: dict[str, Any]) -> None:
+    """POST like kubectl apply; kmock fills no server fields, so give uid, generation, resourceVersion here."""
+    body = copy.deepcopy(obj)
+    body["metadata"].update(namespace=NAMESPACE, uid=f"uid-{next(UIDS)}", generation=1, resourceVersion="1")
+    response = await k8s.post(f"/apis/{resource(obj['kind']).replace(VERSION, VERSION + '/namespaces/' + NAMESPACE)}",
+                              json=body)
+    assert response.status == 200, await response.text()
+
+
+def obj_of(k8s: kmock.KubernetesEmulator, kind: str, name: str) -> dict[str, Any]:
+    return dict(k8s.objects[resource(kind), NAMESPACE, name])
+
+
+def ready(k8s: kmock.KubernetesEmulator, kind: str, name: str) -> dict[str, Any]:
+    conditions = obj_of(k8s, kind, name).get("status", {}).get("conditions", [])
+    (condition,) = [c for c in conditions if c["type"] == "Ready"]
+    return dict(condition)
+
+
+def exists(k8s: kmock.KubernetesEmulator, res: str, name: str) -> bool:
+    try:
+        return not k8s.objects[res, NAMESPACE, name].deleted
+    except KeyError:
+        return False
+
+
+async def finish_job(k8s: kmock.KubernetesEmulator, name: str, ok: bool = True, message: str = "") -> None:
+    """Play the Job controller: once the Job exists, a pod that terminated, then the Job's final condition."""
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", name))
+    if not ok:
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": f"{name}-x1", "namespace": NAMESPACE, "labels": {"job-name": name}},
+               "spec": {"containers": [{"name": "main", "image": "x"}]},
+               "status": {"containerStatuses": [{
+                   "name": "main", "image": "x", "imageID": "", "ready": False, "restartCount": 0,
+                   "state": {"terminated": {"exitCode": 1, "message": message}}}]}}
+        response = await k8s.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod)
+        assert response.status == 200, await response.text()
+    condition = {"type": "Complete" if ok else "Failed", "status": "True"}
+    status = {"succeeded": 1} if ok else {"failed": 3}
+    response = await k8s.patch(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}/status",
+                               json={"status": {**status, "conditions": [condition]}})
+    assert response.status == 200, await response.text()
+
+
+def write_artifacts(bucket: storage.Bucket, prefix: str, files: dict[str, int]) -> None:
+    for name, size in files.items():
+        bucket.blob(prefix + name).upload_from_string(b"w" * size)
+
+
+async def test_model_import_runs_a_job_and_becomes_ready_with_artifacts(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket) -> None:
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-1"))
+    job = k8s.objects["batch/v1/jobs", NAMESPACE, "model-falcon-7b-1"]
+    assert job["metadata"]["ownerReferences"][0]["name"] == "falcon-7b"
+    assert job["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "modelplane"
+    assert exists(k8s, "v1/configmaps", "model-falcon-7b-1-params")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Loading")
+    assert obj_of(k8s, "Model", "falcon-7b")["status"]["observedGeneration"] == 1
+
+    write_artifacts(bucket, "ml/models/falcon-7b/gen-1/", {"config.json": 100, "model.safetensors": 4096})
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
+    status = obj_of(k8s, "Model", "falcon-7b")["status"]
+    assert ready(k8s, "Model", "falcon-7b")["reason"] == "Imported"
+    assert status["artifacts"] == {"url": f"gs://{bucket.name}/ml/models/falcon-7b/gen-1/",
+                                   "files": ["config.json", "model.safetensors"], "count": 2, "size": "4.1Ki",
+                                   "bytes": 4196}
+
+
+async def test_fine_tune_waits_for_its_inputs_by_watching_then_trains(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket) -> None:
+    await create(k8s, example("model-falcon-7b-squad.yaml"))
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "BaseModelNotFound")
+
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await create(k8s, example("dataset-squad.yaml", image="loader:1", build=None))
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "BaseModelNotReady")
+    assert not exists(k8s, "batch/v1/jobs", "model-falcon-7b-squad-1")
+
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "DatasetNotReady")
+    await finish_job(k8s, "dataset-squad-1")
+    # No poll: the Dataset turning Ready wakes the fine-tune through the watch.
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "Training")
+    pod = k8s.objects["batch/v1/jobs", NAMESPACE, "model-falcon-7b-squad-1"]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["basemodel"]["csi"]["readOnly"] is True
+    assert "only-dir=ml/models/falcon-7b/gen-1" in volumes["basemodel"]["csi"]["volumeAttributes"]["mountOptions"]
+    assert "only-dir=ml/datasets/squad/gen-1" in volumes["dataset"]["csi"]["volumeAttributes"]["mountOptions"]
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+
+    write_artifacts(bucket, "ml/models/falcon-7b-squad/gen-1/", {"adapter.bin": 2048})
+    await finish_job(k8s, "model-falcon-7b-squad-1")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "Trained")
+
+
+async def test_failed_job_is_visible_and_not_retried(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-1"))
+    await finish_job(k8s, "model-falcon-7b-1", ok=False,
+                     message="Traceback ...\nOSError: tiiuae/falcon-7b is not a valid model identifier")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "JobFailed")
+    assert "is not a valid model identifier" in ready(k8s, "Model", "falcon-7b")["message"]
+    assert obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is False
+    assert len(k8s["post batch/v1/jobs"]) == 1
+
+
+async def test_spec_change_starts_a_new_generation(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-1"))
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
+    response = await k8s.patch(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/models/falcon-7b",
+                               json={"metadata": {"generation": 2}, "spec": {"params": {"name": "tiiuae/falcon-40b"}}})
+    assert response.status == 200
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-2"))
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["observedGeneration"] == 2)
+    assert ready(k8s, "Model", "falcon-7b")["reason"] == "Loading"
+
+
+async def test_gpu_type_the_cluster_lacks_is_refused(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    await create(k8s, example("model-falcon-7b.yaml", resources={"gpu": {"type": "nvidia-h100-80gb", "count": 1}}))
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "GPUNotOffered")
+    assert "offered GPU types: nvidia-l4, nvidia-tesla-a100" in ready(k8s, "Model", "falcon-7b")["message"]
+    assert len(k8s["post batch/v1/jobs"]) == 0
+
+
+async def test_invalid_object_gets_a_reason_not_a_crash(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    """kmock has no admission: an object the CRD would refuse reaches the operator and must not crash it."""
+    await create(k8s, example("model-falcon-7b.yaml", resources={"gpu": {"type": "nvidia-a10"}}))
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "InvalidSpec")
+    assert "spec.resources.gpu.type" in ready(k8s, "Model", "falcon-7b")["message"]
+
+
+async def test_restart_mid_run_creates_no_duplicate(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-1"))
+    await operator.restart()
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
+    # The resumed operator observed the running Job and created nothing.
+    assert [request.data["metadata"]["name"] for request in k8s["post batch/v1/jobs"]] == ["model-falcon-7b-1"]
+
+
+async def ready_with_data(k8s: kmock.KubernetesEmulator, bucket: storage.Bucket, **spec: Any) -> None:
+    await create(k8s, example("model-falcon-7b.yaml", **spec))
+    write_artifacts(bucket, "ml/models/falcon-7b/gen-1/", {"model.safetensors": 10})
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
+
+
+def blobs(bucket: storage.Bucket) -> list[str]:
+    return [blob.name for blob in bucket.client.list_blobs(bucket)]
+
+
+async def test_deleting_a_model_keeps_its_data_by_default(k8s: kmock.KubernetesEmulator, operator: Operator,
+                                                          bucket: storage.Bucket) -> None:
+    await ready_with_data(k8s, bucket)
+    assert "finalizers" not in obj_of(k8s, "Model", "falcon-7b")["metadata"]  # nothing to do on deletion
+    response = await k8s.delete(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/models/falcon-7b")
+    assert response.status == 200
+    await eventually(lambda: not exists(k8s, resource("Model"), "falcon-7b"))
+    assert blobs(bucket) == ["ml/models/falcon-7b/gen-1/model.safetensors"]
+
+
+async def test_on_delete_delete_removes_the_data(k8s: kmock.KubernetesEmulator, operator: Operator,
+                                                 bucket: storage.Bucket) -> None:
+    await ready_with_data(k8s, bucket, onDelete="Delete")
+    bucket.blob("ml/models/falcon-7b-other/gen-1/keep").upload_from_string(b"k")
+    finalizers = ["modelplane.dev/finalizer"]  # deletion waits for the data to go
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["metadata"]["finalizers"] == finalizers)
+    response = await k8s.delete(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/models/falcon-7b")
+    assert response.status == 200
+    await eventually(lambda: blobs(bucket) == ["ml/models/falcon-7b-other/gen-1/keep"])
+    await eventually(lambda: not exists(k8s, resource("Model"), "falcon-7b"))

@@ -1,0 +1,106 @@
+"""The reconciler of Datasets and Models, branch by branch: pure data in, children and status out."""
+
+from typing import Any
+
+from modelplane.api.common import Artifacts
+from modelplane.api.dataset import DatasetSpec
+from modelplane.api.model import ModelSpec
+from modelplane.reconcile.artifacts import JobState, Observed, Outcome, RefState, prefix, reconcile
+from tests.operator.conftest import DEV_CLUSTER, owner
+
+NOW, LATER = "2026-11-24T10:00:00Z", "2026-11-24T10:05:00Z"
+LOADER = DatasetSpec.model_validate({"image": "loader:1", "params": {"name": "squad"}})
+FINE_TUNE = ModelSpec.model_validate({"image": "trainer:1", "baseModel": {"name": "base"},
+                                      "dataset": {"name": "squad"}})
+READY_REFS = {"baseModel": RefState(found=True, ready=True, url="gs://b/ml/models/base/gen-1/"),
+              "dataset": RefState(found=True, ready=True, url="gs://b/ml/datasets/squad/gen-1/")}
+
+
+def ready_of(outcome: Outcome) -> dict[str, Any]:
+    (ready,) = [c for c in outcome.status["conditions"] if c["type"] == "Ready"]
+    return dict(ready)
+
+
+def test_new_dataset_starts_one_loader_job() -> None:
+    outcome = reconcile(owner("Dataset", "squad"), LOADER, {}, DEV_CLUSTER, Observed(), NOW)
+    assert [c["kind"] for c in outcome.children] == ["ConfigMap", "Job"]
+    assert outcome.status["ready"] is False and outcome.status["observedGeneration"] == 1
+    assert ready_of(outcome)["reason"] == "Loading" and ready_of(outcome)["observedGeneration"] == 1
+    assert outcome.status["source"] == "image loader:1"
+
+
+def test_succeeded_job_makes_the_dataset_ready_with_its_artifacts() -> None:
+    artifacts = Artifacts(url="gs://b/ml/datasets/squad/gen-1/", files=["train.jsonl"], count=1, size="1.5Ki",
+                          bytes=1536)
+    before = reconcile(owner("Dataset", "squad"), LOADER, {}, DEV_CLUSTER, Observed(), NOW).status
+    outcome = reconcile(owner("Dataset", "squad"), LOADER, before, DEV_CLUSTER,
+                        Observed(job=JobState(succeeded=True), artifacts=artifacts), LATER)
+    assert outcome.status["ready"] is True
+    assert ready_of(outcome)["reason"] == "Loaded" and ready_of(outcome)["lastTransitionTime"] == LATER
+    assert outcome.status["artifacts"] == {"url": "gs://b/ml/datasets/squad/gen-1/", "files": ["train.jsonl"],
+                                           "count": 1, "size": "1.5Ki", "bytes": 1536}
+    assert ready_of(outcome)["message"] == "1 files, 1.5Ki in gs://b/ml/datasets/squad/gen-1/"
+
+
+def test_a_settled_generation_never_runs_again() -> None:
+    ready = reconcile(owner("Dataset", "squad"), LOADER, {}, DEV_CLUSTER,
+                      Observed(job=JobState(succeeded=True)), NOW).status
+    again = reconcile(owner("Dataset", "squad"), LOADER, ready, DEV_CLUSTER, Observed(job=None), LATER)
+    assert again == Outcome([], ready)  # the Job may be gone (TTL): still no second load into the prefix
+
+
+def test_failed_job_reports_the_termination_message_and_stops() -> None:
+    outcome = reconcile(owner("Model", "m"), FINE_TUNE, {}, DEV_CLUSTER,
+                        Observed(job=JobState(failed=True, message="CUDA out of memory"), refs=READY_REFS), NOW)
+    assert ready_of(outcome)["reason"] == "JobFailed" and ready_of(outcome)["message"] == "CUDA out of memory"
+    again = reconcile(owner("Model", "m"), FINE_TUNE, outcome.status, DEV_CLUSTER, Observed(refs=READY_REFS), LATER)
+    assert again.children == []  # no retry storm
+
+
+def test_a_new_generation_starts_a_new_run_into_a_new_prefix() -> None:
+    first = reconcile(owner("Model", "m"), FINE_TUNE, {}, DEV_CLUSTER,
+                      Observed(job=JobState(succeeded=True), refs=READY_REFS), NOW)
+    second = reconcile(owner("Model", "m", generation=2), FINE_TUNE, first.status, DEV_CLUSTER,
+                       Observed(refs=READY_REFS), LATER)
+    assert ready_of(second)["reason"] == "Training" and second.status["observedGeneration"] == 2
+    assert second.children[1]["metadata"]["name"] == "model-m-2"
+    assert prefix(owner("Model", "m", 2)) == "ml/models/m/gen-2/"
+    assert second.status["artifacts"] == first.status["artifacts"]  # the last good weights stay visible
+
+
+def test_fine_tune_waits_for_missing_and_unready_inputs() -> None:
+    missing = reconcile(owner("Model", "m"), FINE_TUNE, {}, DEV_CLUSTER, Observed(), NOW)
+    assert ready_of(missing)["reason"] == "BaseModelNotFound" and missing.children == []
+    assert "Model 'base' does not exist in namespace ml" in ready_of(missing)["message"]
+    waiting = reconcile(owner("Model", "m"), FINE_TUNE, {}, DEV_CLUSTER, Observed(refs={
+        "baseModel": READY_REFS["baseModel"], "dataset": RefState(found=True, ready=False)}), NOW)
+    assert ready_of(waiting)["reason"] == "DatasetNotReady" and waiting.children == []
+
+
+def test_fine_tune_mounts_its_inputs_read_only() -> None:
+    outcome = reconcile(owner("Model", "m"), FINE_TUNE, {}, DEV_CLUSTER, Observed(refs=READY_REFS), NOW)
+    volumes = {v["name"]: v["csi"] for v in outcome.children[1]["spec"]["template"]["spec"]["volumes"]
+               if "csi" in v}
+    assert "only-dir=ml/models/base/gen-1" in volumes["basemodel"]["volumeAttributes"]["mountOptions"]
+    assert volumes["basemodel"]["readOnly"] and volumes["dataset"]["readOnly"]
+    assert not volumes["artifacts"]["readOnly"]
+    assert outcome.status["source"] == "trained from base + squad"
+
+
+def test_gpu_type_the_cluster_lacks_is_refused() -> None:
+    spec = DatasetSpec.model_validate({"image": "x", "resources": {"gpu": {"type": "nvidia-h100-80gb"}}})
+    outcome = reconcile(owner("Dataset", "d"), spec, {}, DEV_CLUSTER, Observed(), NOW)
+    assert outcome.children == [] and ready_of(outcome)["reason"] == "GPUNotOffered"
+    assert "offered GPU types: nvidia-l4, nvidia-tesla-a100" in ready_of(outcome)["message"]
+
+
+def test_transition_time_stays_while_status_does_not_flip() -> None:
+    first = reconcile(owner("Dataset", "d"), LOADER, {}, DEV_CLUSTER, Observed(), NOW)
+    second = reconcile(owner("Dataset", "d"), LOADER, first.status, DEV_CLUSTER, Observed(job=JobState()), LATER)
+    assert ready_of(second)["lastTransitionTime"] == NOW
+
+
+def test_model_import_is_reported_as_imported() -> None:
+    spec = ModelSpec.model_validate({"image": "loader:1", "params": {"name": "tiiuae/falcon-7b"}})
+    outcome = reconcile(owner("Model", "falcon"), spec, {}, DEV_CLUSTER, Observed(job=JobState(succeeded=True)), NOW)
+    assert ready_of(outcome)["reason"] == "Imported" and outcome.status["ready"] is True
