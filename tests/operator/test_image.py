@@ -1,0 +1,28 @@
+"""The operator image stays lean and non-root: its dependency closure has no Pulumi, its process imports none."""
+
+import subprocess
+import sys
+from importlib.metadata import requires
+from pathlib import Path
+
+DOCKERFILE = Path(__file__).resolve().parents[2] / "platform" / "operator" / "Dockerfile"
+
+
+def test_runtime_dependencies_exclude_pulumi_and_test_tools() -> None:
+    runtime = [r for r in requires("modelplane") or [] if "extra ==" not in r]
+    names = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower() for r in runtime}
+    assert names == {"google-cloud-storage", "kopf", "kubernetes", "pydantic", "pyyaml"}
+
+
+def test_operator_process_imports_no_pulumi() -> None:
+    code = ("import sys, modelplane.operator.main; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_gcp', 'infra')))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_image_runs_as_non_root_without_extras() -> None:
+    text = DOCKERFILE.read_text()
+    assert "USER 65532:65532" in text
+    assert "--constraint requirements.lock .\n" in text  # the package itself: no [infra] or [dev] extras
+    assert 'ENTRYPOINT ["modelplane-operator"]' in text
