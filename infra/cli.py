@@ -1,4 +1,8 @@
-"""`modelplane plan --stack dev`: the resource tree a stack would create, computed offline under Pulumi's mocks."""
+"""The platform engineer's offline tools, both running the real Pulumi program under Pulumi's mocks:
+
+    modelplane plan --stack dev                  the resource tree the stack would create
+    modelplane render --stack dev --out DIR      the in-cluster manifests as YAML + kustomization (GitOps)
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from infra.config import ConfigError
 from infra.offline import STACKS_DIR, Plan, PlannedResource, read_stack_values, run_program
@@ -50,7 +56,15 @@ def _iam(i: dict[str, Any]) -> str:
     return f"{i.get('role')} -> {i.get('member')}" + (f" (if {condition})" if condition else "")
 
 
+def _group(i: dict[str, Any]) -> str:
+    kinds: dict[str, int] = {}
+    for obj in i.get("objs", []):
+        kinds[obj["kind"]] = kinds.get(obj["kind"], 0) + 1
+    return ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "kubernetes:yaml/v2:ConfigGroup": _group,
     "gcp:container/cluster:Cluster": _cluster,
     "gcp:container/nodePool:NodePool": _pool,
     "gcp:storage/bucket:Bucket": _bucket,
@@ -93,19 +107,53 @@ def render_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def plan_command(args: argparse.Namespace) -> int:
+def _planned(args: argparse.Namespace) -> Plan | None:
+    """The offline plan of the stack, or None after printing why there is none."""
     try:
-        values = read_stack_values(args.stack, args.stacks_dir)
-        plan = run_program(args.stack, values)
+        return run_program(args.stack, read_stack_values(args.stack, args.stacks_dir))
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
     except ConfigError as error:
         print(f"stack {args.stack!r}: {error}", file=sys.stderr)
         print("Nothing was planned. Fix the keys above in "
               f"stacks/Pulumi.{args.stack}.yaml (see README.md, 'Stack configuration').", file=sys.stderr)
+    return None
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    plan = _planned(args)
+    if plan is None:
         return 2
     print(render_plan(plan))
+    return 0
+
+
+GROUP_ORDER = ("crds", "system", "tenants")
+
+
+def _conventional(obj: dict[str, Any]) -> dict[str, Any]:
+    """apiVersion, kind, metadata first, as people write manifests (the wire format does not keep key order)."""
+    head = ("apiVersion", "kind", "metadata")
+    return {**{key: obj[key] for key in head if key in obj}, **{k: v for k, v in obj.items() if k not in head}}
+
+
+def render_command(args: argparse.Namespace) -> int:
+    """Write exactly what the stack's Platform component applies, one file per group, plus a kustomization."""
+    plan = _planned(args)
+    if plan is None:
+        return 2
+    groups = {r.name: r.inputs["objs"] for r in plan.of_type("kubernetes:yaml/v2:ConfigGroup")}
+    out: Path = args.out or Path("deploy") / args.stack
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for index, name in enumerate(GROUP_ORDER):
+        path = out / f"{index}0-{name}.yaml"
+        path.write_text(yaml.safe_dump_all([_conventional(obj) for obj in groups[name]], sort_keys=False))
+        files.append(path.name)
+    (out / "kustomization.yaml").write_text(yaml.safe_dump(
+        {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": files}))
+    print(f"wrote {', '.join(files)} and kustomization.yaml to {out} "
+          f"({sum(len(objs) for objs in groups.values())} objects)")
     return 0
 
 
@@ -113,9 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelplane", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="print the resources a stack would create (offline)")
-    plan.add_argument("--stack", "-s", default="dev", help="stack name: stacks/Pulumi.<stack>.yaml (default dev)")
-    plan.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where the stack files are")
-    plan.set_defaults(run=plan_command)
+    render = commands.add_parser("render", help="write the in-cluster manifests for GitOps (offline)")
+    render.add_argument("--out", type=Path, help="output directory (default deploy/<stack>)")
+    for command, run in ((plan, plan_command), (render, render_command)):
+        command.add_argument("--stack", "-s", default="dev", help="stack: stacks/Pulumi.<stack>.yaml (default dev)")
+        command.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where the stack files are")
+        command.set_defaults(run=run)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

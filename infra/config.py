@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from infra.gke.catalogue import CATALOGUE, machine_problem
 from modelplane.api.common import GPU_TYPES
+from modelplane.images import BUILDER_IMAGE, NOTEBOOK_IMAGE, OPERATOR_VERSION, SERVER_IMAGE
 
 NAMESPACE = "modelplane"  # the Pulumi project name: config keys are `modelplane:<key>`
 
@@ -32,6 +33,7 @@ _REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*[a-z0-9](:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$")
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 # The longest suffix appended to the cluster name for a service account id ("-operator"); GCP caps ids at 30.
@@ -105,6 +107,14 @@ class MaintenanceWindow:
 
 
 @dataclass(frozen=True)
+class Images:
+    operator: str
+    server: str
+    notebook: str
+    builder: str
+
+
+@dataclass(frozen=True)
 class StackConfig:
     stack: str
     project: str
@@ -124,6 +134,8 @@ class StackConfig:
     deletion_protection: bool
     labels: Mapping[str, str]
     maintenance: MaintenanceWindow
+    images: Images
+    tenant_gpu_quota: int
 
     @property
     def gpu_types(self) -> tuple[str, ...]:
@@ -227,7 +239,7 @@ def _dns_label(max_len: int) -> Callable[[str], str | None]:
 
 STACK_KEYS = ("project", "region", "zones", "clusterName", "releaseChannel", "privateNodes",
               "masterAuthorizedNetworks", "dnsEndpoint", "network", "systemPool", "gpuPools", "buckets", "registry",
-              "tenants", "deletionProtection", "labels", "maintenanceWindow")
+              "tenants", "deletionProtection", "labels", "maintenanceWindow", "images", "tenantGpuQuota")
 
 
 def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
@@ -266,6 +278,8 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
         deletion_protection=r.value(raw, "deletionProtection", bool, False),
         labels=_labels(r, raw),
         maintenance=_maintenance(r, raw),
+        images=_images(r, raw, f"{region}-docker.pkg.dev/{project}/{cluster_name}"),
+        tenant_gpu_quota=r.value(raw, "tenantGpuQuota", int, 0, _within(0, 10000)),
     ))
 
 
@@ -448,6 +462,23 @@ def _maintenance(r: _Reader, raw: Mapping[str, Any]) -> MaintenanceWindow:
             recurrence=r.value(item, "recurrence", str, "FREQ=WEEKLY;BYDAY=SA,SU",
                                lambda v: None if v.startswith("FREQ=") else f"{v!r} is not an RFC 5545 RRULE "
                                                                            "such as FREQ=WEEKLY;BYDAY=SA,SU"),
+        )
+
+
+def _images(r: _Reader, raw: Mapping[str, Any], registry: str) -> Images:
+    item = r.mapping(raw, "images")
+
+    def reference(value: str) -> str | None:
+        return None if _IMAGE_RE.match(value) else f"{value!r} is not an image reference such as repo/name:tag"
+
+    with r.within("images."):
+        r.unknown_keys(item, ("operator", "server", "notebook", "builder"))
+        return Images(
+            # The operator image is built from platform/operator/Dockerfile and pushed to the stack's registry.
+            operator=r.value(item, "operator", str, f"{registry}/modelplane-operator:{OPERATOR_VERSION}", reference),
+            server=r.value(item, "server", str, SERVER_IMAGE, reference),
+            notebook=r.value(item, "notebook", str, NOTEBOOK_IMAGE, reference),
+            builder=r.value(item, "builder", str, BUILDER_IMAGE, reference),
         )
 
 

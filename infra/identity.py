@@ -12,10 +12,8 @@ from functools import partial
 import pulumi
 import pulumi_gcp as gcp
 
-SYSTEM_NAMESPACE = "modelplane-system"
-OPERATOR_KSA = "modelplane-operator"
-WORKLOAD_KSA = "modelplane-workload"
-BUILDER_KSA = "modelplane-builder"
+from modelplane.names import BUILDER_KSA, SYSTEM_NAMESPACE
+from modelplane.names import OPERATOR as OPERATOR_KSA
 
 NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/stackdriver.resourceMetadata.writer")
 

@@ -12,7 +12,6 @@ from infra.gke.cluster import Cluster, ClusterArgs
 from infra.gke.kubeconfig import kubeconfig
 from infra.gke.node_pools import NodePools, NodePoolsArgs
 from infra.identity import (
-    WORKLOAD_KSA,
     ServiceAccounts,
     ServiceAccountsArgs,
     WorkloadIdentity,
@@ -21,6 +20,7 @@ from infra.identity import (
 )
 from infra.network import Network, NetworkArgs
 from infra.registry import Registry, RegistryArgs
+from modelplane.names import WORKLOAD_KSA
 
 APIS = ("compute.googleapis.com", "container.googleapis.com", "storage.googleapis.com",
         "artifactregistry.googleapis.com", "iam.googleapis.com", "iamcredentials.googleapis.com",
@@ -41,6 +41,7 @@ class Infra(pulumi.ComponentResource):
     """Everything the platform needs from Google Cloud, wired so that no credential is ever stored."""
 
     outputs: dict[str, pulumi.Input[object]]
+    node_pools: list[pulumi.Resource]
 
     def __init__(self, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:Infra", config.cluster_name, None, opts)
@@ -61,7 +62,7 @@ class Infra(pulumi.ComponentResource):
         accounts = ServiceAccounts("sa", ServiceAccountsArgs(prefix=name, project=c.project), child)
         cluster = Cluster("cluster", ClusterArgs(config=c, network=network.vpc.id, subnet=network.subnet.id,
                                                  node_service_account=accounts.nodes.email), child)
-        NodePools("pools", NodePoolsArgs(config=c, cluster=cluster.cluster,
+        pools = NodePools("pools", NodePoolsArgs(config=c, cluster=cluster.cluster,
                                                  node_service_account=accounts.nodes.email), child)
         WorkloadIdentity("wi", WorkloadIdentityArgs(accounts=accounts, workload_pool=cluster.workload_pool,
                                                     tenants=c.tenants), child)
@@ -108,4 +109,5 @@ class Infra(pulumi.ComponentResource):
                           "machineType": p.machine_type} for p in c.gpu_pools],
             "tenants": list(c.tenants),
         }
+        self.node_pools = [pools.system, *pools.gpu.values()]
         self.register_outputs(self.outputs)

@@ -9,6 +9,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from modelplane.images import NOTEBOOK_IMAGE, SERVER_IMAGE
+from modelplane.names import WORKLOAD_KSA
+
 
 @dataclass(frozen=True)
 class GpuPool:
@@ -24,9 +27,9 @@ class ClusterFacts:
     bucket: str
     registry: str
     gpu_pools: tuple[GpuPool, ...] = ()
-    workload_service_account: str = "modelplane-workload"
-    server_image: str = "vllm/vllm-openai:v0.11.0"
-    notebook_image: str = "quay.io/jupyter/pytorch-notebook:cuda12-2025-10-20"
+    workload_service_account: str = WORKLOAD_KSA
+    server_image: str = SERVER_IMAGE
+    notebook_image: str = NOTEBOOK_IMAGE
 
     def pools_of(self, gpu_type: str) -> tuple[GpuPool, ...]:
         return tuple(pool for pool in self.gpu_pools if pool.gpu_type == gpu_type)

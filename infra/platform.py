@@ -1,0 +1,59 @@
+"""Platform: the in-cluster half (CRDs, operator, tenants), applied to the new cluster in the same `pulumi up`.
+
+Every object goes through a Kubernetes provider built from the cluster's own kubeconfig (gke-gcloud-auth-plugin,
+no static credentials). Order comes from dependencies, never sleeps: node pools before the provider is used,
+CRDs before the operator, the operator before tenants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import StackConfig
+from modelplane.deploy import PlatformFacts, crds, system, tenants
+
+
+def platform_facts(config: StackConfig, outputs: Mapping[str, Any]) -> PlatformFacts:
+    """The facts the cluster side needs, from the stack config and the cloud side's outputs."""
+    return PlatformFacts(
+        project=config.project, region=config.region, bucket=outputs["bucket"], registry=outputs["registry"],
+        operator_service_account=outputs["operatorServiceAccount"],
+        builder_service_account=outputs["builderServiceAccount"], gpu_pools=outputs["gpuPools"],
+        tenants=config.tenants, operator_image=config.images.operator, server_image=config.images.server,
+        notebook_image=config.images.notebook, builder_image=config.images.builder,
+        tenant_gpu_quota=config.tenant_gpu_quota)
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    config: StackConfig
+    outputs: Mapping[str, pulumi.Input[Any]]  # the Infra component's outputs
+    node_pools: list[pulumi.Resource]
+
+
+class Platform(pulumi.ComponentResource):
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("modelplane:platform:Platform", name, None, opts)
+        self.provider = k8s.Provider(
+            "gke", kubeconfig=args.outputs["kubeconfig"], enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.node_pools))
+        needed = {key: args.outputs[key] for key in ("bucket", "registry", "operatorServiceAccount",
+                                                     "builderServiceAccount", "gpuPools")}
+        facts = pulumi.Output.all(**needed).apply(partial(platform_facts, args.config))
+        with_provider = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        crd_group = k8s.yaml.v2.ConfigGroup("crds", objs=crds(), opts=with_provider)
+        system_group = k8s.yaml.v2.ConfigGroup(
+            "system", objs=facts.apply(system), opts=pulumi.ResourceOptions.merge(
+                with_provider, pulumi.ResourceOptions(depends_on=[crd_group])))
+        k8s.yaml.v2.ConfigGroup(
+            "tenants", objs=facts.apply(tenants), opts=pulumi.ResourceOptions.merge(
+                with_provider, pulumi.ResourceOptions(depends_on=[system_group])))
+        self.register_outputs({})

@@ -1,0 +1,128 @@
+"""The in-cluster half in the same stack: through the cluster's provider, in dependency order, from one source."""
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from pulumi.runtime import rpc
+
+from infra.cli import main
+from infra.config import parse_stack_config
+from infra.offline import Plan, PlannedResource, read_stack_values
+from infra.platform import platform_facts
+from modelplane.deploy import all_manifests
+from tests.operator.conftest import KUBERNETES_VERSION
+
+
+def groups(plan: Plan) -> dict[str, PlannedResource]:
+    return {r.name: r for r in plan.of_type("kubernetes:yaml/v2:ConfigGroup")}
+
+
+def objects(plan: Plan, group: str, kind: str) -> list[dict[str, Any]]:
+    return [o for o in groups(plan)[group].inputs["objs"] if o["kind"] == kind]
+
+
+def test_every_in_cluster_resource_uses_the_clusters_provider(stack_plan: Plan) -> None:
+    provider = stack_plan.one("pulumi:providers:kubernetes")
+    in_cluster = [r for r in stack_plan.resources if r.type.startswith("kubernetes:")]
+    assert {r.name for r in in_cluster} == {"crds", "system", "tenants"}
+    assert all(r.provider.startswith(provider.urn) for r in in_cluster)
+    assert provider.inputs["enableServerSideApply"] in (True, "true")  # provider config travels as text
+
+
+def test_kubeconfig_uses_the_auth_plugin_and_pools_come_first(stack_plan: Plan) -> None:
+    provider = stack_plan.one("pulumi:providers:kubernetes")
+    secret = provider.inputs["kubeconfig"]
+    assert secret[rpc._special_sig_key] == rpc._special_secret_sig  # handed over as a secret, never in clear
+    kubeconfig = yaml.safe_load(secret["value"])
+    assert kubeconfig["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    pools = {r.urn for r in stack_plan.of_type("gcp:container/nodePool:NodePool")}
+    assert pools and pools <= set(provider.dependencies)
+
+
+def test_crds_before_the_operator_before_tenants(stack_plan: Plan) -> None:
+    group = groups(stack_plan)
+    assert group["crds"].urn in group["system"].dependencies
+    assert group["system"].urn in group["tenants"].dependencies
+    assert {o["metadata"]["name"] for o in group["crds"].inputs["objs"]} == {
+        "datasets.modelplane.dev", "models.modelplane.dev", "modelservers.modelplane.dev", "notebooks.modelplane.dev"}
+
+
+def test_operator_config_carries_the_infra_outputs(stack_plan: Plan) -> None:
+    (config_map,) = objects(stack_plan, "system", "ConfigMap")
+    data = config_map["data"]
+    outputs = stack_plan.outputs
+    assert data["MODELPLANE_BUCKET"] == outputs["bucket"] and data["MODELPLANE_REGISTRY"] == outputs["registry"]
+    assert yaml.safe_load(data["MODELPLANE_GPU_POOLS"]) == outputs["gpuPools"]
+    assert data["MODELPLANE_NAMESPACES"] == ",".join(outputs["tenants"])
+    assert {"MODELPLANE_SERVER_IMAGE", "MODELPLANE_NOTEBOOK_IMAGE", "MODELPLANE_BUILDER_IMAGE"} <= set(data)
+    (account,) = objects(stack_plan, "system", "ServiceAccount")
+    assert account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == outputs["operatorServiceAccount"]
+
+
+def test_operator_deployment_is_hardened(stack_plan: Plan) -> None:
+    (deployment,) = objects(stack_plan, "system", "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"].endswith("/modelplane-operator:0.1.0")
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsNonRoot"] is True
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["limits"]["memory"]
+    assert container["envFrom"] == [{"configMapRef": {"name": "modelplane-operator"}}]
+
+
+def test_operator_rbac_is_scoped(stack_plan: Plan) -> None:
+    roles = {r["metadata"]["name"]: r for r in objects(stack_plan, "system", "ClusterRole")}
+    rules = roles["modelplane-operator"]["rules"]
+    assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in rules)
+    secrets = [rule for rule in rules if "secrets" in rule["resources"]]
+    assert secrets == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create"]}]
+
+
+def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan) -> None:
+    tenants = prod_plan.outputs["tenants"]
+    assert {o["metadata"]["name"] for o in objects(prod_plan, "tenants", "Namespace")} == set(tenants)
+    policies = {o["metadata"]["namespace"]: o for o in objects(prod_plan, "tenants", "NetworkPolicy")}
+    assert set(policies) == set(tenants)
+    egress = policies[tenants[0]]["spec"]["egress"]
+    assert any(p.get("port") == 53 for rule in egress for p in rule.get("ports", []))
+    assert any(peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for rule in egress for peer in rule["to"])
+    accounts = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in
+                objects(prod_plan, "tenants", "ServiceAccount")}
+    assert accounts == {(t, n) for t in tenants for n in ("modelplane-workload", "modelplane-builder")}
+    roles = {r["metadata"]["name"]: r["metadata"]["labels"] for r in objects(prod_plan, "system", "ClusterRole")}
+    assert roles["modelplane-edit"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert roles["modelplane-view"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+
+
+def test_gpu_quota_only_when_configured(dev_values: dict[str, Any]) -> None:
+    config = parse_stack_config({k.split(":", 1)[1]: v for k, v in dev_values.items()} | {"tenantGpuQuota": 4}, "dev")
+    outputs = {"bucket": "b", "registry": "r", "operatorServiceAccount": "o@x", "builderServiceAccount": "b@x",
+               "gpuPools": []}
+    quotas = [o for o in all_manifests(platform_facts(config, outputs))["tenants"] if o["kind"] == "ResourceQuota"]
+    assert [q["spec"]["hard"] for q in quotas] == [{"requests.nvidia.com/gpu": "4"}]
+
+
+def test_render_writes_what_the_stack_applies(stack_plan: Plan, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--stack", stack_plan.stack, "--out", str(tmp_path)]) == 0
+    rendered = {name: list(yaml.safe_load_all((tmp_path / f"{i}0-{name}.yaml").read_text()))
+                for i, name in enumerate(("crds", "system", "tenants"))}
+    planned = {name: group.inputs["objs"] for name, group in groups(stack_plan).items()}
+    config = parse_stack_config({k.split(":", 1)[1]: v for k, v in read_stack_values(stack_plan.stack).items()},
+                                stack_plan.stack)
+    assert rendered == planned == all_manifests(platform_facts(config, stack_plan.outputs))
+    kustomization = yaml.safe_load((tmp_path / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["00-crds.yaml", "10-system.yaml", "20-tenants.yaml"]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_rendered_manifests_are_valid_kubernetes(stack_plan: Plan) -> None:
+    for group in groups(stack_plan).values():
+        for obj in group.inputs["objs"]:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
