@@ -114,8 +114,9 @@ def gpu_problem(spec: Workload, cluster: ClusterFacts) -> str | None:
 
 
 def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster: ClusterFacts, mounts: list[Mount],
-                 params_config_map: str, ports: list[dict[str, Any]] | None = None,
-                 probe: dict[str, Any] | None = None, restart_policy: str = "Never") -> dict[str, Any]:
+                 params_config_map: str, args: list[str] | None = None, ports: list[dict[str, Any]] | None = None,
+                 probe: dict[str, Any] | None = None, restart_policy: str = "Never",
+                 annotations: dict[str, str] | None = None) -> dict[str, Any]:
     """The pod template for `spec`, running `image` with `mounts`."""
     container: dict[str, Any] = {
         "name": "main",
@@ -130,6 +131,8 @@ def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster:
     }
     if spec.command:
         container["command"] = list(spec.command)
+    if args:
+        container["args"] = args
     if ports:
         container["ports"] = ports
     if probe:
@@ -142,6 +145,7 @@ def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster:
                 # The sidecar holds the file cache; "0" lifts its limits so large models load at full speed.
                 "gke-gcsfuse/cpu-limit": "0", "gke-gcsfuse/memory-limit": "0",
                 "gke-gcsfuse/ephemeral-storage-limit": "0",
+                **(annotations or {}),
             },
         },
         "spec": {

@@ -12,6 +12,8 @@ import datetime
 import logging
 import os
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -23,26 +25,17 @@ from modelplane.api.common import GROUP, VERSION, Workload
 from modelplane.api.dataset import DATASET
 from modelplane.api.kinds import kind_for
 from modelplane.api.model import MODEL
+from modelplane.api.modelserver import MODEL_SERVER, ModelServerSpec
 from modelplane.api.resource import Kind
 from modelplane.builders.job import job_name
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import condition
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, Owner
 from modelplane.operator.kube import Kube
-from modelplane.reconcile.artifacts import (
-    READY,
-    Observed,
-    Outcome,
-    RefState,
-    object_root,
-    prefix,
-    reconcile,
-    references,
-    settled,
-)
+from modelplane.reconcile.artifacts import Observed, object_root, prefix, reconcile, references, settled
+from modelplane.reconcile.common import READY, Outcome, RefState
+from modelplane.reconcile.server import ServerObserved, reconcile_server
 from modelplane.storage import ArtifactStore
-
-ARTIFACT_KINDS = (DATASET, MODEL)
 
 
 def now() -> str:
@@ -58,7 +51,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 270
     # Server-side filtering: the operator receives only the Jobs it created, not every Job of the cluster.
-    settings.watching.label_selectors["batch", "v1", "jobs"] = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
+    for group, resource in (("batch", "jobs"), ("apps", "deployments")):
+        settings.watching.label_selectors[group, "v1", resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
     # kopf serialises handlers per object, but an object is also synced from its inputs' and Jobs' handlers.
     memo.locks = {}
     if "kube" not in memo:  # tests inject their own clients
@@ -71,16 +65,42 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         memo.store = ArtifactStore(storage.Client(project=memo.cluster.project), memo.cluster.bucket)
 
 
-def observe(memo: Any, owner: Owner, spec: Workload) -> Observed:
-    refs = {}
-    for ref in references(spec):
-        body = memo.kube.get_object(kind_for(ref.kind), owner.namespace, ref.name)
-        status = (body or {}).get("status") or {}
-        refs[ref.field] = RefState(found=body is not None, ready=bool(status.get("ready")),
-                                   url=(status.get("artifacts") or {}).get("url"))
+def ref_state(memo: Any, kind: str, namespace: str, name: str) -> RefState:
+    body = memo.kube.get_object(kind_for(kind), namespace, name)
+    status = (body or {}).get("status") or {}
+    return RefState(found=body is not None, ready=bool(status.get("ready")),
+                    url=(status.get("artifacts") or {}).get("url"))
+
+
+def observe_artifacts(memo: Any, owner: Owner, spec: Workload) -> Observed:
+    refs = {ref.field: ref_state(memo, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     job = memo.kube.job(owner.namespace, job_name(owner))
     artifacts = memo.store.summarize(prefix(owner)) if job and job.succeeded else None
     return Observed(job=job, refs=refs, artifacts=artifacts)
+
+
+def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec) -> ServerObserved:
+    return ServerObserved(model=ref_state(memo, MODEL.kind, owner.namespace, spec.model.name),
+                          deployment=memo.kube.deployment(owner.namespace, owner.name))
+
+
+@dataclass(frozen=True)
+class Controller:
+    """How one kind is observed and reconciled; `inputs` names the objects whose readiness it waits for."""
+
+    kind: Kind
+    observe: Callable[[Any, Owner, Any], Any]
+    reconcile: Callable[[Owner, Any, dict[str, Any], ClusterFacts, Any, str], Outcome]
+    inputs: Callable[[Any], list[tuple[str, str]]]
+    settled: Callable[[Owner, dict[str, Any]], bool] = lambda owner, status: False
+
+
+CONTROLLERS = {c.kind.kind: c for c in (
+    Controller(DATASET, observe_artifacts, reconcile, lambda spec: [], settled),
+    Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)],
+               settled),
+    Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)]),
+)}
 
 
 def sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logger | kopf.Logger) -> None:
@@ -95,7 +115,8 @@ def _sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logg
         return
     owner = Owner.from_body(body)
     status = body.get("status") or {}
-    if settled(owner, status):
+    controller = CONTROLLERS[kind.kind]
+    if controller.settled(owner, status):
         return
     try:
         spec = kind.spec.model_validate(body.get("spec") or {})
@@ -104,7 +125,8 @@ def _sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logg
         outcome = Outcome([], {**status, "ready": False, "observedGeneration": owner.generation, "conditions": [
             condition(READY, False, "InvalidSpec", message, owner.generation, now(), status.get("conditions") or [])]})
     else:
-        outcome = reconcile(owner, spec, status, memo.cluster, observe(memo, owner, spec), now())
+        observed = controller.observe(memo, owner, spec)
+        outcome = controller.reconcile(owner, spec, status, memo.cluster, observed, now())
     for child in outcome.children:
         memo.kube.ensure(child)
     if outcome.status != status:
@@ -127,9 +149,9 @@ def _register(kind: Kind) -> None:
         appeared = type in (None, "ADDED")
         if not namespace or not (appeared or (type != "DELETED" and status.get("ready"))):
             return
-        waiting: kopf.Index[tuple[str, str, str], tuple[str, str]] = kwargs["dependents"]
-        for dependent_kind, dependent in waiting.get((namespace, kind.kind, name), []):
-            sync(memo, kind_for(dependent_kind), namespace, dependent, logger)
+        for index in (value for key, value in kwargs.items() if key.startswith("dependents-")):
+            for dependent_kind, dependent in index.get((namespace, kind.kind, name), []):
+                sync(memo, kind_for(dependent_kind), namespace, dependent, logger)
 
     @kopf.on.delete(GROUP, VERSION, kind.plural,
                     when=lambda spec, **_: spec.get("onDelete") == "Delete")
@@ -139,26 +161,38 @@ def _register(kind: Kind) -> None:
         logger.info("deleted %d objects under gs://%s/%s", memo.store.delete(root), memo.cluster.bucket, root)
 
 
-for _kind in ARTIFACT_KINDS:
-    _register(_kind)
+def _index(controller: Controller) -> None:
+    @kopf.index(GROUP, VERSION, controller.kind.plural, id=f"dependents-{controller.kind.plural}")
+    def dependents(namespace: str | None, name: str, spec: kopf.Spec,
+                   **_: Any) -> dict[tuple[str | None, str, str], tuple[str, str]]:
+        """(namespace, referenced kind, referenced name) -> the object that waits for it."""
+        try:
+            inputs = controller.inputs(controller.kind.spec.model_validate(dict(spec)))
+        except ValidationError:
+            return {}  # sync() reports the invalid spec on the object itself
+        return {(namespace, kind, ref): (controller.kind.kind, name) for kind, ref in inputs}
 
 
-@kopf.index(GROUP, VERSION, MODEL.plural)
-def dependents(namespace: str | None, name: str, spec: kopf.Spec,
-               **_: Any) -> dict[tuple[str | None, str, str], tuple[str, str]]:
-    """(namespace, referenced kind, referenced name) -> the Model that reads it."""
-    try:
-        refs = references(MODEL.spec.model_validate(dict(spec)))
-    except ValidationError:
-        return {}  # sync() reports the invalid spec on the Model itself
-    return {(namespace, ref.kind, ref.name): (MODEL.kind, name) for ref in refs}
+for _controller in CONTROLLERS.values():
+    _register(_controller.kind)
+    _index(_controller)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={MANAGED_BY_LABEL: MANAGED_BY[MANAGED_BY_LABEL]})
-def job_changed(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger,
-                **_: Any) -> None:
-    """A run's Job changed: re-sync its owner (the Job carries the owner's kind and name as labels)."""
+def _sync_owner(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger) -> None:
+    """A child changed: re-sync its owner (children carry the owner's kind and name as labels)."""
     owner_kind, owner_name = labels.get(KIND_LABEL), labels.get(NAME_LABEL)
     if type == "DELETED" or not owner_kind or not owner_name or not namespace:
         return
     sync(memo, kind_for(owner_kind), namespace, owner_name, logger)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
+def job_changed(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger,
+                **_: Any) -> None:
+    _sync_owner(type, namespace, labels, memo, logger)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY)
+def deployment_changed(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger,
+                       **_: Any) -> None:
+    _sync_owner(type, namespace, labels, memo, logger)

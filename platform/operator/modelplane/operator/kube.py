@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from modelplane.api.common import GROUP, VERSION
 from modelplane.api.resource import Kind
 from modelplane.reconcile.artifacts import JobState
+from modelplane.reconcile.server import DeploymentState
 
 TERMINATION_TAIL = 2000
 
@@ -41,6 +42,8 @@ class Kube:
         self.core = kubernetes.client.CoreV1Api(client)
         self.batch = kubernetes.client.BatchV1Api(client)
         self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.apps = kubernetes.client.AppsV1Api(client)
+        self.autoscaling = kubernetes.client.AutoscalingV2Api(client)
 
     def get_object(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -73,6 +76,16 @@ class Kube:
             state = job_state(job, self.termination_message(namespace, name))
         return state
 
+    def deployment(self, namespace: str, name: str) -> DeploymentState | None:
+        try:
+            status = self.apps.read_namespaced_deployment(name, namespace).status
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise _temporary(error, f"reading deployment {namespace}/{name}") from error
+        return DeploymentState(replicas=status.replicas or 0, ready=status.ready_replicas or 0,
+                               available=status.available_replicas or 0) if status else DeploymentState()
+
     def termination_message(self, namespace: str, job_name: str) -> str:
         pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items
         messages = [
@@ -89,6 +102,10 @@ class Kube:
         creators: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {
             "Job": (self.batch.create_namespaced_job, None),
             "ConfigMap": (self.core.create_namespaced_config_map, self.core.patch_namespaced_config_map),
+            "Deployment": (self.apps.create_namespaced_deployment, self.apps.patch_namespaced_deployment),
+            "Service": (self.core.create_namespaced_service, self.core.patch_namespaced_service),
+            "HorizontalPodAutoscaler": (self.autoscaling.create_namespaced_horizontal_pod_autoscaler,
+                                        self.autoscaling.patch_namespaced_horizontal_pod_autoscaler),
         }
         create, patch = creators[kind]
         try:

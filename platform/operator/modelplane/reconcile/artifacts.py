@@ -16,10 +16,10 @@ from modelplane.api.model import ModelSpec
 from modelplane.builders.job import job_name, run_children
 from modelplane.builders.workload import ARTIFACTS_PATH, DATA_PATH, MODEL_PATH, Mount, gpu_problem
 from modelplane.cluster import ClusterFacts
-from modelplane.conditions import condition, find
+from modelplane.conditions import find
 from modelplane.meta import Owner
+from modelplane.reconcile.common import READY, Outcome, RefState, prefix_of_url, summarise
 
-READY = "Ready"
 TERMINAL_REASONS = {"Loaded", "Imported", "Trained", "JobFailed"}
 
 
@@ -38,13 +38,6 @@ class Reference:
 
 
 @dataclass(frozen=True)
-class RefState:
-    found: bool
-    ready: bool = False
-    url: str | None = None  # status.artifacts.url of the referenced object
-
-
-@dataclass(frozen=True)
 class JobState:
     succeeded: bool = False
     failed: bool = False
@@ -56,12 +49,6 @@ class Observed:
     job: JobState | None = None
     refs: dict[str, RefState] = field(default_factory=dict)  # by Reference.field
     artifacts: Artifacts | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    children: list[dict[str, Any]]
-    status: dict[str, Any]
 
 
 def references(spec: Workload) -> list[Reference]:
@@ -84,11 +71,6 @@ def prefix(owner: Owner) -> str:
 def object_root(owner: Owner) -> str:
     """Everything the object ever wrote (what `onDelete: Delete` removes)."""
     return f"{owner.namespace}/{kind_for(owner.kind).plural}/{owner.name}/"
-
-
-def prefix_of_url(url: str) -> str:
-    """`gs://bucket/a/b/` -> `a/b/`."""
-    return url.removeprefix("gs://").split("/", 1)[1]
 
 
 def source(spec: Workload) -> str:
@@ -114,16 +96,13 @@ def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Clu
               now: str) -> Outcome:
     if settled(owner, status):
         return Outcome([], status)
-    previous = status.get("conditions") or []
 
     def outcome(ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
                 **extra: Any) -> Outcome:
-        new = {key: value for key, value in status.items() if key in ("artifacts", "buildUpload")}
-        new.update(ready=ok, observedGeneration=owner.generation, source=source(spec),
-                   conditions=[condition(READY, ok, reason, message, owner.generation, now, previous)], **extra)
         if spec.image:
-            new["image"] = spec.image
-        return Outcome(children or [], new)
+            extra["image"] = spec.image
+        return Outcome(children or [], summarise(status, owner.generation, ok, reason, message, now,
+                                                 source=source(spec), **extra))
 
     problem = gpu_problem(spec, cluster)
     if problem:

@@ -1,0 +1,64 @@
+"""Reconcile a ModelServer: serve the last Ready weights of its Model, and roll when they change.
+
+The server mounts the Model's `status.artifacts.url`, which moves only when a new generation of the Model
+succeeds: during a retrain the old weights keep serving, after it the Deployment rolls (a replica always up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelplane.api.modelserver import ModelServerSpec
+from modelplane.builders.server import server_children, service_url
+from modelplane.builders.workload import gpu_problem
+from modelplane.cluster import ClusterFacts
+from modelplane.meta import Owner
+from modelplane.reconcile.common import Outcome, RefState, prefix_of_url, summarise
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    replicas: int = 0
+    ready: int = 0
+    available: int = 0
+
+
+@dataclass(frozen=True)
+class ServerObserved:
+    model: RefState
+    deployment: DeploymentState | None = None
+
+
+def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster: ClusterFacts,
+                     observed: ServerObserved, now: str) -> Outcome:
+    def outcome(ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
+                **extra: Any) -> Outcome:
+        return Outcome(children or [], summarise(status, owner.generation, ok, reason, message, now, **extra))
+
+    problem = gpu_problem(spec, cluster)
+    if problem:
+        return outcome(False, "GPUNotOffered", problem)
+    if spec.build and not status.get("image"):
+        return outcome(False, "BuildPending", "spec.build needs the image builder, which this operator version "
+                                              "does not run yet; use spec.image or the default server image")
+    model = observed.model
+    if not model.found:
+        return outcome(False, "ModelNotFound", f"Model {spec.model.name!r} does not exist in namespace "
+                                               f"{owner.namespace}; serving starts when it is created and Ready")
+    if not model.url:
+        return outcome(False, "ModelNotReady", f"waiting for Model {spec.model.name!r} to be Ready")
+
+    image = spec.image or status.get("image") or cluster.server_image
+    children = server_children(owner, spec, image, default_image=not (spec.image or spec.build),
+                               model_prefix=prefix_of_url(model.url), model_url=model.url, cluster=cluster)
+    deployment = observed.deployment or DeploymentState()
+    url = service_url(owner)
+    fields = {"image": image, "replicas": deployment.replicas, "readyReplicas": deployment.ready, "url": url}
+    if deployment.available:
+        return outcome(True, "Serving", f"{deployment.ready} replica(s) serving {model.url} at {url}", children,
+                       **fields)
+    if spec.replicas == 0 and spec.autoscaling is None:
+        return outcome(False, "ScaledToZero", "spec.replicas is 0", children, **fields)
+    return outcome(False, "Deploying", f"waiting for a replica to pass its readiness probe ({image})", children,
+                   **fields)

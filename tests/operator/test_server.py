@@ -1,0 +1,119 @@
+"""ModelServer: waits for its Model, serves the last Ready weights, rolls when they change."""
+
+from typing import Any
+
+import kmock
+import kubernetes_validate
+from google.cloud import storage
+
+from modelplane.api.modelserver import ModelServerSpec
+from modelplane.reconcile.common import RefState
+from modelplane.reconcile.server import DeploymentState, ServerObserved, reconcile_server
+from tests.operator.conftest import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner
+from tests.operator.test_operator import create, example, exists, finish_job, obj_of, ready, write_artifacts
+
+NOW = "2026-11-24T10:00:00Z"
+SPEC = ModelServerSpec.model_validate({"model": {"name": "ft"}, "resources": {"gpu": {"type": "nvidia-l4"}}})
+MODEL_V1 = RefState(found=True, ready=True, url="gs://b/ml/models/ft/gen-1/")
+MODEL_V2 = RefState(found=True, ready=True, url="gs://b/ml/models/ft/gen-2/")
+
+
+def by_kind(children: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {c["kind"]: c for c in children}
+
+
+def reason(status: dict[str, Any]) -> str:
+    return str(status["conditions"][0]["reason"])
+
+
+def test_waits_for_a_model_that_never_was_ready() -> None:
+    missing = reconcile_server(owner("ModelServer", "s"), SPEC, {}, DEV_CLUSTER, ServerObserved(RefState(False)), NOW)
+    assert reason(missing.status) == "ModelNotFound" and missing.children == []
+    training = reconcile_server(owner("ModelServer", "s"), SPEC, {}, DEV_CLUSTER,
+                                ServerObserved(RefState(found=True, ready=False)), NOW)
+    assert reason(training.status) == "ModelNotReady" and training.children == []
+
+
+def test_serves_the_model_read_only_on_8080_with_the_default_server() -> None:
+    outcome = reconcile_server(owner("ModelServer", "s"), SPEC, {}, DEV_CLUSTER, ServerObserved(MODEL_V1), NOW)
+    children = by_kind(outcome.children)
+    assert set(children) == {"ConfigMap", "Deployment", "Service"}
+    deployment = children["Deployment"]
+    assert deployment["metadata"]["name"] == "s" and deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == DEV_CLUSTER.server_image
+    assert container["args"][:2] == ["--model", "/content/model"] and "8080" in container["args"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": 8080}
+    (model,) = [v for v in pod["volumes"] if "csi" in v]
+    assert model["csi"]["readOnly"] is True
+    assert "only-dir=ml/models/ft/gen-1" in model["csi"]["volumeAttributes"]["mountOptions"]
+    assert pod["restartPolicy"] == "Always" and pod["nodeSelector"]["cloud.google.com/gke-accelerator"] == "nvidia-l4"
+    service = children["Service"]
+    assert service["spec"]["type"] == "ClusterIP" and service["spec"]["ports"][0]["port"] == 8080
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert reason(outcome.status) == "Deploying" and outcome.status["url"] == "http://s.ml.svc.cluster.local:8080"
+    for child in outcome.children:
+        kubernetes_validate.validate(child, KUBERNETES_VERSION, strict=True)
+
+
+def test_ready_when_a_replica_is_available() -> None:
+    outcome = reconcile_server(owner("ModelServer", "s"), SPEC, {}, DEV_CLUSTER,
+                               ServerObserved(MODEL_V1, DeploymentState(replicas=1, ready=1, available=1)), NOW)
+    assert outcome.status["ready"] is True and reason(outcome.status) == "Serving"
+    assert outcome.status["readyReplicas"] == 1
+
+
+def test_a_retrained_model_rolls_the_deployment() -> None:
+    def template(model: RefState) -> dict[str, Any]:
+        outcome = reconcile_server(owner("ModelServer", "s"), SPEC, {}, DEV_CLUSTER, ServerObserved(model), NOW)
+        tpl: dict[str, Any] = by_kind(outcome.children)["Deployment"]["spec"]["template"]
+        return tpl
+
+    before, after = template(MODEL_V1), template(MODEL_V2)
+    assert before != after
+    assert after["metadata"]["annotations"]["modelplane.dev/model-url"] == MODEL_V2.url
+
+
+def test_custom_image_and_autoscaling() -> None:
+    spec = ModelServerSpec.model_validate({"model": {"name": "ft"}, "image": "org/server:1",
+                                           "autoscaling": {"minReplicas": 1, "maxReplicas": 4}})
+    outcome = reconcile_server(owner("ModelServer", "s"), spec, {}, DEV_CLUSTER, ServerObserved(MODEL_V1), NOW)
+    children = by_kind(outcome.children)
+    assert "replicas" not in children["Deployment"]["spec"]  # the HPA owns the count
+    hpa = children["HorizontalPodAutoscaler"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 4) and hpa["scaleTargetRef"]["name"] == "s"
+    container = children["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert "args" not in container and container["readinessProbe"]["httpGet"]["path"] == "/"
+    kubernetes_validate.validate(children["HorizontalPodAutoscaler"], KUBERNETES_VERSION, strict=True)
+
+
+async def test_server_follows_its_model_through_a_retrain(k8s: kmock.KubernetesEmulator, operator: Operator,
+                                                         bucket: storage.Bucket) -> None:
+    await create(k8s, example("server-falcon-7b-squad.yaml", model={"name": "falcon-7b"}))
+    await eventually(lambda: ready(k8s, "ModelServer", "falcon-7b-squad")["reason"] == "ModelNotFound")
+    await create(k8s, example("model-falcon-7b.yaml"))
+    write_artifacts(bucket, "ml/models/falcon-7b/gen-1/", {"model.safetensors": 10})
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: exists(k8s, "apps/v1/deployments", "falcon-7b-squad"))
+    await eventually(lambda: ready(k8s, "ModelServer", "falcon-7b-squad")["reason"] == "Deploying")
+
+    # Play the Deployment controller: one replica becomes available.
+    response = await k8s.patch(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/falcon-7b-squad/status",
+                               json={"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}})
+    assert response.status == 200
+    await eventually(lambda: ready(k8s, "ModelServer", "falcon-7b-squad")["reason"] == "Serving")
+    assert obj_of(k8s, "ModelServer", "falcon-7b-squad")["status"]["ready"] is True
+
+    # Retrain: generation 2 of the Model succeeds, and the Deployment's template moves to its weights.
+    response = await k8s.patch(f"/apis/modelplane.dev/v1alpha1/namespaces/{NAMESPACE}/models/falcon-7b",
+                               json={"metadata": {"generation": 2}, "spec": {"params": {"revision": "v2"}}})
+    assert response.status == 200
+    await finish_job(k8s, "model-falcon-7b-2")
+
+    def annotation() -> str:
+        deployment = k8s.objects["apps/v1/deployments", NAMESPACE, "falcon-7b-squad"]
+        return str(deployment["spec"]["template"]["metadata"]["annotations"]["modelplane.dev/model-url"])
+
+    await eventually(lambda: annotation().endswith("/ml/models/falcon-7b/gen-2/"))
