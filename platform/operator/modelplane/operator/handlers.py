@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from modelplane.api.dataset import DATASET
 from modelplane.api.kinds import kind_for
 from modelplane.api.model import MODEL
 from modelplane.api.modelserver import MODEL_SERVER, ModelServerSpec
+from modelplane.api.notebook import NOTEBOOK, NotebookSpec
 from modelplane.api.resource import Kind
 from modelplane.builders.job import job_name
 from modelplane.cluster import ClusterFacts
@@ -34,6 +36,7 @@ from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL
 from modelplane.operator.kube import Kube
 from modelplane.reconcile.artifacts import Observed, object_root, prefix, reconcile, references, settled
 from modelplane.reconcile.common import READY, Outcome, RefState
+from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from modelplane.storage import ArtifactStore
 
@@ -51,7 +54,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 270
     # Server-side filtering: the operator receives only the Jobs it created, not every Job of the cluster.
-    for group, resource in (("batch", "jobs"), ("apps", "deployments")):
+    for group, resource in (("batch", "jobs"), ("apps", "deployments"), ("apps", "statefulsets")):
         settings.watching.label_selectors[group, "v1", resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
     # kopf serialises handlers per object, but an object is also synced from its inputs' and Jobs' handlers.
     memo.locks = {}
@@ -84,6 +87,14 @@ def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec) -> ServerObse
                           deployment=memo.kube.deployment(owner.namespace, owner.name))
 
 
+def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec) -> NotebookObserved:
+    refs = {name: ref_state(memo, kind, owner.namespace, ref.name)
+            for name, kind, ref in (("model", MODEL.kind, spec.model), ("dataset", DATASET.kind, spec.dataset))
+            if ref is not None}
+    return NotebookObserved(refs=refs, pods=memo.kube.stateful_set(owner.namespace, owner.name),
+                            new_token=secrets.token_urlsafe(32))
+
+
 @dataclass(frozen=True)
 class Controller:
     """How one kind is observed and reconciled; `inputs` names the objects whose readiness it waits for."""
@@ -100,6 +111,8 @@ CONTROLLERS = {c.kind.kind: c for c in (
     Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)],
                settled),
     Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)]),
+    Controller(NOTEBOOK, observe_notebook, reconcile_notebook, lambda spec: [
+        (kind, ref.name) for kind, ref in ((MODEL.kind, spec.model), (DATASET.kind, spec.dataset)) if ref]),
 )}
 
 
@@ -189,6 +202,12 @@ def _sync_owner(type: str, namespace: str | None, labels: kopf.Labels, memo: Any
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
 def job_changed(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger,
                 **_: Any) -> None:
+    _sync_owner(type, namespace, labels, memo, logger)
+
+
+@kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED_BY)
+def stateful_set_changed(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger,
+                         **_: Any) -> None:
     _sync_owner(type, namespace, labels, memo, logger)
 
 

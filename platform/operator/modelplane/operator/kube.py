@@ -77,12 +77,18 @@ class Kube:
         return state
 
     def deployment(self, namespace: str, name: str) -> DeploymentState | None:
+        return self._rollout(self.apps.read_namespaced_deployment, namespace, name)
+
+    def stateful_set(self, namespace: str, name: str) -> DeploymentState | None:
+        return self._rollout(self.apps.read_namespaced_stateful_set, namespace, name)
+
+    def _rollout(self, read: Callable[..., Any], namespace: str, name: str) -> DeploymentState | None:
         try:
-            status = self.apps.read_namespaced_deployment(name, namespace).status
+            status = read(name, namespace).status
         except ApiException as error:
             if error.status == 404:
                 return None
-            raise _temporary(error, f"reading deployment {namespace}/{name}") from error
+            raise _temporary(error, f"reading {namespace}/{name}") from error
         return DeploymentState(replicas=status.replicas or 0, ready=status.ready_replicas or 0,
                                available=status.available_replicas or 0) if status else DeploymentState()
 
@@ -103,6 +109,8 @@ class Kube:
             "Job": (self.batch.create_namespaced_job, None),
             "ConfigMap": (self.core.create_namespaced_config_map, self.core.patch_namespaced_config_map),
             "Deployment": (self.apps.create_namespaced_deployment, self.apps.patch_namespaced_deployment),
+            "StatefulSet": (self.apps.create_namespaced_stateful_set, self.apps.patch_namespaced_stateful_set),
+            "Secret": (self.core.create_namespaced_secret, None),  # a token is generated once, never replaced
             "Service": (self.core.create_namespaced_service, self.core.patch_namespaced_service),
             "HorizontalPodAutoscaler": (self.autoscaling.create_namespaced_horizontal_pod_autoscaler,
                                         self.autoscaling.patch_namespaced_horizontal_pod_autoscaler),

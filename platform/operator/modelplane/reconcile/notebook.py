@@ -1,0 +1,60 @@
+"""Reconcile a Notebook: wait for its inputs, run (or suspend) Jupyter, and tell the CLI how to reach it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelplane.api.notebook import NotebookSpec
+from modelplane.builders.notebook import PORT, notebook_children, token_secret_name
+from modelplane.builders.workload import DATA_PATH, MODEL_PATH, Mount, gpu_problem
+from modelplane.cluster import ClusterFacts
+from modelplane.meta import Owner
+from modelplane.reconcile.common import Outcome, RefState, prefix_of_url, summarise
+from modelplane.reconcile.server import DeploymentState
+
+
+@dataclass(frozen=True)
+class NotebookObserved:
+    refs: dict[str, RefState] = field(default_factory=dict)  # "model", "dataset"
+    pods: DeploymentState | None = None  # the StatefulSet's replicas
+    new_token: str = ""  # a fresh random token, used only if the Secret does not exist yet
+
+
+def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any], cluster: ClusterFacts,
+                       observed: NotebookObserved, now: str) -> Outcome:
+    def outcome(ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
+                **extra: Any) -> Outcome:
+        return Outcome(children or [], summarise(status, owner.generation, ok, reason, message, now, **extra))
+
+    problem = gpu_problem(spec, cluster)
+    if problem:
+        return outcome(False, "GPUNotOffered", problem)
+    if spec.build and not status.get("image"):
+        return outcome(False, "BuildPending", "spec.build needs the image builder, which this operator version "
+                                              "does not run yet; use spec.image or the default notebook image")
+    inputs = []
+    for field_name, kind, ref, path in (("model", "Model", spec.model, MODEL_PATH),
+                                        ("dataset", "Dataset", spec.dataset, DATA_PATH)):
+        if ref is None:
+            continue
+        state = observed.refs.get(field_name, RefState(found=False))
+        if not state.found:
+            return outcome(False, f"{kind}NotFound", f"{kind} {ref.name!r} does not exist in namespace "
+                                                     f"{owner.namespace}")
+        if not state.url:
+            return outcome(False, f"{kind}NotReady", f"waiting for {kind} {ref.name!r} to be Ready")
+        inputs.append(Mount(field_name, prefix_of_url(state.url), path, read_only=True))
+
+    image = spec.image or status.get("image") or cluster.notebook_image
+    children = notebook_children(owner, spec, image, default_image=not (spec.image or spec.build), inputs=inputs,
+                                 cluster=cluster, token=observed.new_token)
+    fields = {"image": image, "port": PORT, "tokenSecret": token_secret_name(owner)}
+    if spec.suspend:
+        return outcome(False, "Suspended", "suspended: no pod, no GPU; the workspace stays in the bucket", children,
+                       pod=None, **fields)
+    pod = f"{owner.name}-0"
+    if observed.pods and observed.pods.ready:
+        return outcome(True, "Running", f"kubectl port-forward pod/{pod} {PORT}:{PORT}", children, pod=pod,
+                       **fields)
+    return outcome(False, "Starting", f"waiting for pod {pod} to be ready", children, pod=pod, **fields)
