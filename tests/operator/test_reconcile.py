@@ -5,8 +5,8 @@ from typing import Any
 from modelplane.api.common import Artifacts
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
-from modelplane.reconcile.artifacts import JobState, Observed, prefix, reconcile
-from modelplane.reconcile.common import Outcome, RefState
+from modelplane.reconcile.artifacts import Observed, prefix, reconcile
+from modelplane.reconcile.common import JobState, Outcome, RefState
 from tests.operator.conftest import DEV_CLUSTER, owner
 
 NOW, LATER = "2026-11-24T10:00:00Z", "2026-11-24T10:05:00Z"

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from modelplane.images import NOTEBOOK_IMAGE, SERVER_IMAGE
+from modelplane.images import BUILDER_IMAGE, NOTEBOOK_IMAGE, SERVER_IMAGE
 from modelplane.names import WORKLOAD_KSA
 
 
@@ -30,6 +30,7 @@ class ClusterFacts:
     workload_service_account: str = WORKLOAD_KSA
     server_image: str = SERVER_IMAGE
     notebook_image: str = NOTEBOOK_IMAGE
+    builder_image: str = BUILDER_IMAGE
 
     def pools_of(self, gpu_type: str) -> tuple[GpuPool, ...]:
         return tuple(pool for pool in self.gpu_pools if pool.gpu_type == gpu_type)
@@ -50,6 +51,7 @@ class ClusterFacts:
             for p in json.loads(env.get("MODELPLANE_GPU_POOLS", "[]")))
         optional = {key: env[var] for key, var in (("workload_service_account", "MODELPLANE_WORKLOAD_KSA"),
                                                    ("server_image", "MODELPLANE_SERVER_IMAGE"),
-                                                   ("notebook_image", "MODELPLANE_NOTEBOOK_IMAGE")) if env.get(var)}
+                                                   ("notebook_image", "MODELPLANE_NOTEBOOK_IMAGE"),
+                                                   ("builder_image", "MODELPLANE_BUILDER_IMAGE")) if env.get(var)}
         return cls(project=env["MODELPLANE_PROJECT"], bucket=env["MODELPLANE_BUCKET"],
                    registry=env["MODELPLANE_REGISTRY"], gpu_pools=pools, **optional)

@@ -6,6 +6,11 @@ STORAGE_EMULATOR_HOST (fake-gcs-server in tests).
 
 from __future__ import annotations
 
+import base64
+import datetime
+
+import google.auth.credentials
+import google.auth.transport.requests
 from google.cloud import storage
 
 from modelplane.api.common import Artifacts
@@ -41,9 +46,44 @@ class ArtifactStore:
         return Artifacts(url=f"gs://{self.bucket.name}/{prefix}", files=files, count=count, size=human_size(total),
                          bytes=total)
 
+    def holds(self, name: str, md5_hex: str) -> bool:
+        """Whether the object exists with this MD5 (an upload is complete and intact)."""
+        blob = self.bucket.get_blob(name)
+        return blob is not None and blob.md5_hash is not None and base64.b64decode(blob.md5_hash).hex() == md5_hex
+
     def delete(self, prefix: str) -> int:
         """Delete every object under prefix (a versioned bucket keeps noncurrent copies until lifecycle expiry)."""
         blobs = list(self.bucket.client.list_blobs(self.bucket, prefix=prefix))
         for blob in blobs:
             blob.delete()
         return len(blobs)
+
+
+UPLOAD_TTL = datetime.timedelta(minutes=15)
+STORAGE_HOST = "https://storage.googleapis.com"  # signed URLs always name the real endpoint
+
+
+class UploadSigner:
+    """Signs V4 PUT URLs for build uploads, bound to the tarball's MD5 and content type.
+
+    Signing credentials (a key, in tests) sign locally; the operator's Workload Identity has no key, so its URLs are
+    signed by IAM signBlob on its own service account (roles/iam.serviceAccountTokenCreator on itself).
+    """
+
+    def __init__(self, bucket: storage.Bucket, credentials: google.auth.credentials.Credentials) -> None:
+        self.bucket, self.credentials = bucket, credentials
+
+    def sign_put(self, name: str, md5_hex: str, content_type: str,
+                 now: datetime.datetime) -> tuple[str, datetime.datetime]:
+        md5 = base64.b64encode(bytes.fromhex(md5_hex)).decode()
+        signing: dict[str, object]
+        if isinstance(self.credentials, google.auth.credentials.Signing):
+            signing = {"credentials": self.credentials}
+        else:
+            self.credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+            signing = {"service_account_email": self.credentials.service_account_email,  # type: ignore[attr-defined]
+                       "access_token": self.credentials.token}
+        url = self.bucket.blob(name).generate_signed_url(
+            version="v4", expiration=UPLOAD_TTL, method="PUT", content_type=content_type,
+            headers={"Content-MD5": md5}, api_access_endpoint=STORAGE_HOST, **signing)
+        return url, now + UPLOAD_TTL

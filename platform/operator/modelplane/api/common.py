@@ -194,8 +194,9 @@ class BuildUpload(ApiModel):
     """The signed URL answering spec.build.upload.requestID."""
 
     request_id: str = Field(alias="requestID")
-    url: str
+    url: str = Field(description="PUT the tarball here with its Content-MD5 header (valid until expiresAt).")
     expires_at: str = Field(json_schema_extra={"format": "date-time"})
+    stored: bool = Field(default=False, description="The bucket already holds a tarball with spec.build.upload.md5.")
 
 
 class Status(ApiModel):
@@ -207,6 +208,7 @@ class Status(ApiModel):
     ready: bool = False
     observed_generation: int | None = Field(default=None, ge=0)
     image: str | None = Field(default=None, description="The image that runs (built images are recorded here).")
+    built_from: str | None = Field(default=None, description="Which spec.build the built image came from.")
     build_upload: BuildUpload | None = None
 
 

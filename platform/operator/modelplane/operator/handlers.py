@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import google.auth
 import kopf
 import kubernetes
 from google.cloud import storage
@@ -29,20 +30,25 @@ from modelplane.api.model import MODEL
 from modelplane.api.modelserver import MODEL_SERVER, ModelServerSpec
 from modelplane.api.notebook import NOTEBOOK, NotebookSpec
 from modelplane.api.resource import Kind
+from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, upload_object
 from modelplane.builders.job import job_name
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import condition
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, Owner
 from modelplane.operator.kube import Kube
 from modelplane.reconcile.artifacts import Observed, object_root, prefix, reconcile, references, settled
+from modelplane.reconcile.build import BuildObserved, SignedUpload, needs_signing
 from modelplane.reconcile.common import READY, Outcome, RefState
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from modelplane.reconcile.server import ServerObserved, reconcile_server
-from modelplane.storage import ArtifactStore
+from modelplane.storage import ArtifactStore, UploadSigner
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+UPLOAD_POLL_SECONDS = 3.0
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
 
 
 @kopf.on.startup()
@@ -65,7 +71,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
             kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
         memo.kube = Kube(kubernetes.client.ApiClient())
         memo.cluster = ClusterFacts.from_env(os.environ)
-        memo.store = ArtifactStore(storage.Client(project=memo.cluster.project), memo.cluster.bucket)
+        client = storage.Client(project=memo.cluster.project)
+        memo.store = ArtifactStore(client, memo.cluster.bucket)
+        credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        memo.signer = UploadSigner(client.bucket(memo.cluster.bucket), credentials)
 
 
 def ref_state(memo: Any, kind: str, namespace: str, name: str) -> RefState:
@@ -75,24 +84,42 @@ def ref_state(memo: Any, kind: str, namespace: str, name: str) -> RefState:
                     url=(status.get("artifacts") or {}).get("url"))
 
 
-def observe_artifacts(memo: Any, owner: Owner, spec: Workload) -> Observed:
+def observe_build(memo: Any, owner: Owner, spec: Workload, status: dict[str, Any]) -> BuildObserved:
+    """The build Job, whether the upload is in the bucket, and a signed URL when a new requestID asks for one."""
+    build = spec.build
+    if build is None:
+        return BuildObserved()
+    job = memo.kube.job(owner.namespace, build_job_name(owner, build))
+    if build.upload is None:
+        return BuildObserved(job=job)
+    name = upload_object(owner, build.upload.md5)
+    signed = None
+    if needs_signing(build, status):
+        url, expires = memo.signer.sign_put(name, build.upload.md5, UPLOAD_CONTENT_TYPE, datetime.datetime.now(
+            datetime.UTC))
+        signed = SignedUpload(url=url, expires_at=expires.strftime(TIME_FORMAT))
+    return BuildObserved(job=job, stored=memo.store.holds(name, build.upload.md5), signed=signed)
+
+
+def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str, Any]) -> Observed:
     refs = {ref.field: ref_state(memo, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     job = memo.kube.job(owner.namespace, job_name(owner))
     artifacts = memo.store.summarize(prefix(owner)) if job and job.succeeded else None
-    return Observed(job=job, refs=refs, artifacts=artifacts)
+    return Observed(job=job, refs=refs, artifacts=artifacts, build=observe_build(memo, owner, spec, status))
 
 
-def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec) -> ServerObserved:
+def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> ServerObserved:
     return ServerObserved(model=ref_state(memo, MODEL.kind, owner.namespace, spec.model.name),
-                          deployment=memo.kube.deployment(owner.namespace, owner.name))
+                          deployment=memo.kube.deployment(owner.namespace, owner.name),
+                          build=observe_build(memo, owner, spec, status))
 
 
-def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec) -> NotebookObserved:
+def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec, status: dict[str, Any]) -> NotebookObserved:
     refs = {name: ref_state(memo, kind, owner.namespace, ref.name)
             for name, kind, ref in (("model", MODEL.kind, spec.model), ("dataset", DATASET.kind, spec.dataset))
             if ref is not None}
     return NotebookObserved(refs=refs, pods=memo.kube.stateful_set(owner.namespace, owner.name),
-                            new_token=secrets.token_urlsafe(32))
+                            new_token=secrets.token_urlsafe(32), build=observe_build(memo, owner, spec, status))
 
 
 @dataclass(frozen=True)
@@ -100,7 +127,7 @@ class Controller:
     """How one kind is observed and reconciled; `inputs` names the objects whose readiness it waits for."""
 
     kind: Kind
-    observe: Callable[[Any, Owner, Any], Any]
+    observe: Callable[[Any, Owner, Any, dict[str, Any]], Any]
     reconcile: Callable[[Owner, Any, dict[str, Any], ClusterFacts, Any, str], Outcome]
     inputs: Callable[[Any], list[tuple[str, str]]]
     settled: Callable[[Owner, dict[str, Any]], bool] = lambda owner, status: False
@@ -138,7 +165,7 @@ def _sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logg
         outcome = Outcome([], {**status, "ready": False, "observedGeneration": owner.generation, "conditions": [
             condition(READY, False, "InvalidSpec", message, owner.generation, now(), status.get("conditions") or [])]})
     else:
-        observed = controller.observe(memo, owner, spec)
+        observed = controller.observe(memo, owner, spec, status)
         outcome = controller.reconcile(owner, spec, status, memo.cluster, observed, now())
     for child in outcome.children:
         memo.kube.ensure(child)
@@ -165,6 +192,12 @@ def _register(kind: Kind) -> None:
         for index in (value for key, value in kwargs.items() if key.startswith("dependents-")):
             for dependent_kind, dependent in index.get((namespace, kind.kind, name), []):
                 sync(memo, kind_for(dependent_kind), namespace, dependent, logger)
+
+    @kopf.timer(GROUP, VERSION, kind.plural, interval=UPLOAD_POLL_SECONDS,
+                when=lambda status, **_: any(c.get("reason") == "AwaitingUpload" for c in status.get("conditions", [])))
+    def upload_arrived(namespace: str | None, name: str, memo: Any, logger: kopf.Logger, **_: Any) -> None:
+        """GCS has no watch: while an upload is awaited, look for it every few seconds (and only then)."""
+        sync(memo, kind, namespace or "", name, logger)
 
     @kopf.on.delete(GROUP, VERSION, kind.plural,
                     when=lambda spec, **_: spec.get("onDelete") == "Delete")

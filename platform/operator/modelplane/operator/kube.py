@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelplane.api.common import GROUP, VERSION
 from modelplane.api.resource import Kind
-from modelplane.reconcile.artifacts import JobState
+from modelplane.reconcile.common import JobState
 from modelplane.reconcile.server import DeploymentState
 
 TERMINATION_TAIL = 2000

@@ -18,9 +18,10 @@ from modelplane.builders.workload import ARTIFACTS_PATH, DATA_PATH, MODEL_PATH, 
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import find
 from modelplane.meta import Owner
-from modelplane.reconcile.common import READY, Outcome, RefState, prefix_of_url, summarise
+from modelplane.reconcile.build import BuildObserved, begin
+from modelplane.reconcile.common import READY, JobState, Outcome, RefState, prefix_of_url
 
-TERMINAL_REASONS = {"Loaded", "Imported", "Trained", "JobFailed"}
+TERMINAL_REASONS = {"Loaded", "Imported", "Trained", "JobFailed", "BuildFailed"}
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,11 @@ class Reference:
 
 
 @dataclass(frozen=True)
-class JobState:
-    succeeded: bool = False
-    failed: bool = False
-    message: str = ""  # the tail of the failed pod's termination message
-
-
-@dataclass(frozen=True)
 class Observed:
     job: JobState | None = None
     refs: dict[str, RefState] = field(default_factory=dict)  # by Reference.field
     artifacts: Artifacts | None = None
+    build: BuildObserved = field(default_factory=BuildObserved)
 
 
 def references(spec: Workload) -> list[Reference]:
@@ -96,21 +91,19 @@ def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Clu
               now: str) -> Outcome:
     if settled(owner, status):
         return Outcome([], status)
+    reply, image = begin(owner, spec, status, cluster, observed.build, now)
 
     def outcome(ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
                 **extra: Any) -> Outcome:
         if spec.image:
             extra["image"] = spec.image
-        return Outcome(children or [], summarise(status, owner.generation, ok, reason, message, now,
-                                                 source=source(spec), **extra))
+        return reply(ok, reason, message, children, source=source(spec), **extra)
 
     problem = gpu_problem(spec, cluster)
     if problem:
         return outcome(False, "GPUNotOffered", problem)
-    image = spec.image or status.get("image")
-    if not image:
-        return outcome(False, "BuildPending", "spec.build needs the image builder, which this operator version "
-                                              "does not run yet; use spec.image")
+    if image is None:
+        return reply.build_wait()
 
     mounts = [Mount("artifacts", prefix(owner), ARTIFACTS_PATH, read_only=False)]
     for ref in references(spec):

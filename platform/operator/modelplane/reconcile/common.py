@@ -8,13 +8,20 @@ from typing import Any
 from modelplane.conditions import condition
 
 READY = "Ready"
-KEPT = ("artifacts", "buildUpload", "image")  # facts that stay true while a new generation is in progress
+KEPT = ("artifacts", "buildUpload", "image", "builtFrom")  # facts that stay true while a new generation is in progress
 
 
 @dataclass(frozen=True)
 class Outcome:
     children: list[dict[str, Any]]
     status: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobState:
+    succeeded: bool = False
+    failed: bool = False
+    message: str = ""  # the tail of the failed pod's termination message
 
 
 @dataclass(frozen=True)
@@ -32,10 +39,51 @@ def prefix_of_url(url: str) -> str:
 
 
 def summarise(status: dict[str, Any], generation: int, ok: bool, reason: str, message: str, now: str,
-              **fields: Any) -> dict[str, Any]:
-    """The new status: the Ready condition for this generation, kept facts, and the reconciler's own fields."""
+              stage: Stage | None = None, **fields: Any) -> dict[str, Any]:
+    """The new status: the Ready condition for this generation (after a build stage's), kept facts, own fields."""
     new = {key: status[key] for key in KEPT if key in status}
-    new.update(ready=ok, observedGeneration=generation,
-               conditions=[condition(READY, ok, reason, message, generation, now, status.get("conditions") or [])],
-               **fields)
+    conditions = [condition(READY, ok, reason, message, generation, now, status.get("conditions") or [])]
+    if stage:
+        new.update(stage.fields)
+        conditions.append(condition(stage.type, stage.ok, stage.reason, stage.message, generation, now,
+                                    status.get("conditions") or []))
+    new.update(ready=ok, observedGeneration=generation, conditions=conditions, **fields)
     return new
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A step before the workload (the image build): its own condition, children, status fields and outcome."""
+
+    type: str
+    ok: bool
+    reason: str
+    message: str
+    children: list[dict[str, Any]]
+    fields: dict[str, Any]
+    image: str | None = None  # the image to run once the stage is done
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Builds a reconciler's Outcome: the build stage's children and condition come along with every answer."""
+
+    generation: int
+    status: dict[str, Any]
+    now: str
+    stage: Stage | None = None
+
+    @property
+    def waiting_for_build(self) -> bool:
+        return self.stage is not None and self.stage.image is None
+
+    def __call__(self, ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
+                 **fields: Any) -> Outcome:
+        before = self.stage.children if self.stage else []
+        return Outcome([*before, *(children or [])], summarise(self.status, self.generation, ok, reason, message,
+                                                               self.now, self.stage, **fields))
+
+    def build_wait(self) -> Outcome:
+        """Ready=False with the build's own reason (Building, AwaitingUpload, BuildFailed)."""
+        assert self.stage is not None
+        return self(False, self.stage.reason, self.stage.message)

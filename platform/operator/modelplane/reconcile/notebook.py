@@ -10,7 +10,8 @@ from modelplane.builders.notebook import PORT, notebook_children, token_secret_n
 from modelplane.builders.workload import DATA_PATH, MODEL_PATH, Mount, gpu_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
-from modelplane.reconcile.common import Outcome, RefState, prefix_of_url, summarise
+from modelplane.reconcile.build import BuildObserved, begin
+from modelplane.reconcile.common import Outcome, RefState, prefix_of_url
 from modelplane.reconcile.server import DeploymentState
 
 
@@ -19,20 +20,17 @@ class NotebookObserved:
     refs: dict[str, RefState] = field(default_factory=dict)  # "model", "dataset"
     pods: DeploymentState | None = None  # the StatefulSet's replicas
     new_token: str = ""  # a fresh random token, used only if the Secret does not exist yet
+    build: BuildObserved = field(default_factory=BuildObserved)
 
 
 def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any], cluster: ClusterFacts,
                        observed: NotebookObserved, now: str) -> Outcome:
-    def outcome(ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
-                **extra: Any) -> Outcome:
-        return Outcome(children or [], summarise(status, owner.generation, ok, reason, message, now, **extra))
-
+    outcome, built = begin(owner, spec, status, cluster, observed.build, now)
     problem = gpu_problem(spec, cluster)
     if problem:
         return outcome(False, "GPUNotOffered", problem)
-    if spec.build and not status.get("image"):
-        return outcome(False, "BuildPending", "spec.build needs the image builder, which this operator version "
-                                              "does not run yet; use spec.image or the default notebook image")
+    if outcome.waiting_for_build:
+        return outcome.build_wait()
     inputs = []
     for field_name, kind, ref, path in (("model", "Model", spec.model, MODEL_PATH),
                                         ("dataset", "Dataset", spec.dataset, DATA_PATH)):
@@ -46,7 +44,7 @@ def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any],
             return outcome(False, f"{kind}NotReady", f"waiting for {kind} {ref.name!r} to be Ready")
         inputs.append(Mount(field_name, prefix_of_url(state.url), path, read_only=True))
 
-    image = spec.image or status.get("image") or cluster.notebook_image
+    image = built or cluster.notebook_image
     children = notebook_children(owner, spec, image, default_image=not (spec.image or spec.build), inputs=inputs,
                                  cluster=cluster, token=observed.new_token)
     fields = {"image": image, "port": PORT, "tokenSecret": token_secret_name(owner)}

@@ -6,7 +6,7 @@ succeeds: during a retrain the old weights keep serving, after it the Deployment
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane.api.modelserver import ModelServerSpec
@@ -14,7 +14,8 @@ from modelplane.builders.server import server_children, service_url
 from modelplane.builders.workload import gpu_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
-from modelplane.reconcile.common import Outcome, RefState, prefix_of_url, summarise
+from modelplane.reconcile.build import BuildObserved, begin
+from modelplane.reconcile.common import Outcome, RefState, prefix_of_url
 
 
 @dataclass(frozen=True)
@@ -28,20 +29,17 @@ class DeploymentState:
 class ServerObserved:
     model: RefState
     deployment: DeploymentState | None = None
+    build: BuildObserved = field(default_factory=BuildObserved)
 
 
 def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster: ClusterFacts,
                      observed: ServerObserved, now: str) -> Outcome:
-    def outcome(ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
-                **extra: Any) -> Outcome:
-        return Outcome(children or [], summarise(status, owner.generation, ok, reason, message, now, **extra))
-
+    outcome, built = begin(owner, spec, status, cluster, observed.build, now)
     problem = gpu_problem(spec, cluster)
     if problem:
         return outcome(False, "GPUNotOffered", problem)
-    if spec.build and not status.get("image"):
-        return outcome(False, "BuildPending", "spec.build needs the image builder, which this operator version "
-                                              "does not run yet; use spec.image or the default server image")
+    if outcome.waiting_for_build:
+        return outcome.build_wait()
     model = observed.model
     if not model.found:
         return outcome(False, "ModelNotFound", f"Model {spec.model.name!r} does not exist in namespace "
@@ -49,7 +47,7 @@ def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any]
     if not model.url:
         return outcome(False, "ModelNotReady", f"waiting for Model {spec.model.name!r} to be Ready")
 
-    image = spec.image or status.get("image") or cluster.server_image
+    image = built or cluster.server_image
     children = server_children(owner, spec, image, default_image=not (spec.image or spec.build),
                                model_prefix=prefix_of_url(model.url), model_url=model.url, cluster=cluster)
     deployment = observed.deployment or DeploymentState()

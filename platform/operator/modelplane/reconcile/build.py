@@ -1,0 +1,78 @@
+"""The build stage every kind shares: from spec.build to an image in the registry, recorded in status.image.
+
+Pure like the reconcilers: what was observed (the build Job, whether the upload is in the bucket, a freshly signed
+upload URL) goes in; the Built condition, the build Job to create and the status fields come out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelplane.api.common import Build, Workload
+from modelplane.builders.build import build_job, build_job_name, image_ref, source_key
+from modelplane.cluster import ClusterFacts
+from modelplane.meta import Owner
+from modelplane.reconcile.common import JobState, Reply, Stage
+
+BUILT = "Built"
+
+
+@dataclass(frozen=True)
+class SignedUpload:
+    url: str
+    expires_at: str
+
+
+@dataclass(frozen=True)
+class BuildObserved:
+    job: JobState | None = None
+    stored: bool = False  # the bucket holds the upload with the spec's md5
+    signed: SignedUpload | None = None  # a URL signed for a requestID the status does not answer yet
+
+
+def needs_signing(build: Build, status: dict[str, Any]) -> bool:
+    """A new requestID asks for a new signed URL."""
+    answered = (status.get("buildUpload") or {}).get("requestID")
+    return build.upload is not None and answered != build.upload.request_id
+
+
+def build_stage(owner: Owner, build: Build, status: dict[str, Any], cluster: ClusterFacts,
+                observed: BuildObserved) -> Stage:
+    key, image = source_key(build), image_ref(cluster, owner, build)
+    fields: dict[str, Any] = {}
+    if build.upload:
+        upload = dict(status.get("buildUpload") or {})
+        if observed.signed:
+            upload = {"requestID": build.upload.request_id, "url": observed.signed.url,
+                      "expiresAt": observed.signed.expires_at}
+        if upload:
+            fields["buildUpload"] = {**upload, "stored": observed.stored}
+
+    def stage(ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None) -> Stage:
+        return Stage(BUILT, ok, reason, message, children or [], fields, image if ok else None)
+
+    if status.get("builtFrom") == key and status.get("image") == image:
+        return stage(True, "Built", f"built {image}")
+    if build.upload and not observed.stored:
+        return stage(False, "AwaitingUpload", "PUT the build context tarball to status.buildUpload.url "
+                                              "(kubectl applybuild does this)")
+    job = observed.job
+    name = build_job_name(owner, build)
+    if job is None:
+        return stage(False, "Building", f"build job {name} started", [build_job(owner, build, image, cluster)])
+    if not (job.succeeded or job.failed):
+        return stage(False, "Building", f"build job {name} is running")
+    if job.failed:
+        return stage(False, "BuildFailed", job.message or f"build job {name} failed")
+    fields.update(image=image, builtFrom=key)
+    return stage(True, "Built", f"built {image}")
+
+
+def begin(owner: Owner, spec: Workload, status: dict[str, Any], cluster: ClusterFacts, observed: BuildObserved,
+          now: str) -> tuple[Reply, str | None]:
+    """The reply builder for a reconciler, and the image to run (None while the build is not done)."""
+    if spec.build is None:
+        return Reply(owner.generation, status, now), spec.image
+    stage = build_stage(owner, spec.build, status, cluster, observed)
+    return Reply(owner.generation, status, now, stage), stage.image
