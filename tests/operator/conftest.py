@@ -14,12 +14,13 @@ import pytest
 import pytest_asyncio
 import yaml
 from google.cloud import storage
+from google.oauth2 import service_account
 
 from modelplane.api import GROUP, KINDS, VERSION
 from modelplane.cluster import ClusterFacts, GpuPool
 from modelplane.meta import Owner
 from modelplane.operator.kube import Kube
-from modelplane.storage import ArtifactStore
+from modelplane.storage import ArtifactStore, UploadSigner
 
 KUBERNETES_VERSION = "1.34.0"  # the REGULAR channel's minor when this was written
 
@@ -84,8 +85,8 @@ def kube_for(k8s: kmock.KubernetesEmulator) -> Kube:
 class Operator:
     """A running in-process operator; `restart()` stops it and starts a fresh one on the same emulator."""
 
-    def __init__(self, k8s: kmock.KubernetesEmulator, store: ArtifactStore) -> None:
-        self.k8s, self.store = k8s, store
+    def __init__(self, k8s: kmock.KubernetesEmulator, store: ArtifactStore, signer: UploadSigner) -> None:
+        self.k8s, self.store, self.signer = k8s, store, signer
         self.task: asyncio.Task[None] | None = None
         self.stop_flag = asyncio.Event()
         self.ignored: set[asyncio.Task[Any]] = set()
@@ -93,7 +94,7 @@ class Operator:
     async def start(self) -> None:
         settings = kopf.OperatorSettings()
         settings.scanning.disabled = True  # kmock 0.8 cannot list namespaces cluster-wide
-        memo = kopf.Memo(kube=kube_for(self.k8s), cluster=DEV_CLUSTER, store=self.store)
+        memo = kopf.Memo(kube=kube_for(self.k8s), cluster=DEV_CLUSTER, store=self.store, signer=self.signer)
         ready, self.stop_flag = asyncio.Event(), asyncio.Event()
         self.ignored = set(asyncio.all_tasks())
         watches = len(self.k8s[f"watch {GROUP}/{VERSION}/models"])
@@ -119,11 +120,11 @@ class Operator:
 
 
 @pytest_asyncio.fixture
-async def operator(k8s: kmock.KubernetesEmulator, kubeconfig: Path,
-                   bucket: storage.Bucket) -> AsyncIterator[Operator]:
+async def operator(k8s: kmock.KubernetesEmulator, kubeconfig: Path, bucket: storage.Bucket,
+                   signing_credentials: service_account.Credentials) -> AsyncIterator[Operator]:
     import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
 
-    running = Operator(k8s, ArtifactStore(bucket.client, bucket.name))
+    running = Operator(k8s, ArtifactStore(bucket.client, bucket.name), UploadSigner(bucket, signing_credentials))
     await running.start()
     yield running
     await running.stop()

@@ -8,6 +8,8 @@ Ready (an in-memory index of who references whom: watching, not polling).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import logging
 import os
@@ -45,6 +47,7 @@ from modelplane.storage import ArtifactStore, UploadSigner
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 UPLOAD_POLL_SECONDS = 3.0
+AWAITING_UPLOAD = "AwaitingUpload"
 
 
 def now() -> str:
@@ -64,6 +67,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         settings.watching.label_selectors[group, "v1", resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
     # kopf serialises handlers per object, but an object is also synced from its inputs' and Jobs' handlers.
     memo.locks = {}
+    memo.awaiting_uploads = set()
     if "kube" not in memo:  # tests inject their own clients
         try:
             kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
@@ -169,6 +173,8 @@ def _sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logg
         outcome = controller.reconcile(owner, spec, status, memo.cluster, observed, now())
     for child in outcome.children:
         memo.kube.ensure(child)
+    awaiting = any(c["reason"] == AWAITING_UPLOAD for c in outcome.status.get("conditions", []))
+    (memo.awaiting_uploads.add if awaiting else memo.awaiting_uploads.discard)((kind.kind, namespace, name))
     if outcome.status != status:
         memo.kube.patch_status(kind, namespace, name, outcome.status)
         ready = next(c for c in outcome.status["conditions"] if c["type"] == READY)
@@ -193,18 +199,38 @@ def _register(kind: Kind) -> None:
             for dependent_kind, dependent in index.get((namespace, kind.kind, name), []):
                 sync(memo, kind_for(dependent_kind), namespace, dependent, logger)
 
-    @kopf.timer(GROUP, VERSION, kind.plural, interval=UPLOAD_POLL_SECONDS,
-                when=lambda status, **_: any(c.get("reason") == "AwaitingUpload" for c in status.get("conditions", [])))
-    def upload_arrived(namespace: str | None, name: str, memo: Any, logger: kopf.Logger, **_: Any) -> None:
-        """GCS has no watch: while an upload is awaited, look for it every few seconds (and only then)."""
-        sync(memo, kind, namespace or "", name, logger)
-
     @kopf.on.delete(GROUP, VERSION, kind.plural,
                     when=lambda spec, **_: spec.get("onDelete") == "Delete")
     def delete_data(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
         """Only on request (`onDelete: Delete`); by default the data outlives the object."""
         root = object_root(Owner.from_body(body))
         logger.info("deleted %d objects under gs://%s/%s", memo.store.delete(root), memo.cluster.bucket, root)
+
+
+@kopf.on.startup()
+async def watch_uploads(memo: Any, logger: kopf.Logger, **_: Any) -> None:
+    memo.upload_poller = asyncio.create_task(poll_uploads(memo, logger))
+
+
+@kopf.on.cleanup()
+async def stop_watching_uploads(memo: Any, **_: Any) -> None:
+    memo.upload_poller.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await memo.upload_poller
+
+
+async def poll_uploads(memo: Any, logger: kopf.Logger) -> None:
+    """GCS has no watch: while an object awaits its upload, look for it every few seconds (and only then).
+
+    kopf timers would do, but they add a finalizer to every object they might ever apply to.
+    """
+    while True:
+        await asyncio.sleep(UPLOAD_POLL_SECONDS)
+        for kind, namespace, name in list(memo.awaiting_uploads):
+            try:
+                await asyncio.to_thread(sync, memo, kind_for(kind), namespace, name, logger)
+            except kopf.TemporaryError as error:
+                logger.warning("checking the upload of %s %s/%s: %s", kind, namespace, name, error)
 
 
 def _index(controller: Controller) -> None:
