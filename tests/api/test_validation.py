@@ -178,3 +178,15 @@ def test_defaults_are_applied() -> None:
     assert stored["spec"]["resources"]["disk"] == "20Gi"
     notebook = admit(example(NB))
     assert notebook["spec"]["suspend"] is False and notebook["spec"]["onDelete"] == "Retain"
+
+
+@pytest.mark.parametrize(("kind", "spec", "message"), [
+    ("Dataset", {}, "spec needs exactly one of image or build"),
+    ("Model", {"image": "x", "build": {"git": {"url": "https://github.com/o/r"}}},
+     "spec needs exactly one of image or build"),
+    ("Model", {"build": {}}, "build needs exactly one of git or upload"),
+])
+def test_python_types_enforce_the_cel_rules_too(kind: str, spec: Obj, message: str) -> None:
+    """Objects that skipped the API server's validation still fail to parse, with the CRD's own message."""
+    with pytest.raises(ValueError, match=message):
+        kind_for(kind).spec.model_validate(spec)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "modelplane.dev"
@@ -106,6 +106,12 @@ class Build(ApiModel):
     git: GitSource | None = None
     upload: UploadSource | None = None
 
+    @model_validator(mode="after")
+    def _one_source(self) -> Build:
+        if (self.git is None) == (self.upload is None):
+            raise ValueError("build needs exactly one of git or upload")
+        return self
+
 
 class Gpu(ApiModel):
     """GPUs for each pod; the type must be offered by a node pool of this cluster."""
@@ -162,6 +168,13 @@ class Workload(ApiModel):
     params: Params = Field(default_factory=dict)
     env: Env = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources, json_schema_extra={"default": {}})
+
+
+def exactly_one_image(spec: Workload) -> Workload:
+    """The CEL rule EXACTLY_ONE_IMAGE, for objects that did not pass through the API server's validation."""
+    if (spec.image is None) == (spec.build is None):
+        raise ValueError("spec needs exactly one of image or build")
+    return spec
 
 
 EXACTLY_ONE_IMAGE = rule("has(self.image) != has(self.build)", "spec needs exactly one of image or build")

@@ -1,6 +1,6 @@
 """Dataset: data imported once into the bucket by a loader container; immutable afterwards."""
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from modelplane.api.common import (
     EXACTLY_ONE_IMAGE,
@@ -8,6 +8,7 @@ from modelplane.api.common import (
     ArtifactStatus,
     OnDelete,
     Workload,
+    exactly_one_image,
     rule,
     validations,
 )
@@ -29,6 +30,8 @@ class DatasetSpec(Workload):
     model_config = ConfigDict(json_schema_extra=validations(EXACTLY_ONE_IMAGE, SOURCE_IMMUTABLE))
 
     on_delete: OnDelete = Field(default="Retain", description=ON_DELETE_DESCRIPTION)
+
+    _one_image = model_validator(mode="after")(exactly_one_image)
 
 
 DATASET = Kind(

@@ -1,6 +1,6 @@
 """Model: weights imported by a loader container, or fine-tuned from a base Model on a Dataset."""
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from modelplane.api.common import (
     EXACTLY_ONE_IMAGE,
@@ -9,6 +9,7 @@ from modelplane.api.common import (
     ObjectRef,
     OnDelete,
     Workload,
+    exactly_one_image,
     rule,
     validations,
 )
@@ -28,6 +29,8 @@ class ModelSpec(Workload):
     base_model: ObjectRef | None = Field(default=None, description="The Model to fine-tune (needs dataset).")
     dataset: ObjectRef | None = Field(default=None, description="The Dataset to train on.")
     on_delete: OnDelete = Field(default="Retain", description=ON_DELETE_DESCRIPTION)
+
+    _one_image = model_validator(mode="after")(exactly_one_image)
 
 
 MODEL = Kind(

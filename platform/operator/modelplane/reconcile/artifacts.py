@@ -14,7 +14,7 @@ from modelplane.api.common import Artifacts, Workload
 from modelplane.api.kinds import kind_for
 from modelplane.api.model import ModelSpec
 from modelplane.builders.job import job_name, run_children
-from modelplane.builders.workload import ARTIFACTS_PATH, DATA_PATH, MODEL_PATH, Mount, gpu_problem
+from modelplane.builders.workload import ARTIFACTS_PATH, DATA_PATH, MODEL_PATH, Mount
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import find
 from modelplane.meta import Owner
@@ -91,19 +91,11 @@ def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Clu
               now: str) -> Outcome:
     if settled(owner, status):
         return Outcome([], status)
-    reply, image = begin(owner, spec, status, cluster, observed.build, now)
-
-    def outcome(ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
-                **extra: Any) -> Outcome:
-        if spec.image:
-            extra["image"] = spec.image
-        return reply(ok, reason, message, children, source=source(spec), **extra)
-
-    problem = gpu_problem(spec, cluster)
-    if problem:
-        return outcome(False, "GPUNotOffered", problem)
-    if image is None:
-        return reply.build_wait()
+    fields = {"source": source(spec), **({"image": spec.image} if spec.image else {})}
+    outcome, image, early = begin(owner, spec, status, cluster, observed.build, now, **fields)
+    if early:
+        return early
+    assert image is not None  # Dataset and Model specs parse only with exactly one of image or build
 
     mounts = [Mount("artifacts", prefix(owner), ARTIFACTS_PATH, read_only=False)]
     for ref in references(spec):

@@ -11,9 +11,10 @@ from typing import Any
 
 from modelplane.api.common import Build, Workload
 from modelplane.builders.build import build_job, build_job_name, image_ref, source_key
+from modelplane.builders.workload import gpu_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
-from modelplane.reconcile.common import JobState, Reply, Stage
+from modelplane.reconcile.common import JobState, Outcome, Reply, Stage
 
 BUILT = "Built"
 
@@ -70,9 +71,14 @@ def build_stage(owner: Owner, build: Build, status: dict[str, Any], cluster: Clu
 
 
 def begin(owner: Owner, spec: Workload, status: dict[str, Any], cluster: ClusterFacts, observed: BuildObserved,
-          now: str) -> tuple[Reply, str | None]:
-    """The reply builder for a reconciler, and the image to run (None while the build is not done)."""
-    if spec.build is None:
-        return Reply(owner.generation, status, now), spec.image
-    stage = build_stage(owner, spec.build, status, cluster, observed)
-    return Reply(owner.generation, status, now, stage), stage.image
+          now: str, **fields: Any) -> tuple[Reply, str | None, Outcome | None]:
+    """What every reconciler starts with: its reply builder, the image to run (None for the kind's default), and
+    an early answer when the work cannot start (a GPU this cluster lacks, a build not done)."""
+    stage = build_stage(owner, spec.build, status, cluster, observed) if spec.build else None
+    reply = Reply(owner.generation, status, now, stage, fields)
+    problem = gpu_problem(spec, cluster)
+    if problem:
+        return reply, None, reply(False, "GPUNotOffered", problem)
+    if reply.waiting_for_build:
+        return reply, None, reply.build_wait()
+    return reply, stage.image if stage else spec.image, None

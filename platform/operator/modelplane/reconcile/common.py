@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane.conditions import condition
@@ -72,6 +72,7 @@ class Reply:
     status: dict[str, Any]
     now: str
     stage: Stage | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # status fields every answer carries
 
     @property
     def waiting_for_build(self) -> bool:
@@ -81,7 +82,7 @@ class Reply:
                  **fields: Any) -> Outcome:
         before = self.stage.children if self.stage else []
         return Outcome([*before, *(children or [])], summarise(self.status, self.generation, ok, reason, message,
-                                                               self.now, self.stage, **fields))
+                                                               self.now, self.stage, **{**self.fields, **fields}))
 
     def build_wait(self) -> Outcome:
         """Ready=False with the build's own reason (Building, AwaitingUpload, BuildFailed)."""

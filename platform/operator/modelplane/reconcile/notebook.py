@@ -7,7 +7,7 @@ from typing import Any
 
 from modelplane.api.notebook import NotebookSpec
 from modelplane.builders.notebook import PORT, notebook_children, token_secret_name
-from modelplane.builders.workload import DATA_PATH, MODEL_PATH, Mount, gpu_problem
+from modelplane.builders.workload import DATA_PATH, MODEL_PATH, Mount
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
@@ -25,12 +25,9 @@ class NotebookObserved:
 
 def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any], cluster: ClusterFacts,
                        observed: NotebookObserved, now: str) -> Outcome:
-    outcome, built = begin(owner, spec, status, cluster, observed.build, now)
-    problem = gpu_problem(spec, cluster)
-    if problem:
-        return outcome(False, "GPUNotOffered", problem)
-    if outcome.waiting_for_build:
-        return outcome.build_wait()
+    outcome, built, early = begin(owner, spec, status, cluster, observed.build, now)
+    if early:
+        return early
     inputs = []
     for field_name, kind, ref, path in (("model", "Model", spec.model, MODEL_PATH),
                                         ("dataset", "Dataset", spec.dataset, DATA_PATH)):

@@ -11,7 +11,6 @@ from typing import Any
 
 from modelplane.api.modelserver import ModelServerSpec
 from modelplane.builders.server import server_children, service_url
-from modelplane.builders.workload import gpu_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
@@ -34,12 +33,9 @@ class ServerObserved:
 
 def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster: ClusterFacts,
                      observed: ServerObserved, now: str) -> Outcome:
-    outcome, built = begin(owner, spec, status, cluster, observed.build, now)
-    problem = gpu_problem(spec, cluster)
-    if problem:
-        return outcome(False, "GPUNotOffered", problem)
-    if outcome.waiting_for_build:
-        return outcome.build_wait()
+    outcome, built, early = begin(owner, spec, status, cluster, observed.build, now)
+    if early:
+        return early
     model = observed.model
     if not model.found:
         return outcome(False, "ModelNotFound", f"Model {spec.model.name!r} does not exist in namespace "
