@@ -29,6 +29,7 @@ class NotebookStatus(Status):
     pod: str | None = Field(default=None, description="The pod to port-forward to.")
     port: int | None = Field(default=None, description="Jupyter's port in the pod.")
     token_secret: str | None = Field(default=None, description="Secret holding the Jupyter token (key: token).")
+    workspace: str | None = Field(default=None, description="gs:// URL of the workspace (/content/artifacts).")
 
 
 NOTEBOOK = Kind(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane.api.notebook import NotebookSpec
-from modelplane.builders.notebook import PORT, notebook_children, token_secret_name
+from modelplane.builders.notebook import PORT, notebook_children, token_secret_name, workspace_prefix
 from modelplane.builders.workload import DATA_PATH, MODEL_PATH, Mount
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
@@ -44,7 +44,8 @@ def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any],
     image = built or cluster.notebook_image
     children = notebook_children(owner, spec, image, default_image=not (spec.image or spec.build), inputs=inputs,
                                  cluster=cluster, token=observed.new_token)
-    fields = {"image": image, "port": PORT, "tokenSecret": token_secret_name(owner)}
+    fields = {"image": image, "port": PORT, "tokenSecret": token_secret_name(owner),
+              "workspace": f"gs://{cluster.bucket}/{workspace_prefix(owner)}"}
     if spec.suspend:
         return outcome(False, "Suspended", "suspended: no pod, no GPU; the workspace stays in the bucket", children,
                        pod=None, **fields)

@@ -1,0 +1,155 @@
+"""`kubectl notebook`: Jupyter on the cluster's GPUs, with a local directory synced in and out.
+
+    kubectl notebook -d ./my-repo                  build from ./my-repo/Dockerfile (if any), sync ./my-repo
+    kubectl notebook -f notebook.yaml -d ./my-repo
+    kubectl notebook NAME                          reopen an existing (suspended) notebook
+
+While open, local edits go to the notebook's workspace and the notebook's edits come back (deletions included; on
+a conflict the notebook's version wins and the local one is kept as <name>.local-conflict). Ctrl-C finishes the
+last sync and suspends the notebook (frees the GPU; the workspace stays) unless --no-suspend.
+Exit codes: see modelplane/cli/errors.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+import webbrowser
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.cloud import storage
+from rich.console import Console
+
+from modelplane.api import GROUP, VERSION
+from modelplane.cli.cluster import Cluster, ready_condition
+from modelplane.cli.errors import CliError, Exit
+from modelplane.cli.pack import pack
+from modelplane.cli.sync import SyncResult, sync
+from modelplane.cli.upload import upload_and_build
+
+READY_TIMEOUT = 3600.0
+PortForward = Callable[[str, str, int], subprocess.Popen[bytes]]
+
+
+def kubectl_port_forward(namespace: str, pod: str, port: int) -> subprocess.Popen[bytes]:
+    """Only a port-forward reaches the notebook: it has no Service address, ingress or public IP."""
+    return subprocess.Popen(["kubectl", "port-forward", "-n", namespace, f"pod/{pod}", f"{port}:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def notebook_object(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
+    """The Notebook to apply: from -f, from an existing NAME, or a new one named after the directory."""
+    if args.filename:
+        obj: dict[str, Any] = yaml.safe_load(Path(args.filename).read_text())
+    elif args.name and cluster.get("Notebook", args.name) is not None:
+        obj = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Notebook", "metadata": {"name": args.name}, "spec": {}}
+    elif args.directory:
+        name = args.name or re.sub(r"[^a-z0-9-]+", "-", Path(args.directory).resolve().name.lower()).strip("-")
+        obj = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Notebook", "metadata": {"name": name or "notebook"},
+               "spec": {"resources": {"gpu": {"type": args.gpu}}} if args.gpu else {}}
+    else:
+        raise CliError(Exit.USAGE, f"no notebook {args.name!r} here; give -d DIR or -f FILE to create one")
+    spec = obj.setdefault("spec", {})
+    spec["suspend"] = False
+    for field, value in (("model", args.model), ("dataset", args.dataset)):
+        if value:
+            spec[field] = {"name": value}
+    return obj
+
+
+def workspace(url: str) -> tuple[storage.Bucket, str]:
+    bucket, prefix = url.removeprefix("gs://").split("/", 1)
+    return storage.Client().bucket(bucket), prefix
+
+
+def describe(result: SyncResult) -> str:
+    parts = [f"{len(items)} {label}" for label, items in (
+        ("up", result.uploaded), ("down", result.downloaded), ("deleted here", result.deleted_local),
+        ("deleted there", result.deleted_remote), ("conflicts", result.conflicts)) if items]
+    conflicts = "".join(f"\n  conflict: {name} (yours kept as {name}.local-conflict)" for name in result.conflicts)
+    return "synced: " + ", ".join(parts) + conflicts
+
+
+def run(args: argparse.Namespace, cluster: Cluster, port_forward: PortForward,
+        keep_running: Callable[[], bool]) -> int:
+    console = Console(stderr=True, quiet=args.quiet)
+    obj = notebook_object(args, cluster)
+    name = obj["metadata"]["name"]
+    directory = Path(args.directory) if args.directory else None
+    with console.status(f"notebook {name}: applying") as status:
+        def progress(current: dict[str, Any]) -> None:
+            ready = ready_condition(current)
+            status.update(f"notebook {name}: {ready.get('reason', 'waiting')}: {ready.get('message', '')}")
+
+        if directory and (directory / "Dockerfile").is_file():
+            packed = pack(directory)
+            upload_and_build(cluster, obj, packed, console.log)
+        else:
+            cluster.apply(obj)
+        ready = cluster.wait("Notebook", name, lambda o: bool((o.get("status") or {}).get("ready")), READY_TIMEOUT,
+                             "Ready", progress)
+    facts = ready["status"]
+    token = cluster.secret_value(facts["tokenSecret"], "token")
+    forward = port_forward(cluster.namespace, facts["pod"], facts["port"])
+    url = f"http://localhost:{facts['port']}/?token={token}"
+    print(url)
+    if args.open:
+        webbrowser.open(url)
+    try:
+        bucket, prefix = workspace(facts["workspace"]) if directory else (None, "")
+        try:
+            while keep_running():
+                if directory and bucket:
+                    result = sync(directory, bucket, prefix)
+                    if result.changed:
+                        console.log(describe(result))
+                time.sleep(args.sync_interval)
+        except KeyboardInterrupt:
+            pass
+        if directory and bucket:
+            console.log(describe(sync(directory, bucket, prefix)) + " (final)")
+    finally:
+        forward.terminate()
+        if not args.no_suspend:
+            cluster.patch_spec("Notebook", name, {"suspend": True})
+            console.log(f"notebook {name} suspended (its GPU is free; `kubectl notebook {name}` reopens it)")
+    return Exit.OK
+
+
+def main(argv: Sequence[str] | None = None, cluster: Cluster | None = None,
+         port_forward: PortForward = kubectl_port_forward, keep_running: Callable[[], bool] = lambda: True) -> int:
+    parser = argparse.ArgumentParser(prog="kubectl notebook", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", nargs="?", help="the Notebook (default: named after DIR)")
+    parser.add_argument("-d", "--directory", help="local directory to sync (and build from, if it has a Dockerfile)")
+    parser.add_argument("-f", "--filename", help="a Notebook manifest")
+    parser.add_argument("--model", help="a Model to mount read-only at /content/model")
+    parser.add_argument("--dataset", help="a Dataset to mount read-only at /content/data")
+    parser.add_argument("--gpu", default="nvidia-l4", help="GPU type for a new notebook (default nvidia-l4)")
+    parser.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+    parser.add_argument("--no-suspend", action="store_true", help="leave the notebook running on exit")
+    parser.add_argument("--open", action="store_true", help="open the notebook in a browser")
+    parser.add_argument("--sync-interval", type=float, default=2.0, help="seconds between syncs (default 2)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the notebook's URL")
+    args = parser.parse_args(argv)
+    if not (args.name or args.directory or args.filename):
+        parser.error("give NAME, -d DIR or -f FILE")
+    try:
+        return run(args, cluster or Cluster.from_kubeconfig(args.namespace, args.context), port_forward,
+                   keep_running)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return int(error.code)
+    except KeyboardInterrupt:
+        return int(Exit.INTERRUPTED)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
