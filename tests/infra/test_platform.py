@@ -13,7 +13,7 @@ from infra.config import parse_stack_config
 from infra.offline import Plan, PlannedResource, read_stack_values
 from infra.platform import platform_facts
 from modelplane.deploy import all_manifests
-from tests.operator.conftest import KUBERNETES_VERSION
+from tests.support.kube import KUBERNETES_VERSION
 
 
 def groups(plan: Plan) -> dict[str, PlannedResource]:

@@ -13,7 +13,7 @@ from modelplane.builders.job import BACKOFF_LIMIT, job_name, run_children
 from modelplane.builders.workload import Mount, gpu_problem, param_env, user_env
 from modelplane.cluster import ClusterFacts, GpuPool
 from modelplane.meta import child_name
-from tests.operator.conftest import DEV_CLUSTER, KUBERNETES_VERSION, owner
+from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, owner
 
 TRAIN = ModelSpec.model_validate({
     "image": "trainer:1", "baseModel": {"name": "falcon-7b"}, "dataset": {"name": "squad"},

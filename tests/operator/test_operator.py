@@ -13,7 +13,7 @@ import yaml
 from google.cloud import storage
 
 from modelplane.api import GROUP, VERSION
-from tests.operator.conftest import NAMESPACE, Operator, eventually
+from tests.support.kube import NAMESPACE, Operator, eventually
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 UIDS = iter(range(1, 10_000))

@@ -7,7 +7,7 @@ from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
 from modelplane.reconcile.artifacts import Observed, prefix, reconcile
 from modelplane.reconcile.common import JobState, Outcome, RefState
-from tests.operator.conftest import DEV_CLUSTER, owner
+from tests.support.kube import DEV_CLUSTER, owner
 
 NOW, LATER = "2026-11-24T10:00:00Z", "2026-11-24T10:05:00Z"
 LOADER = DatasetSpec.model_validate({"image": "loader:1", "params": {"name": "squad"}})

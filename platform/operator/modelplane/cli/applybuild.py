@@ -25,6 +25,7 @@ def run(args: argparse.Namespace, cluster: Cluster) -> int:
         if not args.quiet:
             print(line, file=sys.stderr)
 
+    cluster.check_platform()
     obj = yaml.safe_load(Path(args.filename).read_text())
     if not isinstance(obj, dict) or "kind" not in obj or "spec" not in obj:
         raise CliError(Exit.USAGE, f"{args.filename}: expected one modelplane object with kind and spec")

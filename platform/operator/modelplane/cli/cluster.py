@@ -46,11 +46,18 @@ class Cluster:
         except urllib3.exceptions.HTTPError as error:
             raise CliError(Exit.NO_CLUSTER, f"cannot reach the cluster ({error.__class__.__name__}) while {doing}; "
                                             "check `kubectl config current-context`") from error
+
+    def check_platform(self) -> None:
+        """The API server answers and serves modelplane.dev (the CRDs are installed)."""
+        try:
+            # A collection answers 404 only when its resource type does not exist.
+            self._call("listing notebooks", lambda: self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "notebooks", limit=1))
         except ApiException as error:
-            if error.status == 404 and "the server could not find the requested resource" in str(error.body).lower():
-                raise CliError(Exit.NO_CRDS, "this cluster has no modelplane CRDs: install the platform "
-                                             "(pulumi up, or kubectl apply -k deploy/<stack>)") from error
-            raise
+            if error.status != 404:
+                raise CliError(Exit.NO_CLUSTER, f"the cluster answered {error.status} {error.reason}") from error
+            raise CliError(Exit.NO_CRDS, "this cluster has no modelplane CRDs: install the platform "
+                                         "(pulumi up, or kubectl apply -k deploy/<stack>)") from error
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         plural = kind_for(kind).plural

@@ -78,6 +78,7 @@ def describe(result: SyncResult) -> str:
 
 def run(args: argparse.Namespace, cluster: Cluster, port_forward: PortForward,
         keep_running: Callable[[], bool]) -> int:
+    cluster.check_platform()
     console = Console(stderr=True, quiet=args.quiet)
     obj = notebook_object(args, cluster)
     name = obj["metadata"]["name"]

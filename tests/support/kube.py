@@ -1,7 +1,8 @@
-"""Shared facts for operator tests: a cluster like the dev stack's, and owners of each kind."""
+"""Shared operator-test support: cluster facts like the dev stack's, owners, and kopf in-process against kmock."""
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -94,7 +95,8 @@ class Operator:
     async def start(self) -> None:
         settings = kopf.OperatorSettings()
         settings.scanning.disabled = True  # kmock 0.8 cannot list namespaces cluster-wide
-        memo = kopf.Memo(kube=kube_for(self.k8s), cluster=DEV_CLUSTER, store=self.store, signer=self.signer)
+        cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name)  # the test's own bucket
+        memo = kopf.Memo(kube=kube_for(self.k8s), cluster=cluster, store=self.store, signer=self.signer)
         ready, self.stop_flag = asyncio.Event(), asyncio.Event()
         self.ignored = set(asyncio.all_tasks())
         watches = len(self.k8s[f"watch {GROUP}/{VERSION}/models"])
