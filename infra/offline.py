@@ -6,6 +6,7 @@ the tests can assert on exactly what `pulumi up` would send.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import runpy
@@ -134,6 +135,8 @@ def run_program(stack: str, values: Mapping[str, Any], plan: Plan | None = None,
                 program: Path = REPO_ROOT / "__main__.py") -> Plan:
     """Run `program` under mocks with stack config `values`; `plan` collects what it declared, even if it fails."""
     plan = plan if plan is not None else Plan(stack=stack)
+    # Pulumi's runtime drives its own event loop on this thread; give it a live one even if a caller closed its own.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     project = str(values.get("modelplane:project") or "unset-project")
     pulumi.runtime.set_mocks(_CloudMocks(project), project="modelplane", stack=stack, preview=True,
                              monitor=_RecordingMonitor(_CloudMocks(project), plan))
