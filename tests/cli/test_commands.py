@@ -1,8 +1,11 @@
 """The plugins against the Kubernetes emulator, the real operator (in-process) and fake-gcs-server."""
 
 import asyncio
+import email.message
 import hashlib
 import threading
+import urllib.error
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +55,22 @@ def cluster_of(k8s: kmock.KubernetesEmulator) -> Cluster:
     return EmulatedCluster(kube_for(k8s).client, NAMESPACE)
 
 
+EXPIRE_NEXT: list[bool] = []  # put True here to make the next upload fail as an expired URL would
+
+
 @pytest.fixture
 def puts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every upload the CLI makes (still performed for real)."""
     made: list[str] = []
     real = upload_module.put
+    expire_next = EXPIRE_NEXT
 
-    def counting(url: str, data: bytes, md5_hex: str) -> None:
+    def counting(url: str, data: bytes, md5_hex: str, on_bytes: Callable[[int], None] = lambda _: None) -> None:
+        if expire_next:
+            expire_next.pop()
+            raise urllib.error.HTTPError(url, 400, "ExpiredToken", email.message.Message(), None)
         made.append(md5_hex)
-        real(url, data, md5_hex)
+        real(url, data, md5_hex, on_bytes)
 
     monkeypatch.setattr(upload_module, "put", counting)
     return made
@@ -84,6 +94,29 @@ async def test_applybuild_uploads_builds_and_skips_an_unchanged_context(
     code = await asyncio.to_thread(applybuild.main, ["-q", "-f", str(manifest), str(source)], cluster_of(k8s))
     assert code == Exit.OK and puts == [md5]
     assert "already uploaded" not in capsys.readouterr().err  # --quiet keeps the progress out of the way
+
+
+async def test_an_expired_upload_url_is_renewed_once(k8s: kmock.KubernetesEmulator, operator: Operator,
+                                                     bucket: storage.Bucket, tmp_path: Path, puts: list[str]) -> None:
+    manifest = tmp_path / "model.yaml"
+    manifest.write_text(yaml.safe_dump(MODEL))
+    EXPIRE_NEXT.append(True)
+    code = await asyncio.to_thread(applybuild.main, ["-q", "-f", str(manifest), str(context_dir(tmp_path / "s"))],
+                                   cluster_of(k8s))
+    assert code == Exit.OK and len(puts) == 1 and not EXPIRE_NEXT
+    assert obj_of(k8s, "Model", "tuned")["status"]["buildUpload"]["stored"] is False  # answered before the upload
+    await eventually(lambda: ready(k8s, "Model", "tuned")["reason"] == "Building", timeout=10)
+
+
+async def test_a_gpu_the_cluster_lacks_is_refused_before_any_upload(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket, tmp_path: Path, puts: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = tmp_path / "model.yaml"
+    manifest.write_text(yaml.safe_dump({**MODEL, "spec": {"resources": {"gpu": {"type": "nvidia-h100-80gb"}}}}))
+    code = await asyncio.to_thread(applybuild.main, ["-f", str(manifest), str(context_dir(tmp_path / "s"))],
+                                   cluster_of(k8s))
+    assert code == Exit.REFUSED and puts == []
+    assert "GPUNotOffered" in capsys.readouterr().err
 
 
 async def test_applybuild_wait_reports_a_failed_build(k8s: kmock.KubernetesEmulator, operator: Operator,
@@ -156,3 +189,9 @@ async def test_notebook_syncs_both_ways_and_suspends_on_exit(
     await eventually(lambda: k8s.objects["apps/v1/statefulsets", NAMESPACE, "my-repo"]["spec"]["replicas"] == 0)
     token = k8s.objects["v1/secrets", NAMESPACE, "notebook-my-repo-token"]["stringData"]["token"]
     assert capsys.readouterr().out.strip() == f"http://localhost:8888/?token={token}"  # --quiet: just the URL
+
+    # `kubectl notebook NAME` reopens it with the same token; --no-suspend leaves it running on exit.
+    code = await asyncio.to_thread(notebook.main, ["-q", "my-repo", "--no-suspend"], cluster_of(k8s), port_forward,
+                                   lambda: False)
+    assert code == Exit.OK and obj_of(k8s, "Notebook", "my-repo")["spec"]["suspend"] is False
+    assert capsys.readouterr().out.strip() == f"http://localhost:8888/?token={token}"

@@ -90,7 +90,14 @@ def run(args: argparse.Namespace, cluster: Cluster, port_forward: PortForward,
 
         if directory and (directory / "Dockerfile").is_file():
             packed = pack(directory)
-            upload_and_build(cluster, obj, packed, console.log)
+            sent = 0
+
+            def uploaded(count: int) -> None:
+                nonlocal sent
+                sent += count
+                status.update(f"notebook {name}: uploading {sent:,}/{len(packed.data):,} bytes")
+
+            upload_and_build(cluster, obj, packed, console.log, uploaded)
         else:
             cluster.apply(obj)
         ready = cluster.wait("Notebook", name, lambda o: bool((o.get("status") or {}).get("ready")), READY_TIMEOUT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import os
 import secrets
 import urllib.error
@@ -19,7 +20,20 @@ from modelplane.cli.pack import Packed
 URL_TIMEOUT = 120.0
 
 
-def put(url: str, data: bytes, md5_hex: str) -> None:
+class _Counting(io.BytesIO):
+    """The body, reporting how much of it the connection has read (the upload's progress)."""
+
+    def __init__(self, data: bytes, on_bytes: Callable[[int], None]) -> None:
+        super().__init__(data)
+        self.on_bytes = on_bytes
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.on_bytes(len(chunk))
+        return chunk
+
+
+def put(url: str, data: bytes, md5_hex: str, on_bytes: Callable[[int], None] = lambda _: None) -> None:
     """PUT to a signed URL. Like google-cloud-storage, honour STORAGE_EMULATOR_HOST (fake-gcs-server in tests)."""
     target, headers = url, {"Content-Type": UPLOAD_CONTENT_TYPE,
                             "Content-MD5": base64.b64encode(bytes.fromhex(md5_hex)).decode()}
@@ -28,7 +42,8 @@ def put(url: str, data: bytes, md5_hex: str) -> None:
         parts = urllib.parse.urlsplit(url)
         target = urllib.parse.urlunsplit(("http", emulator.removeprefix("http://"), parts.path, parts.query, ""))
         headers["Host"] = parts.netloc
-    request = urllib.request.Request(target, data=data, method="PUT", headers=headers)
+    headers["Content-Length"] = str(len(data))
+    request = urllib.request.Request(target, data=_Counting(data, on_bytes), method="PUT", headers=headers)
     with urllib.request.urlopen(request, timeout=600):
         pass
 
@@ -38,8 +53,8 @@ def answers(request_id: str) -> Callable[[dict[str, Any]], bool]:
     return lambda obj: ((obj.get("status") or {}).get("buildUpload") or {}).get("requestID") == request_id
 
 
-def upload_and_build(cluster: Cluster, obj: dict[str, Any], packed: Packed,
-                     report: Callable[[str], None]) -> dict[str, Any]:
+def upload_and_build(cluster: Cluster, obj: dict[str, Any], packed: Packed, report: Callable[[str], None],
+                     on_bytes: Callable[[int], None] = lambda _: None) -> dict[str, Any]:
     """Apply `obj` with build.upload for `packed`, upload it unless the bucket has it, and return the object."""
     kind, name = obj["kind"], obj["metadata"]["name"]
     for attempt in range(2):  # a second attempt only when the signed URL expired before the upload finished
@@ -54,7 +69,7 @@ def upload_and_build(cluster: Cluster, obj: dict[str, Any], packed: Packed,
             return answered
         report(f"uploading {len(packed.data):,} bytes ({len(packed.files)} files)")
         try:
-            put(upload["url"], packed.data, packed.md5)
+            put(upload["url"], packed.data, packed.md5, on_bytes)
         except urllib.error.HTTPError as error:
             if error.code in (400, 403) and attempt == 0:
                 report("the upload URL expired; asking for a new one")

@@ -74,11 +74,12 @@ def begin(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Cluster
           now: str, **fields: Any) -> tuple[Reply, str | None, Outcome | None]:
     """What every reconciler starts with: its reply builder, the image to run (None for the kind's default), and
     an early answer when the work cannot start (a GPU this cluster lacks, a build not done)."""
+    problem = gpu_problem(spec, cluster)
+    if problem:  # refused before anything is built or uploaded
+        reply = Reply(owner.generation, status, now, None, fields)
+        return reply, None, reply(False, "GPUNotOffered", problem)
     stage = build_stage(owner, spec.build, status, cluster, observed) if spec.build else None
     reply = Reply(owner.generation, status, now, stage, fields)
-    problem = gpu_problem(spec, cluster)
-    if problem:
-        return reply, None, reply(False, "GPUNotOffered", problem)
     if reply.waiting_for_build:
         return reply, None, reply.build_wait()
     return reply, stage.image if stage else spec.image, None
