@@ -38,9 +38,10 @@ from modelplane.cluster import ClusterFacts
 from modelplane.conditions import condition
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, Owner
 from modelplane.operator.kube import Kube
-from modelplane.reconcile.artifacts import Observed, object_root, prefix, reconcile, references, settled
+from modelplane.reconcile.artifacts import Observed, object_root, prefix, reconcile, settled
 from modelplane.reconcile.build import BuildObserved, SignedUpload, needs_signing
 from modelplane.reconcile.common import READY, Outcome, RefState
+from modelplane.reconcile.inputs import references
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from modelplane.storage import ArtifactStore, UploadSigner
@@ -119,9 +120,7 @@ def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[
 
 
 def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec, status: dict[str, Any]) -> NotebookObserved:
-    refs = {name: ref_state(memo, kind, owner.namespace, ref.name)
-            for name, kind, ref in (("model", MODEL.kind, spec.model), ("dataset", DATASET.kind, spec.dataset))
-            if ref is not None}
+    refs = {ref.field: ref_state(memo, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     return NotebookObserved(refs=refs, pods=memo.kube.stateful_set(owner.namespace, owner.name),
                             new_token=secrets.token_urlsafe(32), build=observe_build(memo, owner, spec, status))
 
@@ -142,8 +141,8 @@ CONTROLLERS = {c.kind.kind: c for c in (
     Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)],
                settled),
     Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)]),
-    Controller(NOTEBOOK, observe_notebook, reconcile_notebook, lambda spec: [
-        (kind, ref.name) for kind, ref in ((MODEL.kind, spec.model), (DATASET.kind, spec.dataset)) if ref]),
+    Controller(NOTEBOOK, observe_notebook, reconcile_notebook,
+               lambda spec: [(r.kind, r.name) for r in references(spec)]),
 )}
 
 

@@ -12,30 +12,16 @@ from typing import Any
 
 from modelplane.api.common import Artifacts, Workload
 from modelplane.api.kinds import kind_for
-from modelplane.api.model import ModelSpec
 from modelplane.builders.job import job_name, run_children
-from modelplane.builders.workload import ARTIFACTS_PATH, DATA_PATH, MODEL_PATH, Mount
+from modelplane.builders.workload import ARTIFACTS_PATH, Mount
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import find
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import READY, JobState, Outcome, RefState, prefix_of_url
+from modelplane.reconcile.common import READY, JobState, Outcome, RefState
+from modelplane.reconcile.inputs import mount_inputs, references
 
 TERMINAL_REASONS = {"Loaded", "Imported", "Trained", "JobFailed", "BuildFailed"}
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A spec field naming another object, and where its data is mounted."""
-
-    field: str
-    kind: str
-    name: str
-    path: str
-
-    @property
-    def label(self) -> str:
-        return self.field[0].upper() + self.field[1:]  # baseModel -> BaseModel
 
 
 @dataclass(frozen=True)
@@ -44,18 +30,6 @@ class Observed:
     refs: dict[str, RefState] = field(default_factory=dict)  # by Reference.field
     artifacts: Artifacts | None = None
     build: BuildObserved = field(default_factory=BuildObserved)
-
-
-def references(spec: Workload) -> list[Reference]:
-    """Objects this spec reads: a fine-tune reads its base model and its dataset."""
-    if not isinstance(spec, ModelSpec):
-        return []
-    refs = []
-    if spec.base_model:
-        refs.append(Reference("baseModel", "Model", spec.base_model.name, MODEL_PATH))
-    if spec.dataset:
-        refs.append(Reference("dataset", "Dataset", spec.dataset.name, DATA_PATH))
-    return refs
 
 
 def prefix(owner: Owner) -> str:
@@ -98,15 +72,11 @@ def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Clu
     assert image is not None  # Dataset and Model specs parse only with exactly one of image or build
 
     mounts = [Mount("artifacts", prefix(owner), ARTIFACTS_PATH, read_only=False)]
-    for ref in references(spec):
-        state = observed.refs.get(ref.field, RefState(found=False))
-        if not state.found:
-            return outcome(False, f"{ref.label}NotFound",
-                           f"{ref.kind} {ref.name!r} does not exist in namespace {owner.namespace}; "
-                           f"the run starts when it is created and Ready")
-        if not state.ready or not state.url:
-            return outcome(False, f"{ref.label}NotReady", f"waiting for {ref.kind} {ref.name!r} to be Ready")
-        mounts.append(Mount(ref.field.lower(), prefix_of_url(state.url), ref.path, read_only=True))
+    # A run starts only from inputs that are Ready now (a base model being retrained is waited for).
+    inputs, (reason, message) = mount_inputs(spec, owner.namespace, observed.refs, require_ready=True)
+    if reason:
+        return outcome(False, reason, message)
+    mounts += inputs
 
     job = observed.job
     name = job_name(owner)

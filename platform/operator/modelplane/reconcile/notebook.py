@@ -7,11 +7,11 @@ from typing import Any
 
 from modelplane.api.notebook import NotebookSpec
 from modelplane.builders.notebook import PORT, notebook_children, token_secret_name, workspace_prefix
-from modelplane.builders.workload import DATA_PATH, MODEL_PATH, Mount
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import Outcome, RefState, prefix_of_url
+from modelplane.reconcile.common import Outcome, RefState
+from modelplane.reconcile.inputs import mount_inputs
 from modelplane.reconcile.server import DeploymentState
 
 
@@ -28,18 +28,9 @@ def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any],
     outcome, built, early = begin(owner, spec, status, cluster, observed.build, now)
     if early:
         return early
-    inputs = []
-    for field_name, kind, ref, path in (("model", "Model", spec.model, MODEL_PATH),
-                                        ("dataset", "Dataset", spec.dataset, DATA_PATH)):
-        if ref is None:
-            continue
-        state = observed.refs.get(field_name, RefState(found=False))
-        if not state.found:
-            return outcome(False, f"{kind}NotFound", f"{kind} {ref.name!r} does not exist in namespace "
-                                                     f"{owner.namespace}")
-        if not state.url:
-            return outcome(False, f"{kind}NotReady", f"waiting for {kind} {ref.name!r} to be Ready")
-        inputs.append(Mount(field_name, prefix_of_url(state.url), path, read_only=True))
+    inputs, (reason, message) = mount_inputs(spec, owner.namespace, observed.refs)
+    if reason:
+        return outcome(False, reason, message)
 
     image = built or cluster.notebook_image
     children = notebook_children(owner, spec, image, default_image=not (spec.image or spec.build), inputs=inputs,
