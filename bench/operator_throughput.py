@@ -1,6 +1,6 @@
 """Benchmark: N Datasets through create -> Job -> Ready, the operator against a floor measured in the same run.
 
-    python bench/operator_throughput.py [N=1000] [CONCURRENCY=50]
+    python -m bench.operator_throughput [N=1000] [CONCURRENCY=50]     (from the repository root)
 
 Two fresh emulator processes (bench/emulator.py, which also plays the Job controller) and one fake-gcs-server:
 - floor: a bare asyncio client makes, per Dataset, the requests an ideal operator needs (create, read, read Job,

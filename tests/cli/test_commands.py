@@ -151,6 +151,26 @@ async def test_a_cluster_without_the_crds_is_named(kmock: kmock.KubernetesEmulat
     assert "no modelplane CRDs" in capsys.readouterr().err
 
 
+async def test_a_notebook_held_back_by_quota_exits_with_the_reason(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    command = asyncio.create_task(asyncio.to_thread(notebook.main, ["-d", str(tmp_path / "nb")], cluster_of(k8s)))
+    (tmp_path / "nb").mkdir()
+    await eventually(lambda: k8s.objects["apps/v1/statefulsets", NAMESPACE, "nb"]["spec"]["replicas"] == 1, 10)
+    # Play the StatefulSet controller, refused by the namespace's GPU quota.
+    response = await k8s.post(f"/api/v1/namespaces/{NAMESPACE}/events", json={
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "nb.quota", "namespace": NAMESPACE},
+        "involvedObject": {"kind": "StatefulSet", "name": "nb", "namespace": NAMESPACE}, "reason": "FailedCreate",
+        "message": 'create Pod nb-0 in StatefulSet nb failed error: pods "nb-0" is forbidden: exceeded quota: '
+                   "modelplane-gpus, requested: requests.nvidia.com/gpu=1, used: requests.nvidia.com/gpu=4, "
+                   "limited: requests.nvidia.com/gpu=4", "type": "Warning"})
+    assert response.status == 200, await response.text()
+    # The operator learns of it at its next look (here: a nudge through the StatefulSet's status).
+    await k8s.patch(f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets/nb/status", json={"status": {"replicas": 0}})
+    assert await asyncio.wait_for(command, 15) == Exit.REFUSED
+    assert "QuotaExceeded" in capsys.readouterr().err
+
+
 async def test_notebook_syncs_both_ways_and_suspends_on_exit(
         k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:

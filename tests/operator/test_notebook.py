@@ -85,3 +85,12 @@ async def test_notebook_suspend_and_resume_keep_the_token(k8s: kmock.KubernetesE
     await eventually(lambda: ready(k8s, "Notebook", "falcon-7b")["reason"] == "Suspended")
     assert obj_of(k8s, "Notebook", "falcon-7b")["status"]["tokenSecret"] == "notebook-falcon-7b-token"
     assert k8s.objects["v1/secrets", NAMESPACE, "notebook-falcon-7b-token"]["stringData"]["token"] == token
+
+
+def test_a_quota_refusal_is_named_not_left_pending() -> None:
+    refused = "pods \"nb-0\" is forbidden: exceeded quota: modelplane-gpus, requested: requests.nvidia.com/gpu=1"
+    outcome = reconcile_notebook(owner("Notebook", "nb"), SPEC, {}, DEV_CLUSTER,
+                                 NotebookObserved(refs=MODEL, quota=refused), NOW)
+    condition = outcome.status["conditions"][0]
+    assert condition["reason"] == "QuotaExceeded" and refused in condition["message"]
+    assert outcome.children  # the StatefulSet stays: the pod starts as soon as the quota allows

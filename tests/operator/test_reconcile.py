@@ -105,3 +105,9 @@ def test_model_import_is_reported_as_imported() -> None:
     spec = ModelSpec.model_validate({"image": "loader:1", "params": {"name": "tiiuae/falcon-7b"}})
     outcome = reconcile(owner("Model", "falcon"), spec, {}, DEV_CLUSTER, Observed(job=JobState(succeeded=True)), NOW)
     assert ready_of(outcome)["reason"] == "Imported" and outcome.status["ready"] is True
+
+
+def test_a_run_held_back_by_quota_says_so() -> None:
+    outcome = reconcile(owner("Model", "m"), FINE_TUNE, {}, DEV_CLUSTER,
+                        Observed(job=JobState(), refs=READY_REFS, quota="exceeded quota: modelplane-gpus"), NOW)
+    assert ready_of(outcome)["reason"] == "QuotaExceeded" and "modelplane-gpus" in ready_of(outcome)["message"]

@@ -75,7 +75,7 @@ def operator_rbac() -> list[dict[str, Any]]:
         _rule([""], ["secrets"], ["get", "create"]),
         _rule([""], ["pods"], READ),
         _rule(["autoscaling"], ["horizontalpodautoscalers"], [*READ, *WRITE]),
-        _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
+        _rule(["", "events.k8s.io"], ["events"], ["create", "patch", "list"]),
         _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], READ),
         _rule([""], ["namespaces"], READ),
     ]

@@ -16,7 +16,7 @@ from modelplane.cli.errors import CliError, Exit
 
 POLL_SECONDS = 0.5
 FAILED = {"JobFailed": Exit.FAILED, "BuildFailed": Exit.FAILED, "InvalidSpec": Exit.REFUSED,
-          "GPUNotOffered": Exit.REFUSED}
+          "GPUNotOffered": Exit.REFUSED, "QuotaExceeded": Exit.REFUSED}
 
 
 def ready_condition(obj: dict[str, Any]) -> dict[str, Any]:

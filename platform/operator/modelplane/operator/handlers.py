@@ -110,7 +110,10 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
     refs = {ref.field: ref_state(memo, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     job = memo.kube.job(owner.namespace, job_name(owner))
     artifacts = memo.store.summarize(prefix(owner)) if job and job.succeeded else None
-    return Observed(job=job, refs=refs, artifacts=artifacts, build=observe_build(memo, owner, spec, status))
+    running = job is not None and not (job.succeeded or job.failed)
+    quota = memo.kube.quota_refusal(owner.namespace, job_name(owner)) if running else ""
+    return Observed(job=job, refs=refs, artifacts=artifacts, build=observe_build(memo, owner, spec, status),
+                    quota=quota)
 
 
 def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> ServerObserved:
@@ -121,8 +124,11 @@ def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[
 
 def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec, status: dict[str, Any]) -> NotebookObserved:
     refs = {ref.field: ref_state(memo, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
-    return NotebookObserved(refs=refs, pods=memo.kube.stateful_set(owner.namespace, owner.name),
-                            new_token=secrets.token_urlsafe(32), build=observe_build(memo, owner, spec, status))
+    pods = memo.kube.stateful_set(owner.namespace, owner.name)
+    starting = not spec.suspend and not (pods and pods.ready)
+    quota = memo.kube.quota_refusal(owner.namespace, owner.name) if starting else ""
+    return NotebookObserved(refs=refs, pods=pods, new_token=secrets.token_urlsafe(32),
+                            build=observe_build(memo, owner, spec, status), quota=quota)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,14 @@ class Kube:
         ]
         return messages[-1][-TERMINATION_TAIL:].strip() if messages else ""
 
+    def quota_refusal(self, namespace: str, name: str) -> str:
+        """The newest "exceeded quota" refusal to create pods for `name` (a Job or StatefulSet), or ""."""
+        events = self.core.list_namespaced_event(namespace).items
+        refusals = [e for e in events if e.involved_object and e.involved_object.name == name
+                    and e.reason == "FailedCreate" and "exceeded quota" in (e.message or "")]
+        refusals.sort(key=lambda e: str(e.last_timestamp or e.event_time or ""))
+        return str(refusals[-1].message) if refusals else ""
+
     def ensure(self, manifest: dict[str, Any]) -> None:
         """Create the child; if it exists, leave a Job alone (its template is immutable) and update the rest."""
         kind, meta = manifest["kind"], manifest["metadata"]

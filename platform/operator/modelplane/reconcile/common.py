@@ -24,6 +24,9 @@ class JobState:
     message: str = ""  # the tail of the failed pod's termination message
 
 
+QUOTA_EXCEEDED = "QuotaExceeded"  # pods refused by the namespace's ResourceQuota; clears when quota frees up
+
+
 @dataclass(frozen=True)
 class RefState:
     """A referenced Model or Dataset as observed."""

@@ -10,7 +10,7 @@ from modelplane.builders.notebook import PORT, notebook_children, token_secret_n
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import Outcome, RefState
+from modelplane.reconcile.common import QUOTA_EXCEEDED, Outcome, RefState
 from modelplane.reconcile.inputs import mount_inputs
 from modelplane.reconcile.server import DeploymentState
 
@@ -21,6 +21,7 @@ class NotebookObserved:
     pods: DeploymentState | None = None  # the StatefulSet's replicas
     new_token: str = ""  # a fresh random token, used only if the Secret does not exist yet
     build: BuildObserved = field(default_factory=BuildObserved)
+    quota: str = ""  # the pod was refused by the namespace's quota (the refusal)
 
 
 def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any], cluster: ClusterFacts,
@@ -44,4 +45,7 @@ def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any],
     if observed.pods and observed.pods.ready:
         return outcome(True, "Running", f"kubectl port-forward pod/{pod} {PORT}:{PORT}", children, pod=pod,
                        **fields)
+    if observed.quota:
+        return outcome(False, QUOTA_EXCEEDED, f"{observed.quota}; suspend another notebook or ask for more quota",
+                       children, pod=pod, **fields)
     return outcome(False, "Starting", f"waiting for pod {pod} to be ready", children, pod=pod, **fields)
