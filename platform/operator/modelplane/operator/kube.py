@@ -104,7 +104,9 @@ class Kube:
 
     def quota_refusal(self, namespace: str, name: str) -> str:
         """The newest "exceeded quota" refusal to create pods for `name` (a Job or StatefulSet), or ""."""
-        events = self.core.list_namespaced_event(namespace).items
+        # Filtered by the API server (field selectors), and again here for servers that ignore them.
+        events = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name},reason=FailedCreate").items
         refusals = [e for e in events if e.involved_object and e.involved_object.name == name
                     and e.reason == "FailedCreate" and "exceeded quota" in (e.message or "")]
         refusals.sort(key=lambda e: str(e.last_timestamp or e.event_time or ""))
