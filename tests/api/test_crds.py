@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from modelplane.api import KINDS, Kind
-from modelplane.api.crd import CRDS_DIR, render, stale, write
+from modelplane.api.crd import CRDS_DIR, stale, write
 
 CRDS = {kind.kind: yaml.safe_load((CRDS_DIR / f"{kind.plural}.yaml").read_text()) for kind in KINDS}
 
@@ -104,7 +104,3 @@ def test_reason_column_reads_the_ready_condition() -> None:
     for crd in CRDS.values():
         (reason,) = [c for c in crd["spec"]["versions"][0]["additionalPrinterColumns"] if c["name"] == "Reason"]
         assert reason["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
-
-
-def test_render_is_deterministic() -> None:
-    assert [render(kind) for kind in KINDS] == [render(kind) for kind in KINDS]

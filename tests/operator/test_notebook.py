@@ -7,9 +7,8 @@ import kubernetes_validate
 from google.cloud import storage
 
 from modelplane.api.notebook import NotebookSpec
-from modelplane.reconcile.common import RefState
+from modelplane.reconcile.common import RefState, RolloutState
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
-from modelplane.reconcile.server import DeploymentState
 from tests.operator.test_operator import create, example, finish_job, obj_of, ready
 from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner
 
@@ -56,7 +55,7 @@ def test_suspend_scales_to_zero_and_keeps_the_workspace_mount() -> None:
 
 def test_running_when_the_pod_is_ready_and_waiting_for_inputs() -> None:
     running = reconcile_notebook(owner("Notebook", "nb"), SPEC, {}, DEV_CLUSTER,
-                                 NotebookObserved(refs=MODEL, pods=DeploymentState(1, 1, 1)), NOW)
+                                 NotebookObserved(refs=MODEL, pods=RolloutState(1, 1, 1)), NOW)
     assert running.status["ready"] is True
     assert "kubectl port-forward pod/nb-0 8888:8888" in running.status["conditions"][0]["message"]
     waiting = reconcile_notebook(owner("Notebook", "nb"), SPEC, {}, DEV_CLUSTER, NotebookObserved(), NOW)
@@ -85,6 +84,7 @@ async def test_notebook_suspend_and_resume_keep_the_token(k8s: kmock.KubernetesE
     await eventually(lambda: ready(k8s, "Notebook", "falcon-7b")["reason"] == "Suspended")
     assert obj_of(k8s, "Notebook", "falcon-7b")["status"]["tokenSecret"] == "notebook-falcon-7b-token"
     assert k8s.objects["v1/secrets", NAMESPACE, "notebook-falcon-7b-token"]["stringData"]["token"] == token
+    assert len(k8s["post v1/secrets"]) == 1  # made once, not re-sent on every sync
 
 
 def test_a_quota_refusal_is_named_not_left_pending() -> None:

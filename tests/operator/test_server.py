@@ -7,8 +7,8 @@ import kubernetes_validate
 from google.cloud import storage
 
 from modelplane.api.modelserver import ModelServerSpec
-from modelplane.reconcile.common import RefState
-from modelplane.reconcile.server import DeploymentState, ServerObserved, reconcile_server
+from modelplane.reconcile.common import RefState, RolloutState
+from modelplane.reconcile.server import ServerObserved, reconcile_server
 from tests.operator.test_operator import create, example, exists, finish_job, obj_of, ready, write_artifacts
 from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner
 
@@ -60,7 +60,7 @@ def test_serves_the_model_read_only_on_8080_with_the_default_server() -> None:
 
 def test_ready_when_a_replica_is_available() -> None:
     outcome = reconcile_server(owner("ModelServer", "s"), SPEC, {}, DEV_CLUSTER,
-                               ServerObserved(MODEL_V1, DeploymentState(replicas=1, ready=1, available=1)), NOW)
+                               ServerObserved(MODEL_V1, RolloutState(replicas=1, ready=1, available=1)), NOW)
     assert outcome.status["ready"] is True and reason(outcome.status) == "Serving"
     assert outcome.status["readyReplicas"] == 1
 

@@ -34,6 +34,7 @@ def token_secret(owner: Owner, token: str) -> dict[str, Any]:
 
 def notebook_children(owner: Owner, spec: NotebookSpec, image: str, default_image: bool, inputs: list[Mount],
                       cluster: ClusterFacts, token: str) -> list[dict[str, Any]]:
+    """The Notebook's children; the token Secret only with a new `token` (an existing one is never replaced)."""
     selector = {NOTEBOOK_LABEL: owner.name}
     config_map = params_config_map(metadata(owner, child_name(owner, "params"), generation=False), spec.params)
     template = pod_template(
@@ -48,7 +49,7 @@ def notebook_children(owner: Owner, spec: NotebookSpec, image: str, default_imag
         {"name": "JUPYTER_TOKEN", "valueFrom": {"secretKeyRef": {"name": token_secret_name(owner),
                                                                  "key": TOKEN_KEY}}})
     return [
-        token_secret(owner, token),
+        *([token_secret(owner, token)] if token else []),
         config_map,
         {"apiVersion": "v1", "kind": "Service", "metadata": metadata(owner, owner.name, generation=False),
          "spec": {"clusterIP": "None", "selector": selector,

@@ -127,7 +127,8 @@ def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec, status: dict[s
     pods = memo.kube.stateful_set(owner.namespace, owner.name)
     starting = not spec.suspend and not (pods and pods.ready)
     quota = memo.kube.quota_refusal(owner.namespace, owner.name) if starting else ""
-    return NotebookObserved(refs=refs, pods=pods, new_token=secrets.token_urlsafe(32),
+    # The Secret is created before the StatefulSet: once that exists, there is no token to make (or re-send).
+    return NotebookObserved(refs=refs, pods=pods, new_token=secrets.token_urlsafe(32) if pods is None else "",
                             build=observe_build(memo, owner, spec, status), quota=quota)
 
 

@@ -5,6 +5,7 @@ The only module that talks to the API server; everything it returns is plain dat
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -14,8 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelplane.api.common import GROUP, VERSION
 from modelplane.api.resource import Kind
-from modelplane.reconcile.common import JobState
-from modelplane.reconcile.server import DeploymentState
+from modelplane.reconcile.common import JobState, RolloutState
 
 TERMINATION_TAIL = 2000
 
@@ -25,15 +25,12 @@ def _temporary(error: ApiException, doing: str) -> kopf.TemporaryError:
     return kopf.TemporaryError(f"{doing}: HTTP {error.status} {error.reason}", delay=15)
 
 
-def job_state(job: dict[str, Any] | None, failure_message: str = "") -> JobState | None:
+def job_state(job: dict[str, Any]) -> JobState:
     """A Job's outcome from its status (conditions first, counts as a fallback)."""
-    if job is None:
-        return None
     status = job.get("status") or {}
     finished = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
     succeeded = "Complete" in finished or bool(status.get("succeeded"))
-    failed = "Failed" in finished and not succeeded
-    return JobState(succeeded=succeeded, failed=failed, message=failure_message if failed else "")
+    return JobState(succeeded=succeeded, failed="Failed" in finished and not succeeded)
 
 
 class Kube:
@@ -72,25 +69,25 @@ class Kube:
                 return None
             raise _temporary(error, f"reading job {namespace}/{name}") from error
         state = job_state(job)
-        if state and state.failed:
-            state = job_state(job, self.termination_message(namespace, name))
+        if state.failed:
+            state = dataclasses.replace(state, message=self.termination_message(namespace, name))
         return state
 
-    def deployment(self, namespace: str, name: str) -> DeploymentState | None:
+    def deployment(self, namespace: str, name: str) -> RolloutState | None:
         return self._rollout(self.apps.read_namespaced_deployment, namespace, name)
 
-    def stateful_set(self, namespace: str, name: str) -> DeploymentState | None:
+    def stateful_set(self, namespace: str, name: str) -> RolloutState | None:
         return self._rollout(self.apps.read_namespaced_stateful_set, namespace, name)
 
-    def _rollout(self, read: Callable[..., Any], namespace: str, name: str) -> DeploymentState | None:
+    def _rollout(self, read: Callable[..., Any], namespace: str, name: str) -> RolloutState | None:
         try:
             status = read(name, namespace).status
         except ApiException as error:
             if error.status == 404:
                 return None
             raise _temporary(error, f"reading {namespace}/{name}") from error
-        return DeploymentState(replicas=status.replicas or 0, ready=status.ready_replicas or 0,
-                               available=status.available_replicas or 0) if status else DeploymentState()
+        return RolloutState(replicas=status.replicas or 0, ready=status.ready_replicas or 0,
+                               available=status.available_replicas or 0) if status else RolloutState()
 
     def termination_message(self, namespace: str, job_name: str) -> str:
         pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items

@@ -28,6 +28,15 @@ QUOTA_EXCEEDED = "QuotaExceeded"  # pods refused by the namespace's ResourceQuot
 
 
 @dataclass(frozen=True)
+class RolloutState:
+    """Replica counts of a Deployment or StatefulSet."""
+
+    replicas: int = 0
+    ready: int = 0
+    available: int = 0
+
+
+@dataclass(frozen=True)
 class RefState:
     """A referenced Model or Dataset as observed."""
 

@@ -10,16 +10,15 @@ from modelplane.builders.notebook import PORT, notebook_children, token_secret_n
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import QUOTA_EXCEEDED, Outcome, RefState
+from modelplane.reconcile.common import QUOTA_EXCEEDED, Outcome, RefState, RolloutState
 from modelplane.reconcile.inputs import mount_inputs
-from modelplane.reconcile.server import DeploymentState
 
 
 @dataclass(frozen=True)
 class NotebookObserved:
     refs: dict[str, RefState] = field(default_factory=dict)  # "model", "dataset"
-    pods: DeploymentState | None = None  # the StatefulSet's replicas
-    new_token: str = ""  # a fresh random token, used only if the Secret does not exist yet
+    pods: RolloutState | None = None  # the StatefulSet's replicas
+    new_token: str = ""  # a fresh random token while the notebook has no StatefulSet (and so no Secret) yet
     build: BuildObserved = field(default_factory=BuildObserved)
     quota: str = ""  # the pod was refused by the namespace's quota (the refusal)
 

@@ -14,20 +14,13 @@ from modelplane.builders.server import server_children, service_url
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import Outcome, RefState, prefix_of_url
-
-
-@dataclass(frozen=True)
-class DeploymentState:
-    replicas: int = 0
-    ready: int = 0
-    available: int = 0
+from modelplane.reconcile.common import Outcome, RefState, RolloutState, prefix_of_url
 
 
 @dataclass(frozen=True)
 class ServerObserved:
     model: RefState
-    deployment: DeploymentState | None = None
+    deployment: RolloutState | None = None
     build: BuildObserved = field(default_factory=BuildObserved)
 
 
@@ -46,7 +39,7 @@ def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any]
     image = built or cluster.server_image
     children = server_children(owner, spec, image, default_image=not (spec.image or spec.build),
                                model_prefix=prefix_of_url(model.url), model_url=model.url, cluster=cluster)
-    deployment = observed.deployment or DeploymentState()
+    deployment = observed.deployment or RolloutState()
     url = service_url(owner)
     fields = {"image": image, "replicas": deployment.replicas, "readyReplicas": deployment.ready, "url": url}
     if deployment.available:
