@@ -15,9 +15,16 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from infra.offline import Plan, read_stack_values, run_program
+from tests.support.emulator import ApiServerEmulator
 from tests.support.gcs import fake_gcs_in_memory
 
 pytest_plugins = ["tests.support.kube"]  # the kmock/kopf fixtures, for the operator and the CLI tests
+
+@pytest.fixture
+def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
+    """Every test's Kubernetes emulator does what the API server does where the operator relies on it."""
+    return {**kmock_options, "cls": ApiServerEmulator}
+
 
 STACKS = ("dev", "prod")
 _plans: dict[str, Plan] = {}

@@ -90,7 +90,7 @@ async def test_notebook_suspend_and_resume_keep_the_token(k8s: kmock.KubernetesE
 def test_a_quota_refusal_is_named_not_left_pending() -> None:
     refused = "pods \"nb-0\" is forbidden: exceeded quota: modelplane-gpus, requested: requests.nvidia.com/gpu=1"
     outcome = reconcile_notebook(owner("Notebook", "nb"), SPEC, {}, DEV_CLUSTER,
-                                 NotebookObserved(refs=MODEL, quota=refused), NOW)
+                                 NotebookObserved(refs=MODEL, pods_refused=refused), NOW)
     condition = outcome.status["conditions"][0]
     assert condition["reason"] == "QuotaExceeded" and refused in condition["message"]
     assert outcome.children  # the StatefulSet stays: the pod starts as soon as the quota allows

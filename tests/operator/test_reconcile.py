@@ -109,5 +109,5 @@ def test_model_import_is_reported_as_imported() -> None:
 
 def test_a_run_held_back_by_quota_says_so() -> None:
     outcome = reconcile(owner("Model", "m"), FINE_TUNE, {}, DEV_CLUSTER,
-                        Observed(job=JobState(), refs=READY_REFS, quota="exceeded quota: modelplane-gpus"), NOW)
+                        Observed(job=JobState(), refs=READY_REFS, pods_refused="exceeded quota: modelplane-gpus"), NOW)
     assert ready_of(outcome)["reason"] == "QuotaExceeded" and "modelplane-gpus" in ready_of(outcome)["message"]

@@ -161,6 +161,31 @@ def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster:
     }
 
 
+CONFIG_MAP_LIMIT = 1024 * 1024  # bytes of data a ConfigMap may hold (the API server refuses more)
+ENV_VALUE_LIMIT = 128 * 1024  # the kernel's limit on one environment string (MAX_ARG_STRLEN): exec fails above
+
+
+def params_problem(params: dict[str, Any]) -> str | None:
+    """Why these params cannot be handed to a container, or None.
+
+    The CRD cannot bound free-form JSON by size, so the operator refuses it with a reason instead of failing
+    to create the ConfigMap (or a pod that cannot exec) on every sync.
+    """
+    size = len(_params_json(params).encode())
+    if size > CONFIG_MAP_LIMIT:
+        return (f"spec.params is {size} bytes as JSON; at most {CONFIG_MAP_LIMIT} fit in its ConfigMap: "
+                "put large inputs in a Dataset and pass their path instead")
+    for var in param_env(params):
+        if len(var["name"]) + len(var["value"].encode()) + 1 > ENV_VALUE_LIMIT:
+            return (f"spec.params value for {var['name']} is over {ENV_VALUE_LIMIT // 1024} KiB, too large for an "
+                    "environment variable: put it in a Dataset and pass its path instead")
+    return None
+
+
+def _params_json(params: dict[str, Any]) -> str:
+    return json.dumps(params, indent=2, sort_keys=True)
+
+
 def params_config_map(metadata: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
-            "data": {PARAMS_KEY: json.dumps(params, indent=2, sort_keys=True)}}
+            "data": {PARAMS_KEY: _params_json(params)}}

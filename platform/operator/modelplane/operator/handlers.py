@@ -1,20 +1,23 @@
-"""The kopf wiring: thin handlers that gather observations, call a pure reconciler and apply its outcome.
+"""The kopf wiring: thin event handlers that queue object keys, and workers that sync one key at a time.
 
     kopf run -m modelplane.operator.handlers --all-namespaces --liveness=http://0.0.0.0:8080/healthz
 
-A Dataset or Model is re-synced when it changes, when its Job changes, and when an object it waits for becomes
-Ready (an in-memory index of who references whom: watching, not polling).
+Every event that may change what an object needs (the object itself, its Job, Deployment or StatefulSet, an input
+it waits for becoming Ready) queues the object's key; a worker then syncs it: reads it, observes its children,
+calls a pure reconciler and applies the outcome. A failed sync, whatever started it, is retried with backoff until
+it succeeds (`queue.WorkQueue`), and every object is synced again every RESYNC_SECONDS as a safety net. kopf only
+watches: it writes no annotations and adds no finalizers of its own, so an object of any admitted size is handled.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
+import hashlib
+import json
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,21 +37,34 @@ from modelplane.api.notebook import NOTEBOOK, NotebookSpec
 from modelplane.api.resource import Kind
 from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, upload_object
 from modelplane.builders.job import job_name
+from modelplane.builders.workload import params_problem
 from modelplane.cluster import ClusterFacts
-from modelplane.conditions import condition
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, Owner
-from modelplane.operator.kube import Kube
+from modelplane.operator.kube import Kube, RefusedError, TransientError
+from modelplane.operator.queue import WorkQueue
 from modelplane.reconcile.artifacts import Observed, object_root, prefix, reconcile, settled
 from modelplane.reconcile.build import BuildObserved, SignedUpload, needs_signing
-from modelplane.reconcile.common import READY, Outcome, RefState
+from modelplane.reconcile.common import (
+    INVALID_SPEC,
+    READY,
+    REFUSED,
+    Outcome,
+    RefState,
+    failed_status,
+)
 from modelplane.reconcile.inputs import references
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from modelplane.storage import ArtifactStore, UploadSigner
 
+Key = tuple[str, str, str]  # (kind, namespace, name) of a custom resource
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-UPLOAD_POLL_SECONDS = 3.0
+UPLOAD_POLL_SECONDS = 3.0  # GCS has no watch: an object awaiting its upload looks again this often
+RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
+WORKERS = 4  # syncs run at once (each in a thread: the Kubernetes and GCS clients are synchronous)
 AWAITING_UPLOAD = "AwaitingUpload"
+DATA_FINALIZER = f"{GROUP}/finalizer"  # only on objects with `onDelete: Delete`: deletion waits for the data
+ABSENT = "absent"  # what `applied` records for a child that was deleted
 
 
 def now() -> str:
@@ -56,19 +72,12 @@ def now() -> str:
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 270
     # Server-side filtering: the operator receives only the Jobs it created, not every Job of the cluster.
     for group, resource in (("batch", "jobs"), ("apps", "deployments"), ("apps", "statefulsets")):
         settings.watching.label_selectors[group, "v1", resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
-    # kopf serialises handlers per object, but an object is also synced from its inputs' and Jobs' handlers.
-    memo.locks = {}
-    memo.awaiting_uploads = set()
     if "kube" not in memo:  # tests inject their own clients
         try:
             kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
@@ -80,6 +89,48 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         memo.store = ArtifactStore(client, memo.cluster.bucket)
         credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
         memo.signer = UploadSigner(client.bucket(memo.cluster.bucket), credentials)
+    memo.queue = WorkQueue[Key]()
+    memo.known = set()  # every object of our kinds the watches have shown and not deleted
+    # Per object, what the operator last applied to each child (kind, name) -> digest, or ABSENT once deleted:
+    # an unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS.
+    memo.applied = {}
+    memo.tasks = [asyncio.create_task(work(memo, logger)) for _ in range(WORKERS)]
+    memo.tasks.append(asyncio.create_task(resync(memo)))
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.tasks:
+        task.cancel()
+    await asyncio.gather(*memo.tasks, return_exceptions=True)
+    memo.queue.close()
+
+
+async def work(memo: Any, logger: kopf.Logger) -> None:
+    """Sync keys as they come; any failure is retried with backoff, so nothing is stuck after a transient fault."""
+    while True:
+        key = await memo.queue.get()
+        try:
+            again = await asyncio.to_thread(sync, memo, key, logger)
+        except Exception as error:  # every failure, even a bug, is retried, never lost
+            delay = memo.queue.retry(key)
+            logger.warning("syncing %s %s/%s failed, retrying in %.1fs: %s", *key, delay, error,
+                           exc_info=not isinstance(error, RefusedError | TransientError))
+        else:
+            memo.queue.forget(key)
+            if again is not None:
+                memo.queue.add_after(key, again)
+        finally:
+            memo.queue.done(key)
+
+
+async def resync(memo: Any) -> None:
+    """The safety net: every object is synced, and its children re-applied, every RESYNC_SECONDS."""
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS)
+        for key in list(memo.known):
+            memo.applied.pop(key, None)
+            memo.queue.add(key)
 
 
 def ref_state(memo: Any, kind: str, namespace: str, name: str) -> RefState:
@@ -110,10 +161,11 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
     refs = {ref.field: ref_state(memo, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     job = memo.kube.job(owner.namespace, job_name(owner))
     artifacts = memo.store.summarize(prefix(owner)) if job and job.succeeded else None
-    running = job is not None and not (job.succeeded or job.failed)
-    quota = memo.kube.quota_refusal(owner.namespace, job_name(owner)) if running else ""
+    # Only a Job without pods can be refused them: the events are read then, not on every sync of a running Job.
+    podless = job is not None and not (job.succeeded or job.failed or job.active)
+    refusal = memo.kube.pod_refusal(owner.namespace, job_name(owner)) if podless else ""
     return Observed(job=job, refs=refs, artifacts=artifacts, build=observe_build(memo, owner, spec, status),
-                    quota=quota)
+                    pods_refused=refusal)
 
 
 def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> ServerObserved:
@@ -125,11 +177,11 @@ def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[
 def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec, status: dict[str, Any]) -> NotebookObserved:
     refs = {ref.field: ref_state(memo, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     pods = memo.kube.stateful_set(owner.namespace, owner.name)
-    starting = not spec.suspend and not (pods and pods.ready)
-    quota = memo.kube.quota_refusal(owner.namespace, owner.name) if starting else ""
+    podless = not spec.suspend and pods is not None and not pods.replicas
+    refusal = memo.kube.pod_refusal(owner.namespace, owner.name) if podless else ""
     # The Secret is created before the StatefulSet: once that exists, there is no token to make (or re-send).
     return NotebookObserved(refs=refs, pods=pods, new_token=secrets.token_urlsafe(32) if pods is None else "",
-                            build=observe_build(memo, owner, spec, status), quota=quota)
+                            build=observe_build(memo, owner, spec, status), pods_refused=refusal)
 
 
 @dataclass(frozen=True)
@@ -153,130 +205,160 @@ CONTROLLERS = {c.kind.kind: c for c in (
 )}
 
 
-def sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logger | kopf.Logger) -> None:
-    """Bring one object's children and status in line with its spec (idempotent; safe to call any time)."""
-    with memo.locks.setdefault((kind.kind, namespace, name), threading.Lock()):
-        _sync(memo, kind, namespace, name, logger)
+def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | None:
+    """Bring one object's children and status in line with its spec (idempotent; safe to run any time).
 
-
-def _sync(memo: Any, kind: Kind, namespace: str, name: str, logger: logging.Logger | kopf.Logger) -> None:
-    body = memo.kube.get_object(kind, namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return
+    Returns when to sync it again unasked (seconds), or None. Raises on failure; the caller retries.
+    """
+    kind = kind_for(key[0])
+    body = memo.kube.get_object(kind, key[1], key[2])
+    if body is None:
+        memo.applied.pop(key, None)
+        return None
+    if body["metadata"].get("deletionTimestamp"):
+        finalize(memo, kind, body, logger)
+        return None
+    keep_data_finalizer(memo, kind, body)
     owner = Owner.from_body(body)
     status = body.get("status") or {}
     controller = CONTROLLERS[kind.kind]
     if controller.settled(owner, status):
-        return
+        return None
+    problem: str | None
     try:
         spec = kind.spec.model_validate(body.get("spec") or {})
-    except ValidationError as error:
-        message = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        outcome = Outcome([], {**status, "ready": False, "observedGeneration": owner.generation, "conditions": [
-            condition(READY, False, "InvalidSpec", message, owner.generation, now(), status.get("conditions") or [])]})
+    except ValidationError as error:  # the CRD admits it (or it predates a rule): say why, do not retry
+        problem = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    else:
+        problem = params_problem(spec.params)
+    if problem:
+        outcome = Outcome([], failed_status(status, owner.generation, INVALID_SPEC, problem, now()))
     else:
         observed = controller.observe(memo, owner, spec, status)
         outcome = controller.reconcile(owner, spec, status, memo.cluster, observed, now())
-    for child in outcome.children:
-        memo.kube.ensure(child)
+    try:
+        apply_children(memo, key, outcome)
+    except RefusedError as error:  # RBAC, admission or validation said no: show it on the object, and retry slowly
+        write_status(memo, kind, owner, status,
+                     failed_status(status, owner.generation, REFUSED, str(error), now()), logger)
+        raise
+    write_status(memo, kind, owner, status, outcome.status, logger)
     awaiting = any(c["reason"] == AWAITING_UPLOAD for c in outcome.status.get("conditions", []))
-    (memo.awaiting_uploads.add if awaiting else memo.awaiting_uploads.discard)((kind.kind, namespace, name))
-    if outcome.status != status:
-        memo.kube.patch_status(kind, namespace, name, outcome.status)
-        ready = next(c for c in outcome.status["conditions"] if c["type"] == READY)
-        logger.info("%s %s/%s: Ready=%s %s", kind.kind, namespace, name, ready["status"], ready["reason"])
+    return UPLOAD_POLL_SECONDS if awaiting else None
 
 
-def _register(kind: Kind) -> None:
-    @kopf.on.resume(GROUP, VERSION, kind.plural)
-    @kopf.on.create(GROUP, VERSION, kind.plural)
-    @kopf.on.update(GROUP, VERSION, kind.plural, field="spec")
-    def changed(namespace: str | None, name: str, memo: Any, logger: kopf.Logger, **_: Any) -> None:
-        sync(memo, kind, namespace or "", name, logger)
+def apply_children(memo: Any, key: Key, outcome: Outcome) -> None:
+    """Apply the children that changed since this operator last applied them, delete those no longer wanted."""
+    applied = memo.applied.setdefault(key, {})
+    for child in outcome.children:
+        child_key = (child["kind"], child["metadata"]["name"])
+        digest = hashlib.sha256(json.dumps(child, sort_keys=True).encode()).hexdigest()
+        if applied.get(child_key) != digest:
+            memo.kube.apply(child)
+            applied[child_key] = digest
+    for child_key in outcome.absent:
+        if applied.get(child_key) != ABSENT:
+            memo.kube.delete(*child_key[:1], key[1], child_key[1])
+            applied[child_key] = ABSENT
 
-    @kopf.on.event(GROUP, VERSION, kind.plural)
-    def wake_dependents(type: str, namespace: str | None, name: str, status: kopf.Status, memo: Any,
-                        logger: kopf.Logger, **kwargs: Any) -> None:
-        """When this object appears or is Ready, the objects waiting for it move on (no polling)."""
-        appeared = type in (None, "ADDED")
-        if not namespace or not (appeared or (type != "DELETED" and status.get("ready"))):
-            return
-        for index in (value for key, value in kwargs.items() if key.startswith("dependents-")):
-            for dependent_kind, dependent in index.get((namespace, kind.kind, name), []):
-                sync(memo, kind_for(dependent_kind), namespace, dependent, logger)
 
-    @kopf.on.delete(GROUP, VERSION, kind.plural,
-                    when=lambda spec, **_: spec.get("onDelete") == "Delete")
-    def delete_data(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
-        """Only on request (`onDelete: Delete`); by default the data outlives the object."""
+def write_status(memo: Any, kind: Kind, owner: Owner, before: dict[str, Any], after: dict[str, Any],
+                 logger: logging.Logger | kopf.Logger) -> None:
+    if after == before:
+        return
+    memo.kube.patch_status(kind, owner.namespace, owner.name, after)
+    ready = next(c for c in after["conditions"] if c["type"] == READY)
+    logger.info("%s %s/%s: Ready=%s %s", kind.kind, owner.namespace, owner.name, ready["status"], ready["reason"])
+
+
+def keep_data_finalizer(memo: Any, kind: Kind, body: dict[str, Any]) -> None:
+    """`onDelete: Delete` holds deletion until the data is gone; otherwise the object carries no finalizer."""
+    meta = body["metadata"]
+    finalizers = list(meta.get("finalizers") or [])
+    wanted = (body.get("spec") or {}).get("onDelete") == "Delete"
+    if wanted != (DATA_FINALIZER in finalizers):
+        changed = [*finalizers, DATA_FINALIZER] if wanted else [f for f in finalizers if f != DATA_FINALIZER]
+        memo.kube.patch_finalizers(kind, meta["namespace"], meta["name"], changed, meta.get("resourceVersion", ""))
+
+
+def finalize(memo: Any, kind: Kind, body: dict[str, Any], logger: logging.Logger | kopf.Logger) -> None:
+    """The object is being deleted: delete its data if it asked for that, then let it go."""
+    meta = body["metadata"]
+    finalizers = list(meta.get("finalizers") or [])
+    if DATA_FINALIZER not in finalizers:
+        return
+    if (body.get("spec") or {}).get("onDelete") == "Delete":
         root = object_root(Owner.from_body(body))
         logger.info("deleted %d objects under gs://%s/%s", memo.store.delete(root), memo.cluster.bucket, root)
+    memo.kube.patch_finalizers(kind, meta["namespace"], meta["name"], [f for f in finalizers if f != DATA_FINALIZER],
+                               meta.get("resourceVersion", ""))
 
 
-@kopf.on.startup()
-async def watch_uploads(memo: Any, logger: kopf.Logger, **_: Any) -> None:
-    memo.upload_poller = asyncio.create_task(poll_uploads(memo, logger))
+def _register(controller: Controller) -> None:
+    kind = controller.kind
 
-
-@kopf.on.cleanup()
-async def stop_watching_uploads(memo: Any, **_: Any) -> None:
-    memo.upload_poller.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await memo.upload_poller
-
-
-async def poll_uploads(memo: Any, logger: kopf.Logger) -> None:
-    """GCS has no watch: while an object awaits its upload, look for it every few seconds (and only then).
-
-    kopf timers would do, but they add a finalizer to every object they might ever apply to.
-    """
-    while True:
-        await asyncio.sleep(UPLOAD_POLL_SECONDS)
-        for kind, namespace, name in list(memo.awaiting_uploads):
-            try:
-                await asyncio.to_thread(sync, memo, kind_for(kind), namespace, name, logger)
-            except kopf.TemporaryError as error:
-                logger.warning("checking the upload of %s %s/%s: %s", kind, namespace, name, error)
-
-
-def _index(controller: Controller) -> None:
-    @kopf.index(GROUP, VERSION, controller.kind.plural, id=f"dependents-{controller.kind.plural}")
+    @kopf.index(GROUP, VERSION, kind.plural, id=f"dependents-{kind.plural}")
     def dependents(namespace: str | None, name: str, spec: kopf.Spec,
                    **_: Any) -> dict[tuple[str | None, str, str], tuple[str, str]]:
         """(namespace, referenced kind, referenced name) -> the object that waits for it."""
         try:
-            inputs = controller.inputs(controller.kind.spec.model_validate(dict(spec)))
+            inputs = controller.inputs(kind.spec.model_validate(dict(spec)))
         except ValidationError:
             return {}  # sync() reports the invalid spec on the object itself
-        return {(namespace, kind, ref): (controller.kind.kind, name) for kind, ref in inputs}
+        return {(namespace, ref_kind, ref): (kind.kind, name) for ref_kind, ref in inputs}
+
+    @kopf.on.event(GROUP, VERSION, kind.plural)
+    async def changed(type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any,
+                      **kwargs: Any) -> None:
+        """Queue the object when it needs a sync, and the objects waiting for it when it appears or is Ready."""
+        if not namespace:
+            return
+        key = (kind.kind, namespace, name)
+        if type == "DELETED":
+            memo.known.discard(key)
+            memo.applied.pop(key, None)
+            return
+        memo.known.add(key)
+        meta, status = body.get("metadata") or {}, body.get("status") or {}
+        # Its own status writes need no sync: only a new object, a new generation or a deletion does.
+        if type in (None, "ADDED") or meta.get("deletionTimestamp") or \
+                status.get("observedGeneration") != meta.get("generation"):
+            memo.queue.add(key)
+        if type in (None, "ADDED") or status.get("ready"):
+            for index in (value for id_, value in kwargs.items() if id_.startswith("dependents-")):
+                for dependent_kind, dependent in index.get((namespace, kind.kind, name), []):
+                    memo.queue.add((dependent_kind, namespace, dependent))
 
 
 for _controller in CONTROLLERS.values():
-    _register(_controller.kind)
-    _index(_controller)
+    _register(_controller)
 
 
-def _sync_owner(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger) -> None:
-    """A child changed: re-sync its owner (children carry the owner's kind and name as labels)."""
+async def _child_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels,
+                         memo: Any) -> None:
+    """A child changed: queue its owner (children carry the owner's kind and name as labels)."""
     owner_kind, owner_name = labels.get(KIND_LABEL), labels.get(NAME_LABEL)
-    if type == "DELETED" or not owner_kind or not owner_name or not namespace:
+    if not owner_kind or not owner_name or not namespace:
         return
-    sync(memo, kind_for(owner_kind), namespace, owner_name, logger)
+    key = (owner_kind, namespace, owner_name)
+    if type == "DELETED":  # deleted by someone else: apply it again
+        memo.applied.get(key, {}).pop((body.get("kind"), body["metadata"]["name"]), None)
+    memo.queue.add(key)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
-def job_changed(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger,
-                **_: Any) -> None:
-    _sync_owner(type, namespace, labels, memo, logger)
+async def job_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels, memo: Any,
+                      **_: Any) -> None:
+    await _child_changed(type, body, namespace, labels, memo)
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED_BY)
-def stateful_set_changed(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger,
-                         **_: Any) -> None:
-    _sync_owner(type, namespace, labels, memo, logger)
+async def stateful_set_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels,
+                               memo: Any, **_: Any) -> None:
+    await _child_changed(type, body, namespace, labels, memo)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY)
-def deployment_changed(type: str, namespace: str | None, labels: kopf.Labels, memo: Any, logger: kopf.Logger,
-                       **_: Any) -> None:
-    _sync_owner(type, namespace, labels, memo, logger)
+async def deployment_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels,
+                             memo: Any, **_: Any) -> None:
+    await _child_changed(type, body, namespace, labels, memo)

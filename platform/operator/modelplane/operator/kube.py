@@ -1,16 +1,28 @@
-"""The Kubernetes API as the operator uses it: read objects, create children idempotently, write status.
+"""The Kubernetes API as the operator uses it: read objects, apply children, write status.
 
 The only module that talks to the API server; everything it returns is plain data for the pure reconcilers.
+
+Children are applied with server-side apply under one field manager, `modelplane-operator`: the API server then
+removes every field the operator applied before and no longer applies (a GPU taken out of a spec leaves no
+nodeSelector, toleration or limit behind), and leaves alone the fields other managers own (the HPA's replica
+count, a label an admin added). Jobs and the token Secret are create-only: a Job's template is immutable, and a
+token is never replaced.
+
+Errors come in two kinds, and the caller treats them differently:
+- `TransientError` (5xx, 429, 409 on a write, a timeout, a dropped connection): retried with backoff until it works;
+- `RefusedError` (400, 403, 422: RBAC, admission, an invalid child): reported on the object as `Ready=False`,
+  quoting the API server, and retried slowly (someone may fix the RBAC or the quota).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-import kopf
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from modelplane.api.common import GROUP, VERSION
@@ -18,11 +30,47 @@ from modelplane.api.resource import Kind
 from modelplane.reconcile.common import JobState, RolloutState
 
 TERMINATION_TAIL = 2000
+FIELD_MANAGER = "modelplane-operator"
+# Connect and read timeouts of every call: a hung connection must fail (and be retried), never stall a worker.
+REQUEST_TIMEOUT = (5.0, 30.0)
+CREATE_ONLY = {"Job", "Secret"}  # a Job's template is immutable; the token Secret is made once
+REFUSALS = {400, 403, 422}  # the API server said no; asking again unchanged gets the same answer
+_API_PATHS = {  # kind -> (API prefix, plural) of every child the operator makes
+    "ConfigMap": ("/api/v1", "configmaps"),
+    "Secret": ("/api/v1", "secrets"),
+    "Service": ("/api/v1", "services"),
+    "Job": ("/apis/batch/v1", "jobs"),
+    "Deployment": ("/apis/apps/v1", "deployments"),
+    "StatefulSet": ("/apis/apps/v1", "statefulsets"),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
+}
+T = TypeVar("T")
 
 
-def _temporary(error: ApiException, doing: str) -> kopf.TemporaryError:
-    """API trouble is retried by kopf with backoff; the object never crash-loops the operator."""
-    return kopf.TemporaryError(f"{doing}: HTTP {error.status} {error.reason}", delay=15)
+class TransientError(Exception):
+    """The call may work if tried again later (the API server or the network had trouble)."""
+
+
+class RefusedError(Exception):
+    """The API server refused a write (RBAC, admission, validation, quota); `message` quotes it."""
+
+    def __init__(self, doing: str, status: int, message: str) -> None:
+        self.doing, self.status, self.message = doing, status, message
+        super().__init__(f"{doing}: HTTP {status}: {message}")
+
+
+def _server_message(error: ApiException) -> str:
+    """The Status message the API server sent (what kubectl would print), or the HTTP reason."""
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except (ValueError, AttributeError):
+        return str(error.reason)
+
+
+def _failure(error: ApiException, doing: str) -> Exception:
+    if error.status in REFUSALS:
+        return RefusedError(doing, error.status, _server_message(error))
+    return TransientError(f"{doing}: HTTP {error.status} {error.reason}")
 
 
 def job_state(job: dict[str, Any]) -> JobState:
@@ -30,7 +78,8 @@ def job_state(job: dict[str, Any]) -> JobState:
     status = job.get("status") or {}
     finished = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
     succeeded = "Complete" in finished or bool(status.get("succeeded"))
-    return JobState(succeeded=succeeded, failed="Failed" in finished and not succeeded)
+    return JobState(succeeded=succeeded, failed="Failed" in finished and not succeeded,
+                    active=int(status.get("active") or 0))
 
 
 class Kube:
@@ -40,35 +89,45 @@ class Kube:
         self.batch = kubernetes.client.BatchV1Api(client)
         self.custom = kubernetes.client.CustomObjectsApi(client)
         self.apps = kubernetes.client.AppsV1Api(client)
-        self.autoscaling = kubernetes.client.AutoscalingV2Api(client)
 
-    def get_object(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+    def _call(self, doing: str, call: Callable[[], T], missing: T | None = None) -> T | None:
+        """Run one API call; 404 gives `missing`, every other failure becomes TransientError or RefusedError."""
         try:
-            body = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, name)
+            return call()
         except ApiException as error:
             if error.status == 404:
-                return None
-            raise _temporary(error, f"reading {kind.kind} {namespace}/{name}") from error
+                return missing
+            raise _failure(error, doing) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:  # timeouts, resets, refused connections
+            raise TransientError(f"{doing}: {error}") from error
+
+    def get_object(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        body = self._call(f"reading {kind.kind} {namespace}/{name}", lambda: self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, kind.plural, name, _request_timeout=REQUEST_TIMEOUT))
         return body if isinstance(body, dict) else None
 
     def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
-        try:
-            self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, kind.plural, name,
-                                                              {"status": status})
-        except ApiException as error:
-            if error.status != 404:  # deleted meanwhile: nothing to report on
-                raise _temporary(error, f"writing status of {kind.kind} {namespace}/{name}") from error
+        """Write status (a deleted object has nothing to report on: 404 is fine)."""
+        self._call(f"writing status of {kind.kind} {namespace}/{name}",
+                   lambda: self.custom.patch_namespaced_custom_object_status(
+                       GROUP, VERSION, namespace, kind.plural, name, {"status": status},
+                       _request_timeout=REQUEST_TIMEOUT))
+
+    def patch_finalizers(self, kind: Kind, namespace: str, name: str, finalizers: list[str],
+                         resource_version: str) -> None:
+        """Set metadata.finalizers; the resourceVersion makes a concurrent change a 409 (retried), not a loss."""
+        body = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
+        self._call(f"updating finalizers of {kind.kind} {namespace}/{name}",
+                   lambda: self.custom.patch_namespaced_custom_object(
+                       GROUP, VERSION, namespace, kind.plural, name, body, _request_timeout=REQUEST_TIMEOUT))
 
     def job(self, namespace: str, name: str) -> JobState | None:
         """The Job's outcome, with the failed pod's termination message (its log tail) when it failed."""
-        try:
-            job = self.client.sanitize_for_serialization(  # type: ignore[no-untyped-call]
-                self.batch.read_namespaced_job(name, namespace))
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise _temporary(error, f"reading job {namespace}/{name}") from error
-        state = job_state(job)
+        found = self._call(f"reading job {namespace}/{name}", lambda: self.batch.read_namespaced_job(
+            name, namespace, _request_timeout=REQUEST_TIMEOUT))
+        if found is None:
+            return None
+        state = job_state(self.client.sanitize_for_serialization(found))  # type: ignore[no-untyped-call]
         if state.failed:
             state = dataclasses.replace(state, message=self.termination_message(namespace, name))
         return state
@@ -80,53 +139,70 @@ class Kube:
         return self._rollout(self.apps.read_namespaced_stateful_set, namespace, name)
 
     def _rollout(self, read: Callable[..., Any], namespace: str, name: str) -> RolloutState | None:
-        try:
-            status = read(name, namespace).status
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise _temporary(error, f"reading {namespace}/{name}") from error
+        found = self._call(f"reading {namespace}/{name}", lambda: read(name, namespace,
+                                                                       _request_timeout=REQUEST_TIMEOUT))
+        if found is None:
+            return None
+        status = found.status
         return RolloutState(replicas=status.replicas or 0, ready=status.ready_replicas or 0,
-                               available=status.available_replicas or 0) if status else RolloutState()
+                            available=status.available_replicas or 0) if status else RolloutState()
 
     def termination_message(self, namespace: str, job_name: str) -> str:
-        pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items
+        pods = self._call(f"listing pods of job {namespace}/{job_name}", lambda: self.core.list_namespaced_pod(
+            namespace, label_selector=f"job-name={job_name}", _request_timeout=REQUEST_TIMEOUT).items)
         messages = [
             status.state.terminated.message
-            for pod in pods if pod.metadata and (pod.metadata.labels or {}).get("job-name") == job_name
+            for pod in pods or [] if pod.metadata and (pod.metadata.labels or {}).get("job-name") == job_name
             for status in (pod.status.container_statuses if pod.status else None) or []
             if status.state and status.state.terminated and status.state.terminated.message
         ]
         return messages[-1][-TERMINATION_TAIL:].strip() if messages else ""
 
-    def quota_refusal(self, namespace: str, name: str) -> str:
-        """The newest "exceeded quota" refusal to create pods for `name` (a Job or StatefulSet), or ""."""
+    def pod_refusal(self, namespace: str, name: str) -> str:
+        """The newest refusal to create pods for `name` (a Job or StatefulSet), or "".
+
+        The Job and StatefulSet controllers report it only as a FailedCreate event: ResourceQuota, Pod Security
+        admission, a webhook, a LimitRange all end up there.
+        """
         # Filtered by the API server (field selectors), and again here for servers that ignore them.
-        events = self.core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.name={name},reason=FailedCreate").items
-        refusals = [e for e in events if e.involved_object and e.involved_object.name == name
-                    and e.reason == "FailedCreate" and "exceeded quota" in (e.message or "")]
+        events = self._call(f"listing events of {namespace}/{name}", lambda: self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name},reason=FailedCreate",
+            _request_timeout=REQUEST_TIMEOUT).items)
+        refusals = [e for e in events or [] if e.involved_object and e.involved_object.name == name
+                    and e.reason == "FailedCreate" and e.message]
         refusals.sort(key=lambda e: str(e.last_timestamp or e.event_time or ""))
         return str(refusals[-1].message) if refusals else ""
 
-    def ensure(self, manifest: dict[str, Any]) -> None:
-        """Create the child; if it exists, leave a Job alone (its template is immutable) and update the rest."""
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """Server-side apply a child (create-only kinds are created, and left alone once they exist)."""
         kind, meta = manifest["kind"], manifest["metadata"]
-        creators: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {
-            "Job": (self.batch.create_namespaced_job, None),
-            "ConfigMap": (self.core.create_namespaced_config_map, self.core.patch_namespaced_config_map),
-            "Deployment": (self.apps.create_namespaced_deployment, self.apps.patch_namespaced_deployment),
-            "StatefulSet": (self.apps.create_namespaced_stateful_set, self.apps.patch_namespaced_stateful_set),
-            "Secret": (self.core.create_namespaced_secret, None),  # a token is generated once, never replaced
-            "Service": (self.core.create_namespaced_service, self.core.patch_namespaced_service),
-            "HorizontalPodAutoscaler": (self.autoscaling.create_namespaced_horizontal_pod_autoscaler,
-                                        self.autoscaling.patch_namespaced_horizontal_pod_autoscaler),
-        }
-        create, patch = creators[kind]
-        try:
-            create(meta["namespace"], manifest)
-        except ApiException as error:
-            if error.status != 409:
-                raise _temporary(error, f"creating {kind} {meta['namespace']}/{meta['name']}") from error
-            if patch is not None:
-                patch(meta["name"], meta["namespace"], manifest)
+        prefix, plural = _API_PATHS[kind]
+        path = f"{prefix}/namespaces/{meta['namespace']}/{plural}"
+        doing = f"applying {kind} {meta['namespace']}/{meta['name']}"
+        if kind in CREATE_ONLY:
+            try:
+                self._call(doing, lambda: self._request("POST", path, manifest, {}))
+            except TransientError as error:
+                if isinstance(error.__cause__, ApiException) and error.__cause__.status == 409:
+                    return  # it exists: created by an earlier sync (maybe one whose answer was lost)
+                raise
+            return
+        self._call(doing, lambda: self._request("PATCH", f"{path}/{meta['name']}", manifest,
+                                                {"fieldManager": FIELD_MANAGER, "force": "true"},
+                                                "application/apply-patch+yaml"))
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Delete a child that is no longer wanted (gone already is fine); its dependents go in the background."""
+        prefix, plural = _API_PATHS[kind]
+        self._call(f"deleting {kind} {namespace}/{name}", lambda: self._request(
+            "DELETE", f"{prefix}/namespaces/{namespace}/{plural}/{name}", None, {"propagationPolicy": "Background"}))
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None, query: dict[str, str],
+                 content_type: str = "application/json") -> None:
+        """One raw call (what the generated API lacks: apply to any kind by path); a non-2xx answer raises."""
+        response = self.client.call_api(*self.client.param_serialize(
+            method, path, query_params=list(query.items()), body=body,
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            auth_settings=["BearerToken"]), _request_timeout=REQUEST_TIMEOUT)
+        response.read()  # type: ignore[no-untyped-call]
+        self.client.response_deserialize(response, {"2XX": "object"})

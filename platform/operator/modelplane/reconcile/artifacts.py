@@ -18,7 +18,7 @@ from modelplane.cluster import ClusterFacts
 from modelplane.conditions import find
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import QUOTA_EXCEEDED, READY, JobState, Outcome, RefState
+from modelplane.reconcile.common import READY, JobState, Outcome, RefState, pod_refusal_reason
 from modelplane.reconcile.inputs import mount_inputs, references
 
 TERMINAL_REASONS = {"Loaded", "Imported", "Trained", "JobFailed", "BuildFailed"}
@@ -30,7 +30,7 @@ class Observed:
     refs: dict[str, RefState] = field(default_factory=dict)  # by Reference.field
     artifacts: Artifacts | None = None
     build: BuildObserved = field(default_factory=BuildObserved)
-    quota: str = ""  # the run's pods were refused by the namespace's quota (the refusal)
+    pods_refused: str = ""  # why the Job controller cannot create the run's pods (a FailedCreate event), or ""
 
 
 def prefix(owner: Owner) -> str:
@@ -85,8 +85,8 @@ def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Clu
         doing = "Training" if references(spec) else "Loading"
         return outcome(False, doing, f"job {name} started", run_children(owner, spec, image, cluster, mounts))
     if not (job.succeeded or job.failed):
-        if observed.quota:
-            return outcome(False, QUOTA_EXCEEDED, observed.quota)
+        if observed.pods_refused:
+            return outcome(False, pod_refusal_reason(observed.pods_refused), observed.pods_refused)
         return outcome(False, "Training" if references(spec) else "Loading", f"job {name} is running")
     if job.failed:
         return outcome(False, "JobFailed", job.message or f"job {name} failed")

@@ -13,18 +13,38 @@ KEPT = ("artifacts", "buildUpload", "image", "builtFrom")  # facts that stay tru
 
 @dataclass(frozen=True)
 class Outcome:
+    """What a sync must make true: children applied, children that must not exist (kind, name), the status."""
+
     children: list[dict[str, Any]]
     status: dict[str, Any]
+    absent: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class JobState:
     succeeded: bool = False
     failed: bool = False
+    active: int = 0  # pods created and not finished (0 while the Job controller cannot create them)
     message: str = ""  # the tail of the failed pod's termination message
 
 
 QUOTA_EXCEEDED = "QuotaExceeded"  # pods refused by the namespace's ResourceQuota; clears when quota frees up
+PODS_REFUSED = "PodsRefused"  # pods refused otherwise (Pod Security admission, a webhook, a LimitRange)
+REFUSED = "Refused"  # the API server refused to create or update a child (RBAC, admission, validation)
+INVALID_SPEC = "InvalidSpec"  # the spec cannot be built (the CRD admits it, the operator cannot make children)
+
+
+def pod_refusal_reason(message: str) -> str:
+    """The reason for a FailedCreate message: quota is told apart, since freeing quota is the user's fix."""
+    return QUOTA_EXCEEDED if "exceeded quota" in message else PODS_REFUSED
+
+
+def failed_status(status: dict[str, Any], generation: int, reason: str, message: str, now: str) -> dict[str, Any]:
+    """Ready=False for this generation with `reason`, everything else of the status kept (a refusal or an invalid
+    spec stops progress; it does not erase what was built or served before)."""
+    return {**status, "ready": False, "observedGeneration": generation, "conditions": [
+        condition(READY, False, reason, message, generation, now, status.get("conditions") or []),
+        *(c for c in status.get("conditions") or [] if c.get("type") != READY)]}
 
 
 @dataclass(frozen=True)
@@ -91,10 +111,11 @@ class Reply:
         return self.stage is not None and self.stage.image is None
 
     def __call__(self, ok: bool, reason: str, message: str, children: list[dict[str, Any]] | None = None,
-                 **fields: Any) -> Outcome:
+                 absent: list[tuple[str, str]] | None = None, **fields: Any) -> Outcome:
         before = self.stage.children if self.stage else []
         return Outcome([*before, *(children or [])], summarise(self.status, self.generation, ok, reason, message,
-                                                               self.now, self.stage, **{**self.fields, **fields}))
+                                                               self.now, self.stage, **{**self.fields, **fields}),
+                       absent or [])
 
     def build_wait(self) -> Outcome:
         """Ready=False with the build's own reason (Building, AwaitingUpload, BuildFailed)."""

@@ -10,7 +10,7 @@ from modelplane.builders.notebook import PORT, notebook_children, token_secret_n
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import QUOTA_EXCEEDED, Outcome, RefState, RolloutState
+from modelplane.reconcile.common import QUOTA_EXCEEDED, Outcome, RefState, RolloutState, pod_refusal_reason
 from modelplane.reconcile.inputs import mount_inputs
 
 
@@ -20,7 +20,7 @@ class NotebookObserved:
     pods: RolloutState | None = None  # the StatefulSet's replicas
     new_token: str = ""  # a fresh random token while the notebook has no StatefulSet (and so no Secret) yet
     build: BuildObserved = field(default_factory=BuildObserved)
-    quota: str = ""  # the pod was refused by the namespace's quota (the refusal)
+    pods_refused: str = ""  # why the StatefulSet controller cannot create the pod (a FailedCreate event), or ""
 
 
 def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any], cluster: ClusterFacts,
@@ -35,7 +35,7 @@ def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any],
     image = built or cluster.notebook_image
     children = notebook_children(owner, spec, image, default_image=not (spec.image or spec.build), inputs=inputs,
                                  cluster=cluster, token=observed.new_token)
-    fields = {"image": image, "port": PORT, "tokenSecret": token_secret_name(owner),
+    fields: dict[str, Any] = {"image": image, "port": PORT, "tokenSecret": token_secret_name(owner),
               "workspace": f"gs://{cluster.bucket}/{workspace_prefix(owner)}"}
     if spec.suspend:
         return outcome(False, "Suspended", "suspended: no pod, no GPU; the workspace stays in the bucket", children,
@@ -44,7 +44,8 @@ def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any],
     if observed.pods and observed.pods.ready:
         return outcome(True, "Running", f"kubectl port-forward pod/{pod} {PORT}:{PORT}", children, pod=pod,
                        **fields)
-    if observed.quota:
-        return outcome(False, QUOTA_EXCEEDED, f"{observed.quota}; suspend another notebook or ask for more quota",
-                       children, pod=pod, **fields)
+    if observed.pods_refused:
+        reason = pod_refusal_reason(observed.pods_refused)
+        hint = "; suspend another notebook or ask for more quota" if reason == QUOTA_EXCEEDED else ""
+        return outcome(False, reason, observed.pods_refused + hint, children, pod=pod, **fields)
     return outcome(False, "Starting", f"waiting for pod {pod} to be ready", children, pod=pod, **fields)

@@ -39,13 +39,15 @@ def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any]
     image = built or cluster.server_image
     children = server_children(owner, spec, image, default_image=not (spec.image or spec.build),
                                model_prefix=prefix_of_url(model.url), model_url=model.url, cluster=cluster)
+    # An HPA left behind would keep scaling the Deployment after autoscaling was removed from the spec.
+    absent = [] if spec.autoscaling else [("HorizontalPodAutoscaler", owner.name)]
     deployment = observed.deployment or RolloutState()
     url = service_url(owner)
     fields = {"image": image, "replicas": deployment.replicas, "readyReplicas": deployment.ready, "url": url}
     if deployment.available:
         return outcome(True, "Serving", f"{deployment.ready} replica(s) serving {model.url} at {url}", children,
-                       **fields)
+                       absent, **fields)
     if spec.replicas == 0 and spec.autoscaling is None:
-        return outcome(False, "ScaledToZero", "spec.replicas is 0", children, **fields)
+        return outcome(False, "ScaledToZero", "spec.replicas is 0", children, absent, **fields)
     return outcome(False, "Deploying", f"waiting for a replica to pass its readiness probe ({image})", children,
-                   **fields)
+                   absent, **fields)

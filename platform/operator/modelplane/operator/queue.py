@@ -1,0 +1,84 @@
+"""A work queue of object keys with per-key backoff: how every sync is scheduled, whatever asked for it.
+
+Modelled on client-go's workqueue, which controller-runtime and Kubebuilder operators use: a key is queued at most
+once however many events name it; a key is never synced by two workers at once (an event that arrives during its
+sync queues it again for afterwards); a failed sync is retried after a delay that doubles per consecutive failure,
+up to a cap, and forgotten on success. kopf retries only its own change handlers, not event handlers, so without
+this a transient API error during a sync that a Job's or an input's event started was never retried.
+
+Not thread-safe: call it from the event loop (kopf's async handlers and the workers run there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+BASE_DELAY = 0.5  # seconds before the first retry
+MAX_DELAY = 300.0  # the longest wait between retries: a fixed API or RBAC is noticed within five minutes
+
+
+class WorkQueue(Generic[K]):
+    def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY) -> None:
+        self.base_delay, self.max_delay = base_delay, max_delay
+        self._ready: asyncio.Queue[K] = asyncio.Queue()
+        self._dirty: set[K] = set()  # wanted a sync (in _ready, or waiting for its active sync to end)
+        self._active: set[K] = set()  # being synced now
+        self._failures: dict[K, int] = {}
+        self._timers: dict[K, tuple[float, asyncio.TimerHandle]] = {}
+
+    def __len__(self) -> int:
+        return len(self._dirty)
+
+    def add(self, key: K) -> None:
+        if key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._active:
+            self._ready.put_nowait(key)
+
+    def add_after(self, key: K, delay: float) -> None:
+        """Queue `key` in `delay` seconds (the earliest of several requests wins)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        pending = self._timers.get(key)
+        if pending and pending[0] <= due:
+            return
+        if pending:
+            pending[1].cancel()
+        self._timers[key] = (due, loop.call_at(due, self._fire, key))
+
+    def _fire(self, key: K) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    async def get(self) -> K:
+        key = await self._ready.get()
+        self._dirty.discard(key)
+        self._active.add(key)
+        return key
+
+    def done(self, key: K) -> None:
+        """The sync of `key` ended; if it was asked for again meanwhile, it goes back in line."""
+        self._active.discard(key)
+        if key in self._dirty:
+            self._ready.put_nowait(key)
+
+    def retry(self, key: K) -> float:
+        """Queue `key` again after its backoff; returns the delay."""
+        failures = self._failures[key] = self._failures.get(key, 0) + 1
+        delay = min(self.base_delay * 2.0 ** (failures - 1), self.max_delay)
+        self.add_after(key, delay)
+        return delay
+
+    def forget(self, key: K) -> None:
+        """The sync succeeded: the next failure starts from the shortest delay again."""
+        self._failures.pop(key, None)
+
+    def close(self) -> None:
+        for _due, timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()

@@ -1,0 +1,229 @@
+"""kmock's Kubernetes emulator, made to do what the real API server does where our operator depends on it.
+
+kmock (0.8) stores objects as plain JSON and merges every PATCH into them. The API server does more, and the
+operator relies on it; these additions are ported from its behaviour (k8s.io/apiserver `pkg/endpoints/handlers`
+patch.go and `fieldmanager`, k8s.io/apimachinery `structured-merge-diff`), each as far as noted:
+
+- **Server-side apply** (`PATCH` with `application/apply-patch+yaml`, `fieldManager`, `force`): the fields a
+  manager applied before and no longer applies are removed; fields in the applied config are set; fields other
+  managers set stay; a missing object is created. Faithful for one manager applying whole objects. Simplified:
+  every list is treated as atomic (upstream merges associative lists such as `containers` and `env` by key; the
+  result is the same when one manager owns the whole list, as it does for every list our operator applies), and
+  conflicts with other managers are always forced (the operator always applies with `force=true`).
+- **A no-op is not an update**: a PATCH (any kind) that changes nothing stores no new version, keeps
+  resourceVersion and sends no watch event (upstream skips the storage write when the object is unchanged).
+- **Server-set fields**: uid, creationTimestamp, resourceVersion (incremented on every change) and generation
+  (1 on create, +1 when anything but metadata and status changes; what a client sends is ignored, as upstream).
+- **The status subresource**: a PATCH to `.../status` changes only `status`; a PATCH of the main resource does not
+  change `status` of kinds that have the subresource (custom resources, Jobs, Deployments, StatefulSets).
+- **Optimistic concurrency**: a patch carrying `metadata.resourceVersion` that is not current gets 409 Conflict.
+- **Faults on chosen calls**: `fail(method, path, status, times)` answers matching requests with that status
+  before they touch any state (a 5xx, a 409, a 403...), so a test can show the operator converges anyway.
+
+Not emulated: admission (see `apiserver.py` and `pod_security.py`), defaulting of built-in kinds, managedFields in
+the stored object, owner-reference garbage collection, and controllers (tests play those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp.web
+import kmock
+from kmock._internal import dicts
+from kmock._internal import k8s as kmock_k8s
+from kmock._internal import rendering
+
+APPLY = "application/apply-patch+yaml"
+# Resources whose status is a subresource: the main resource's PATCH leaves status alone (and vice versa).
+STATUS_SUBRESOURCE = {"jobs", "deployments", "statefulsets", "datasets", "models", "modelservers", "notebooks"}
+Path = tuple[str, ...]
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    times: int
+    message: str
+
+
+def _leaves(value: Any, prefix: Path = ()) -> set[Path]:
+    """The field paths a config sets: maps are walked, everything else (lists too) is one field."""
+    if isinstance(value, dict) and value:
+        return set().union(*(_leaves(v, (*prefix, k)) for k, v in value.items()))
+    return {prefix}
+
+
+def _remove(obj: dict[str, Any], path: Path) -> None:
+    """Remove one field, and the maps it leaves empty."""
+    parents = [obj]
+    for key in path[:-1]:
+        child = parents[-1].get(key)
+        if not isinstance(child, dict):
+            return
+        parents.append(child)
+    parents[-1].pop(path[-1], None)
+    for parent, key in zip(reversed(parents[:-1]), reversed(path[:-1]), strict=True):
+        if parent.get(key) == {}:
+            del parent[key]
+
+
+def _merge(live: dict[str, Any], config: dict[str, Any]) -> None:
+    for key, value in config.items():
+        if isinstance(value, dict) and value and isinstance(live.get(key), dict):
+            _merge(live[key], value)
+        else:
+            live[key] = copy.deepcopy(value)
+
+
+def _merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch that turns `old` into `new` (None removes a key; lists are replaced)."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return copy.deepcopy(new)
+    patch = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old or old[key] != value:
+            patch[key] = _merge_patch(old.get(key), value)
+    return patch
+
+
+def _rewrite(request: rendering.Request, **fields: Any) -> None:
+    """Turn the request into what kmock should store. kmock matches its reactions against the very request objects
+    in its log (identity), so the logged request itself is changed: tests then see what was stored."""
+    for name, value in fields.items():
+        object.__setattr__(request, name, value)
+
+
+def _failure(status: int, message: str, reason: str) -> kmock_k8s.KubernetesError:
+    error = kmock_k8s.KubernetesError(message)
+    error.status, error.message, error.reason = status, message, reason
+    return error
+
+
+class ApiServerEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator plus the API server behaviour listed in the module docstring."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.faults: list[Fault] = []
+        self.managed: dict[tuple[Any, str | None, str], dict[str, set[Path]]] = {}  # object -> manager -> fields
+        self._writes = asyncio.Lock()
+        self._versions = itertools.count(1000)
+        self._uids = itertools.count(1)
+
+    def fail(self, method: str, path: str, status: int, times: int = 1, message: str = "") -> None:
+        """Answer the next `times` requests whose method matches and whose path matches the regex `path`."""
+        self.faults.append(Fault(method.upper(), re.compile(path), status, times,
+                                 message or f"injected fault: HTTP {status}"))
+
+    def _take_fault(self, request: rendering.Request) -> Fault | None:
+        for fault in self.faults:
+            if fault.times > 0 and fault.method == str(request.method).upper() \
+                    and fault.path.search(request.url.path):
+                fault.times -= 1
+                return fault
+        return None
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        fault = self._take_fault(request)
+        if fault:
+            raise _failure(fault.status, fault.message, "InjectedFault")
+        if request.resource is None or request.action not in (kmock.action.CREATE, kmock.action.UPDATE):
+            return await super()._handle(request)
+        async with self._writes:  # one write at a time: the diff below is computed against the state it changes
+            return await self._write(request)
+
+    def _current(self, key: tuple[Any, str | None, str]) -> dict[str, Any] | None:
+        try:
+            obj = self.objects[key]
+        except KeyError:
+            return None
+        return None if obj.deleted else copy.deepcopy(dict(obj.raw))
+
+    async def _write(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        data = request.data if isinstance(request.data, dict) else {}
+        name = request.name or (data.get("metadata") or {}).get("name")
+        namespace = request.namespace or (data.get("metadata") or {}).get("namespace")
+        key = (request.resource, namespace, name)
+        current = self._current(key)
+        applying = request.headers.get("Content-Type", "").startswith(APPLY)
+
+        if request.action == kmock.action.CREATE or (applying and current is None):
+            if current is not None:
+                return await super()._handle(request)  # kmock answers 409
+            new = copy.deepcopy(data)
+            meta = new.setdefault("metadata", {})
+            meta.setdefault("namespace", namespace)
+            meta.setdefault("uid", f"uid-emulated-{next(self._uids)}")
+            meta.setdefault("creationTimestamp", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            meta["resourceVersion"] = str(next(self._versions))
+            meta["generation"] = 1
+            if applying:
+                self.managed[key] = {request.params.get("fieldManager", ""): _leaves(data)}
+            _rewrite(request, data=new, action=kmock.action.CREATE, name=name, namespace=namespace)
+            return await super()._handle(request)
+
+        if current is None or not request.name:
+            return await super()._handle(request)  # kmock answers 404
+        if isinstance(request.data, list):  # a JSON patch: let kmock apply it, then compare
+            new = dict(dicts.json_patch_dict(current, request.data))
+        elif applying:
+            new = self._apply(key, current, data, request.params.get("fieldManager", ""))
+        else:  # a merge patch: None removes a key, lists are replaced
+            new = dict(dicts.merge_patch_dict(current, data))
+        expected = (data.get("metadata") or {}).get("resourceVersion")
+        if expected and expected != current["metadata"].get("resourceVersion"):
+            raise _failure(409, f"Operation cannot be fulfilled on {request.resource.plural} {name!r}: the object "
+                                "has been modified; please apply your changes to the latest version and try again",
+                           "Conflict")
+        new = self._server_fields(request, current, new)
+        if new == current:  # no write, no new resourceVersion, no watch event
+            return aiohttp.web.json_response(current)
+        _rewrite(request, data=_merge_patch(current, new))
+        return await super()._handle(request)
+
+    def _apply(self, key: tuple[Any, str | None, str], live: dict[str, Any], config: dict[str, Any],
+               manager: str) -> dict[str, Any]:
+        owned = self.managed.setdefault(key, {})
+        applied = _leaves(config)
+        result = copy.deepcopy(live)
+        others = set().union(*(fields for name, fields in owned.items() if name != manager))
+        for path in owned.get(manager, set()) - applied - others:
+            _remove(result, path)
+        _merge(result, config)
+        owned[manager] = applied
+        return result
+
+    def _server_fields(self, request: rendering.Request, current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        """Keep what clients cannot change; move resourceVersion and generation as the API server does."""
+        new = copy.deepcopy(new)  # kmock's merge shares unchanged sub-dicts with `current`
+        plural = request.resource.plural if request.resource else ""
+        if plural in STATUS_SUBRESOURCE:
+            if request.subresource == "status":
+                new = {**current, "status": new.get("status")} if "status" in new else \
+                    {k: v for k, v in current.items() if k != "status"}
+            elif "status" in current:
+                new = {**new, "status": current["status"]}
+            else:
+                new.pop("status", None)
+        meta = new.setdefault("metadata", {})
+        for field in ("uid", "creationTimestamp", "resourceVersion", "generation"):
+            if field in current["metadata"]:
+                meta[field] = current["metadata"][field]
+            else:
+                meta.pop(field, None)
+        if new == current:
+            return new
+        meta["resourceVersion"] = str(next(self._versions))
+        ignored = {"metadata", "status"}
+        if {k: v for k, v in new.items() if k not in ignored} != {k: v for k, v in current.items() if k not in ignored}:
+            meta["generation"] = int(current["metadata"].get("generation") or 1) + 1
+        return new
