@@ -36,14 +36,14 @@ from typing import Any
 
 import aiohttp.web
 import kmock
-from kmock._internal import dicts
+from kmock._internal import dicts, rendering
 from kmock._internal import k8s as kmock_k8s
-from kmock._internal import rendering
 
 APPLY = "application/apply-patch+yaml"
 # Resources whose status is a subresource: the main resource's PATCH leaves status alone (and vice versa).
 STATUS_SUBRESOURCE = {"jobs", "deployments", "statefulsets", "datasets", "models", "modelservers", "notebooks"}
 Path = tuple[str, ...]
+ObjectKey = tuple[Any, str | None, str | None]  # (resource, namespace, name), as kmock keys its objects
 
 
 @dataclass
@@ -103,8 +103,9 @@ def _rewrite(request: rendering.Request, **fields: Any) -> None:
 
 
 def _failure(status: int, message: str, reason: str) -> kmock_k8s.KubernetesError:
-    error = kmock_k8s.KubernetesError(message)
-    error.status, error.message, error.reason = status, message, reason
+    error_type = type("ApiServerError", (kmock_k8s.KubernetesError,),
+                      {"status": status, "message": message, "reason": reason})
+    error: kmock_k8s.KubernetesError = error_type(message)
     return error
 
 
@@ -114,7 +115,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.faults: list[Fault] = []
-        self.managed: dict[tuple[Any, str | None, str], dict[str, set[Path]]] = {}  # object -> manager -> fields
+        self.managed: dict[ObjectKey, dict[str, set[Path]]] = {}  # object -> manager -> fields
         self._writes = asyncio.Lock()
         self._versions = itertools.count(1000)
         self._uids = itertools.count(1)
@@ -141,9 +142,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         async with self._writes:  # one write at a time: the diff below is computed against the state it changes
             return await self._write(request)
 
-    def _current(self, key: tuple[Any, str | None, str]) -> dict[str, Any] | None:
+    def _current(self, key: ObjectKey) -> dict[str, Any] | None:
         try:
-            obj = self.objects[key]
+            obj = self.objects[key]  # type: ignore[index]  # kmock types names as str; None finds nothing
         except KeyError:
             return None
         return None if obj.deleted else copy.deepcopy(dict(obj.raw))
@@ -181,7 +182,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             new = dict(dicts.merge_patch_dict(current, data))
         expected = (data.get("metadata") or {}).get("resourceVersion")
         if expected and expected != current["metadata"].get("resourceVersion"):
-            raise _failure(409, f"Operation cannot be fulfilled on {request.resource.plural} {name!r}: the object "
+            raise _failure(409, f"Operation cannot be fulfilled on {name!r}: the object "
                                 "has been modified; please apply your changes to the latest version and try again",
                            "Conflict")
         new = self._server_fields(request, current, new)
@@ -190,7 +191,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         _rewrite(request, data=_merge_patch(current, new))
         return await super()._handle(request)
 
-    def _apply(self, key: tuple[Any, str | None, str], live: dict[str, Any], config: dict[str, Any],
+    def _apply(self, key: ObjectKey, live: dict[str, Any], config: dict[str, Any],
                manager: str) -> dict[str, Any]:
         owned = self.managed.setdefault(key, {})
         applied = _leaves(config)
@@ -202,7 +203,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         owned[manager] = applied
         return result
 
-    def _server_fields(self, request: rendering.Request, current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    def _server_fields(self, request: rendering.Request, current: dict[str, Any],
+                       new: dict[str, Any]) -> dict[str, Any]:
         """Keep what clients cannot change; move resourceVersion and generation as the API server does."""
         new = copy.deepcopy(new)  # kmock's merge shares unchanged sub-dicts with `current`
         plural = request.resource.plural if request.resource else ""
