@@ -18,20 +18,15 @@ from infra.config import ConfigError
 from infra.offline import STACKS_DIR, Plan, PlannedResource, read_stack_values, run_program
 
 
-def _n(value: Any) -> Any:
-    """Numbers arrive as floats through the Pulumi wire format; show whole ones as integers."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
 def _pool(i: dict[str, Any]) -> str:
     node = i.get("nodeConfig", {})
     scale = i.get("autoscaling", {})
-    gpus = [f"{_n(g['count'])} x {g['type']}" for g in node.get("guestAccelerators", [])]
+    gpus = [f"{g['count']} x {g['type']}" for g in node.get("guestAccelerators", [])]
     parts = [f"machine={node.get('machineType')}", f"gpu={', '.join(gpus) or 'none'}",
-             f"nodes={_n(scale.get('totalMinNodeCount'))}..{_n(scale.get('totalMaxNodeCount'))}",
+             f"nodes={scale.get('totalMinNodeCount')}..{scale.get('totalMaxNodeCount')}",
              f"spot={node.get('spot', False)}", f"zones={','.join(i.get('nodeLocations', []))}"]
     if node.get("ephemeralStorageLocalSsdConfig"):
-        parts.append(f"localSsd={_n(node['ephemeralStorageLocalSsdConfig']['localSsdCount'])}")
+        parts.append(f"localSsd={node['ephemeralStorageLocalSsdConfig']['localSsdCount']}")
     return " ".join(parts)
 
 
@@ -47,7 +42,7 @@ def _bucket(i: dict[str, Any]) -> str:
     return (f"name={i.get('name')} location={i.get('location')} "
             f"uniformAccess={i.get('uniformBucketLevelAccess')} publicAccess={i.get('publicAccessPrevention')} "
             f"versioning={i.get('versioning', {}).get('enabled')} "
-            f"softDelete={_n(i.get('softDeletePolicy', {}).get('retentionDurationSeconds', 0) // 86400)}d "
+            f"softDelete={i.get('softDeletePolicy', {}).get('retentionDurationSeconds', 0) // 86400}d "
             f"forceDestroy={i.get('forceDestroy')}")
 
 
@@ -83,10 +78,12 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
 
 def render_plan(plan: Plan) -> str:
     """The plan as an indented tree, one resource a line, with the properties a reviewer checks."""
+    # Siblings by type and name: the runtime registers resources from its threads, in an order that varies.
+    resources = sorted(plan.resources, key=lambda r: (r.type, r.name))
     children: dict[str, list[PlannedResource]] = {}
-    for resource in plan.resources:
+    for resource in resources:
         children.setdefault(resource.parent, []).append(resource)
-    roots = [r for r in plan.resources if plan.by_urn(r.parent) is None]
+    roots = [r for r in resources if plan.by_urn(r.parent) is None]
     lines = [f"Plan of stack {plan.stack!r} (offline, Pulumi mocks): {sum(r.custom for r in plan.resources)} "
              f"cloud resources in {sum(not r.custom for r in plan.resources)} components"]
 
@@ -95,7 +92,7 @@ def render_plan(plan: Plan) -> str:
         summary = summarize(resource.inputs) if summarize else ""
         flags = " [protected]" if resource.protect else ""
         lines.append(f"{'  ' * depth}+ {resource.type} {resource.name}{flags}" + (f"  {summary}" if summary else ""))
-        for child in sorted(children.get(resource.urn, []), key=lambda r: (r.type, r.name)):
+        for child in children.get(resource.urn, []):
             walk(child, depth + 1)
 
     for root in roots:
@@ -131,10 +128,32 @@ def plan_command(args: argparse.Namespace) -> int:
 GROUP_ORDER = ("crds", "system", "tenants")
 
 
-def _conventional(obj: dict[str, Any]) -> dict[str, Any]:
-    """apiVersion, kind, metadata first, as people write manifests (the wire format does not keep key order)."""
-    head = ("apiVersion", "kind", "metadata")
-    return {**{key: obj[key] for key in head if key in obj}, **{k: v for k, v in obj.items() if k not in head}}
+HEAD = ("apiVersion", "kind", "metadata")
+
+
+def _sorted(value: Any) -> Any:
+    """`value` with the keys of every mapping in it sorted."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
+
+
+def _canonical(obj: dict[str, Any]) -> dict[str, Any]:
+    """apiVersion, kind, metadata first, as people write manifests, then every key sorted at every depth."""
+    ordered = _sorted(obj)
+    return {**{key: ordered[key] for key in HEAD if key in ordered},
+            **{key: item for key, item in ordered.items() if key not in HEAD}}
+
+
+def manifests_yaml(objs: Sequence[dict[str, Any]]) -> str:
+    """The objects as a multi-document YAML in canonical key order, so an unchanged stack renders the same bytes.
+
+    Key order cannot come from the source: the manifests reach render through Pulumi's wire format (a protobuf
+    Struct, a map), which hands keys back in an order that changes from one process to the next.
+    """
+    return yaml.safe_dump_all([_canonical(obj) for obj in objs], sort_keys=False)
 
 
 def render_command(args: argparse.Namespace) -> int:
@@ -148,7 +167,7 @@ def render_command(args: argparse.Namespace) -> int:
     files = []
     for index, name in enumerate(GROUP_ORDER):
         path = out / f"{index}0-{name}.yaml"
-        path.write_text(yaml.safe_dump_all([_conventional(obj) for obj in groups[name]], sort_keys=False))
+        path.write_text(manifests_yaml(groups[name]))
         files.append(path.name)
     (out / "kustomization.yaml").write_text(yaml.safe_dump(
         {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": files}))

@@ -110,10 +110,28 @@ class _RecordingMonitor(mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             self.plan.resources.append(PlannedResource(
                 urn=response.urn, type=request.type, name=request.name, parent=request.parent,
-                inputs=pulumi.runtime.rpc.deserialize_properties(request.object), protect=request.protect,
+                inputs=from_wire(pulumi.runtime.rpc.deserialize_properties(request.object)), protect=request.protect,
                 provider=request.provider, dependencies=list(request.dependencies),
                 ignore_changes=list(request.ignoreChanges)))
         return response
+
+
+def from_wire(value: Any) -> Any:
+    """`value` with every whole float turned back into the integer it was sent as.
+
+    Inputs cross Pulumi's wire format as a protobuf Struct, where every number is a double: the program's
+    `replicas: 1` arrives as `1.0`. A whole float is restored at any depth (lists, nested mappings), so everything
+    the plan prints or render writes shows integers as integers; a fractional float such as `0.5` stays as it is.
+    A float the program meant as whole (`1.0`) cannot be told apart from an integer here; render's test compares
+    its bytes with the source manifests, which would show such a case.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: from_wire(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_wire(item) for item in value]
+    return value
 
 
 def read_stack_values(stack: str, stacks_dir: Path = STACKS_DIR) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from infra.cli import main
+from infra.cli import main, manifests_yaml
 from infra.config import parse_stack_config
 from infra.offline import Plan, PlannedResource, read_stack_values
 from infra.platform import platform_facts
@@ -110,13 +110,17 @@ def test_gpu_quota_only_when_configured(dev_values: dict[str, Any]) -> None:
 
 def test_render_writes_what_the_stack_applies(stack_plan: Plan, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Compared as text, where `1` and `1.0` differ (as dicts, `1 == 1.0`)."""
     assert main(["render", "--stack", stack_plan.stack, "--out", str(tmp_path)]) == 0
-    rendered = {name: list(yaml.safe_load_all((tmp_path / f"{i}0-{name}.yaml").read_text()))
-                for i, name in enumerate(("crds", "system", "tenants"))}
-    planned = {name: group.inputs["objs"] for name, group in groups(stack_plan).items()}
     config = parse_stack_config({k.split(":", 1)[1]: v for k, v in read_stack_values(stack_plan.stack).items()},
                                 stack_plan.stack)
-    assert rendered == planned == all_manifests(platform_facts(config, stack_plan.outputs))
+    source = all_manifests(platform_facts(config, stack_plan.outputs))
+    planned = {name: group.inputs["objs"] for name, group in groups(stack_plan).items()}
+    assert list(source) == ["crds", "system", "tenants"] and set(planned) == set(source)
+    for index, name in enumerate(source):
+        expected = manifests_yaml(source[name])
+        assert (tmp_path / f"{index}0-{name}.yaml").read_text() == expected
+        assert manifests_yaml(planned[name]) == expected
     kustomization = yaml.safe_load((tmp_path / "kustomization.yaml").read_text())
     assert kustomization["resources"] == ["00-crds.yaml", "10-system.yaml", "20-tenants.yaml"]
     assert "wrote" in capsys.readouterr().out
