@@ -153,6 +153,7 @@ class Resources(ApiModel):
 
 
 MAX_ENV_NAME = 128
+MAX_SECRET_REF = 600
 
 
 def _env_schema() -> dict[str, Any]:
@@ -169,7 +170,9 @@ def _env_schema() -> dict[str, Any]:
                  "characters"),
             rule("self.all(k, !k.startsWith('PARAM_'))",
                  "env names starting with PARAM_ are reserved for params"),
-            rule("self.all(k, !self[k].startsWith('${{') || self[k].matches('" + _cel_string(SECRET_REF) + "'))",
+            # Secret and key names are at most 253 characters: the size test keeps the regex off long values.
+            rule(f"self.all(k, !self[k].startsWith('${{{{') || self[k].size() <= {MAX_SECRET_REF} && "
+                 f"self[k].matches('{_cel_string(SECRET_REF)}'))",
                  "an env value starting with ${{ must be ${{ secrets.NAME.KEY }}"),
         ),
     }
