@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modelplane.api.common import QUANTITY
-from tests.support.apiserver import admit, crd_schemas
+from tests.support.apiserver import admit, crd_schemas, schema_errors
 from tests.support.structural import structural_errors
 
 Schema = dict[str, Any]
@@ -136,8 +136,6 @@ def test_quantity_takes_numbers_and_quantity_strings(cpu: Any, accepted: bool) -
 
 def test_the_api_server_emulator_types_int_or_string() -> None:
     """ConvertJSONSchemaPropsWithPostProcess types int-or-string nodes [integer, string]: a float is refused."""
-    from tests.support.apiserver import schema_errors
-
     node = {"type": "object", "properties": {"port": {"x-kubernetes-int-or-string": True}}}
     assert schema_errors({"port": 8080}, node) == [] and schema_errors({"port": "http"}, node) == []
     assert schema_errors({"port": 0.5}, node) != []

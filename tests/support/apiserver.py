@@ -106,7 +106,7 @@ def cel_errors(value: Any, schema: dict[str, Any], path: str, old: Any = _MISSIN
         if "oldSelf" in validation["rule"] and old is _MISSING:
             continue
         if not _evaluate(validation["rule"], value, old):
-            errors.append(f"{path}: {validation['message']}")
+            errors.append(f"{path or '<root>'}: {validation['message']}")
     if isinstance(value, dict):
         for name, prop in schema.get("properties", {}).items():
             if name in value:
