@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
@@ -43,23 +42,12 @@ def test_stale_detects_an_edit_and_a_stray_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
-def test_schema_is_structural(kind: Kind) -> None:
-    preserved = []
-    for path, node in nodes(schema(kind), kind.kind):
-        assert "$ref" not in node and "allOf" not in node and "oneOf" not in node and "not" not in node, path
-        assert "nullable" not in node, path
-        if "anyOf" in node:
-            assert node.get("x-kubernetes-int-or-string") is True, path
-            assert all(set(branch) <= {"type", "pattern", "maxLength"} for branch in node["anyOf"]), path
-            continue
-        assert "type" in node, f"{path} has no type"
-        assert not ("properties" in node and "additionalProperties" in node), path
-        if node["type"] == "object" and "properties" not in node and "additionalProperties" not in node:
-            preserved.append(path)
-            assert node.get("x-kubernetes-preserve-unknown-fields") is True or path == f"{kind.kind}.metadata", path
-        if "default" in node:
-            jsonschema.validate(node["default"], {k: v for k, v in node.items() if k != "default"})
-    assert preserved == [f"{kind.kind}.metadata", f"{kind.kind}.spec.params"]
+def test_only_metadata_params_and_quantities_keep_unknown_content(kind: Kind) -> None:
+    """Structurality is tests/api/test_structural.py's; this pins where the schema lets content through unchecked."""
+    open_nodes = [path for path, node in nodes(schema(kind), kind.kind)
+                  if node.get("x-kubernetes-preserve-unknown-fields") or node == {"type": "object"}]
+    assert open_nodes == [f"{kind.kind}.metadata", f"{kind.kind}.spec.params", f"{kind.kind}.spec.resources.cpu",
+                          f"{kind.kind}.spec.resources.memory", f"{kind.kind}.spec.resources.disk"]
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)

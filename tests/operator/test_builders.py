@@ -148,3 +148,11 @@ def test_long_names_are_shortened_deterministically() -> None:
 def test_every_manifest_is_valid_kubernetes(spec: Workload) -> None:
     for manifest in children(spec):
         kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize(("cpu", "rendered"), [(0.5, "0.5"), (4, "4"), ("500m", "500m"), (1e-7, "0.0000001"),
+                                              (2.0, "2")])
+def test_quantities_render_as_kubernetes_quantity_strings(cpu: float | int | str, rendered: str) -> None:
+    """A YAML number (`cpu: 0.5`, as in Pod specs) becomes a plain decimal quantity, never `5e-01`."""
+    _, job = children(ModelSpec.model_validate({**TRAIN.model_dump(by_alias=True), "resources": {"cpu": cpu}}))
+    assert pod(job)["containers"][0]["resources"]["requests"]["cpu"] == rendered

@@ -1,6 +1,12 @@
 """What the Kubernetes API server does to a custom resource on create/update, for the parts CRDs control:
 defaulting, OpenAPI schema validation, then CEL rules (`x-kubernetes-validations`, with oldSelf on update).
 
+OpenAPI v3.0 is JSON Schema draft 4 (boolean exclusiveMaximum), and the API server validates a node with
+`x-kubernetes-int-or-string` as `type: [integer, string]` (apiextensions-apiserver pkg/apiserver/validation:
+ConvertJSONSchemaPropsWithPostProcess), so a float or an object there is refused even without an `anyOf`.
+Root rules see `metadata` as the API server shows it to CEL: only `name` and `generateName`
+(apiserver pkg/cel/common: WithTypeAndObjectMeta).
+
 It reads the checked-in CRDs, so a test against it tests what users get from `kubectl apply`.
 """
 
@@ -47,6 +53,34 @@ def apply_defaults(value: Any, schema: dict[str, Any]) -> Any:
     return value
 
 
+def validation_schema(node: dict[str, Any]) -> dict[str, Any]:
+    """`node` as the API server's OpenAPI validator reads it: int-or-string nodes typed `[integer, string]`."""
+    out = dict(node)
+    if node.get("x-kubernetes-int-or-string"):
+        out["type"] = ["integer", "string"]
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(node.get(key), dict):
+            out[key] = validation_schema(node[key])
+    if "properties" in node:
+        out["properties"] = {name: validation_schema(prop) for name, prop in node["properties"].items()}
+    for key in ("allOf", "anyOf", "oneOf"):
+        if key in node:
+            out[key] = [validation_schema(branch) for branch in node[key]]
+    return out
+
+
+def schema_errors(value: Any, schema: dict[str, Any]) -> list[str]:
+    """OpenAPI schema validation errors of `value`, ordered by path."""
+    validator = jsonschema.Draft4Validator(validation_schema(schema))
+    return [_schema_error(e) for e in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))]
+
+
+def cel_view(obj: dict[str, Any]) -> dict[str, Any]:
+    """The root object as CEL rules see it: of metadata, only name and generateName."""
+    metadata = obj.get("metadata", {})
+    return {**obj, "metadata": {k: metadata[k] for k in ("name", "generateName") if k in metadata}}
+
+
 _cel = celpy.Environment()
 
 
@@ -72,7 +106,7 @@ def cel_errors(value: Any, schema: dict[str, Any], path: str, old: Any = _MISSIN
         if "oldSelf" in validation["rule"] and old is _MISSING:
             continue
         if not _evaluate(validation["rule"], value, old):
-            errors.append(f"{path}: {validation['message']}")
+            errors.append(f"{path or '<root>'}: {validation['message']}")
     if isinstance(value, dict):
         for name, prop in schema.get("properties", {}).items():
             if name in value:
@@ -107,11 +141,10 @@ def admit(obj: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, A
         raise AdmissionError([f"no CRD for kind {kind!r}"])
     schema = schemas[kind]
     stored: dict[str, Any] = apply_defaults(copy.deepcopy(obj), schema)
-    validator = jsonschema.Draft7Validator(schema)
-    errors = [_schema_error(e) for e in sorted(validator.iter_errors(stored), key=lambda e: list(e.absolute_path))]
+    errors = schema_errors(stored, schema)
     if not errors:
-        old_stored = apply_defaults(copy.deepcopy(old), schema) if old is not None else _MISSING
-        errors = cel_errors(stored, schema, "", old_stored)
+        old_stored = cel_view(apply_defaults(copy.deepcopy(old), schema)) if old is not None else _MISSING
+        errors = cel_errors(cel_view(stored), schema, "", old_stored)
     if errors:
         raise AdmissionError([e.lstrip(".") for e in errors])
     return stored

@@ -6,6 +6,7 @@ message a user understands, so `kubectl apply` rejects bad input before the oper
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
@@ -48,11 +49,33 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
 
 
-Quantity = Annotated[
-    str | int,
-    WithJsonSchema({"x-kubernetes-int-or-string": True,
-                    "anyOf": [{"type": "integer"}, {"type": "string", "pattern": QUANTITY, "maxLength": 64}]}),
-]
+def _quantity_schema() -> dict[str, Any]:
+    """A Kubernetes quantity as users write it: a string (`500m`, `16Gi`) or a YAML number (`4`, `0.5`).
+
+    `x-kubernetes-int-or-string` would refuse `0.5`, and a structural schema cannot put `type` inside `anyOf`. So the
+    node is untyped (`x-kubernetes-preserve-unknown-fields` makes that structural) and only value validations, which
+    a structural schema allows in junctors, pick the type: `maximum`, `pattern` and `maxLength` constrain only values
+    of their own type, so `not: {maximum: 0}` holds exactly for numbers above zero and `not: {maxLength: 0}` exactly
+    for non-empty strings. CEL cannot see untyped nodes, so no rule may read these fields.
+    """
+    return {
+        "x-kubernetes-preserve-unknown-fields": True,
+        "anyOf": [{"not": {"maximum": 0}},
+                  {"pattern": QUANTITY, "maxLength": 64, "not": {"maxLength": 0}}],
+    }
+
+
+Quantity = Annotated[str | int | float, WithJsonSchema(_quantity_schema())]
+
+
+def quantity(value: str | int | float) -> str:
+    """`value` as a Kubernetes quantity string: numbers in plain decimal (`0.5`, never `5e-01`), strings as written."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return format(Decimal(repr(value)).normalize(), "f")
+
 
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 
@@ -123,10 +146,14 @@ class Gpu(ApiModel):
 class Resources(ApiModel):
     """What each pod requests (Kubernetes quantities)."""
 
-    cpu: Quantity = Field(default="2", description="CPU cores, e.g. 4 or 500m.")
+    cpu: Quantity = Field(default="2", description="CPU cores, e.g. 4, 0.5 or 500m.")
     memory: Quantity = Field(default="8Gi", description="Memory, e.g. 16Gi.")
     disk: Quantity = Field(default="20Gi", description="Ephemeral disk for scratch space, e.g. 100Gi.")
     gpu: Gpu | None = Field(default=None, description="GPUs; omit for CPU-only work.")
+
+
+MAX_ENV_NAME = 128
+MAX_SECRET_REF = 600
 
 
 def _env_schema() -> dict[str, Any]:
@@ -137,19 +164,24 @@ def _env_schema() -> dict[str, Any]:
         "additionalProperties": {"type": "string", "maxLength": 4096},
         "description": "Environment variables; a value `${{ secrets.NAME.KEY }}` reads key KEY of Secret NAME.",
         **validations(
-            rule("self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))",
-                 "env names must be letters, digits and '_', not starting with a digit"),
+            # The size test first: it short-circuits, so no regex runs over a long key (keys have no maxLength).
+            rule(f"self.all(k, k.size() <= {MAX_ENV_NAME} && k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))",
+                 f"env names must be letters, digits and '_', not starting with a digit, at most {MAX_ENV_NAME} "
+                 "characters"),
             rule("self.all(k, !k.startsWith('PARAM_'))",
                  "env names starting with PARAM_ are reserved for params"),
-            rule("self.all(k, !self[k].startsWith('${{') || self[k].matches('" + _cel_string(SECRET_REF) + "'))",
+            # Secret and key names are at most 253 characters: the size test keeps the regex off long values.
+            rule(f"self.all(k, !self[k].startsWith('${{{{') || self[k].size() <= {MAX_SECRET_REF} && "
+                 f"self[k].matches('{_cel_string(SECRET_REF)}'))",
                  "an env value starting with ${{ must be ${{ secrets.NAME.KEY }}"),
         ),
     }
 
 
 Env = Annotated[dict[str, str], WithJsonSchema(_env_schema())]
+MAX_PARAMS = 128  # each key is also a PARAM_* env var, beside at most 128 of spec.env
 Params = Annotated[dict[str, Any], WithJsonSchema({
-    "type": "object", "default": {}, "x-kubernetes-preserve-unknown-fields": True,
+    "type": "object", "default": {}, "x-kubernetes-preserve-unknown-fields": True, "maxProperties": MAX_PARAMS,
     "description": "Free-form parameters: /content/params.json in the container, and PARAM_<UPPER_SNAKE_KEY> env vars.",
 })]
 

@@ -32,7 +32,7 @@ def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in node:
         target = defs[node.pop("$ref").rsplit("/", 1)[1]]
         node = {**target, **node}
-    if "anyOf" in node and not node.get("x-kubernetes-int-or-string"):
+    if "anyOf" in node and any("type" in branch for branch in node["anyOf"]):  # a union of types: Optional[X] only
         branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
         if len(branches) != 1:
             raise TypeError(f"unions cannot be structural: {branches}")
@@ -89,6 +89,7 @@ def crd_for(kind: Kind) -> dict[str, Any]:
                     "type": "object",
                     "description": kind.description,
                     "required": ["spec"],
+                    "x-kubernetes-validations": kind.validations,
                     "properties": {
                         "apiVersion": {"type": "string"},
                         "kind": {"type": "string"},

@@ -3,7 +3,7 @@
 from pydantic import ConfigDict, Field
 
 from modelplane.api.common import AT_MOST_ONE_IMAGE, ApiModel, ObjectRef, Status, Workload, rule, validations
-from modelplane.api.resource import Kind, column
+from modelplane.api.resource import SERVICE_NAME_RULE, Kind, column
 
 
 class Autoscaling(ApiModel):
@@ -41,4 +41,5 @@ MODEL_SERVER = Kind(
     columns=(column("Model", ".spec.model.name"),
              column("Replicas", ".status.readyReplicas", "integer", "Replicas ready to serve"),
              column("GPU", ".spec.resources.gpu.type", priority=1)),
+    name_rules=(SERVICE_NAME_RULE,),
 )

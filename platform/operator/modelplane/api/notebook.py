@@ -9,9 +9,19 @@ from modelplane.api.common import (
     OnDelete,
     Status,
     Workload,
+    rule,
     validations,
 )
-from modelplane.api.resource import Kind, column
+from modelplane.api.resource import SERVICE_NAME_RULE, Kind, column
+
+# The StatefulSet's pods carry `controller-revision-hash: <name>-<hash>`: the ControllerRevision's name, a hash of
+# at most 10 characters after a '-' (kubernetes pkg/controller/history: ControllerRevisionName, HashControllerRevision),
+# and label values are at most 63 characters.
+MAX_NOTEBOOK_NAME = 63 - 1 - 10
+NOTEBOOK_NAME_RULE = rule(
+    f"self.metadata.name.size() <= {MAX_NOTEBOOK_NAME}",
+    f"metadata.name of a Notebook must be at most {MAX_NOTEBOOK_NAME} characters: its StatefulSet's pods carry the "
+    "label controller-revision-hash=<name>-<10-character hash>, and label values are at most 63 characters")
 
 
 class NotebookSpec(Workload):
@@ -38,4 +48,5 @@ NOTEBOOK = Kind(
     spec=NotebookSpec, status=NotebookStatus,
     columns=(column("GPU", ".spec.resources.gpu.type"),
              column("Suspended", ".spec.suspend", "boolean")),
+    name_rules=(SERVICE_NAME_RULE, NOTEBOOK_NAME_RULE),
 )

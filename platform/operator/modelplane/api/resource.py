@@ -5,7 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelplane.api.common import GROUP, VERSION, Status, Workload
+from modelplane.api.common import DNS_LABEL, GROUP, VERSION, Status, Workload, rule
+
+# What the API server admits as a custom resource's name is a DNS-1123 subdomain (up to 253 characters, dots
+# allowed); the operator needs less, so these root rules (CEL sees metadata.name at the root) say why.
+MAX_NAME = 63
+NAME_RULES = (
+    rule(f"self.metadata.name.size() <= {MAX_NAME}",
+         f"metadata.name must be at most {MAX_NAME} characters: it is the value of the label modelplane.dev/name "
+         f"(label values are at most {MAX_NAME}) and part of the names of the objects the operator creates"),
+    rule(f"self.metadata.name.matches('{DNS_LABEL}')",
+         "metadata.name must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a "
+         "letter or digit, without '.' (it becomes a label value and part of the names of the objects the operator "
+         "creates)"),
+)
+# Kinds served through a Service named after the object: Service names are DNS-1035 labels.
+SERVICE_NAME_RULE = rule(
+    "self.metadata.name.matches('^[a-z]')",
+    "metadata.name must start with a letter (a DNS-1035 label): a Service is named after this object")
 
 
 def column(name: str, json_path: str, type_: str = "string", description: str = "",
@@ -33,6 +50,12 @@ class Kind:
     spec: type[Workload]
     status: type[Status]
     columns: tuple[dict[str, Any], ...] = field(default=())
+    name_rules: tuple[dict[str, str], ...] = field(default=())
+
+    @property
+    def validations(self) -> list[dict[str, str]]:
+        """The root's CEL rules: what the operator needs of metadata.name (every kind's, then this kind's own)."""
+        return [*NAME_RULES, *self.name_rules]
 
     @property
     def singular(self) -> str:

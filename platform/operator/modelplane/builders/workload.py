@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from modelplane.api.common import SECRET_REF, Workload
+from modelplane.api.common import SECRET_REF, Workload, quantity
 from modelplane.cluster import ClusterFacts
 
 CONTENT = "/content"
@@ -79,8 +79,8 @@ def user_env(env: dict[str, str]) -> list[dict[str, Any]]:
 
 def resources(spec: Workload) -> dict[str, Any]:
     r = spec.resources
-    requests = {"cpu": str(r.cpu), "memory": str(r.memory), "ephemeral-storage": str(r.disk)}
-    limits = {"memory": str(r.memory), "ephemeral-storage": str(r.disk)}
+    requests = {"cpu": quantity(r.cpu), "memory": quantity(r.memory), "ephemeral-storage": quantity(r.disk)}
+    limits = {"memory": quantity(r.memory), "ephemeral-storage": quantity(r.disk)}
     if r.gpu:
         limits[GPU_RESOURCE] = str(r.gpu.count)
     return {"requests": requests, "limits": limits}
