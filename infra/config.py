@@ -243,8 +243,8 @@ def _dns_label(max_len: int) -> Callable[[str], str | None]:
 
 
 STACK_KEYS = ("project", "region", "zones", "clusterName", "releaseChannel", "privateNodes",
-              "masterAuthorizedNetworks", "dnsEndpoint", "network", "systemPool", "buildPool", "gpuPools", "buckets", "registry",
-              "tenants", "deletionProtection", "labels", "maintenanceWindow", "images", "tenantGpuQuota")
+              "masterAuthorizedNetworks", "dnsEndpoint", "network", "systemPool", "buildPool", "gpuPools", "buckets",
+              "registry", "tenants", "deletionProtection", "labels", "maintenanceWindow", "images", "tenantGpuQuota")
 
 
 def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:

@@ -11,7 +11,6 @@ which the `gvisor` RuntimeClass tolerates). GKE Sandbox needs COS with container
 """
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -71,7 +70,7 @@ class NodePools(pulumi.ComponentResource):
         management: gcp.container.NodePoolManagementArgsDict = {"auto_repair": True, "auto_upgrade": True}
 
         def cpu_pool(pool_name: str, pool: CpuPool, initial: int, location_policy: str,
-                     **node: Any) -> gcp.container.NodePool:
+                     node: gcp.container.NodePoolNodeConfigArgsDict | None = None) -> gcp.container.NodePool:
             return gcp.container.NodePool(
                 f"{name}-{pool_name}",
                 name=pool_name,
@@ -83,7 +82,7 @@ class NodePools(pulumi.ComponentResource):
                 node_config={**hardened_node_config(args.node_service_account),
                              "machine_type": pool.machine_type, "disk_size_gb": pool.disk_size_gb,
                              "image_type": "COS_CONTAINERD", "gcfs_config": {"enabled": True},
-                             "kubelet_config": {"insecure_kubelet_readonly_port_enabled": "FALSE"}, **node},
+                             "kubelet_config": {"insecure_kubelet_readonly_port_enabled": "FALSE"}, **(node or {})},
                 cluster=args.cluster.id,
                 location=c.region,
                 management=management,
@@ -92,8 +91,9 @@ class NodePools(pulumi.ComponentResource):
 
         self.system = cpu_pool("system", c.system_pool, 1, "BALANCED")
         # ANY: a build starts in whichever zone has capacity; from zero, a node exists only while builds run.
-        self.builds = cpu_pool(BUILD_POOL, c.build_pool, 0, "ANY", sandbox_config={"sandbox_type": "gvisor"},
-                               labels={BUILD_POOL_LABEL: BUILD_POOL}, taints=[BUILD_TAINT])
+        self.builds = cpu_pool(BUILD_POOL, c.build_pool, 0, "ANY", {
+            "sandbox_config": {"sandbox_type": "gvisor"}, "labels": {BUILD_POOL_LABEL: BUILD_POOL},
+            "taints": [BUILD_TAINT]})
         self.gpu = {
             pool.name: gcp.container.NodePool(
                 f"{name}-{pool.name}",

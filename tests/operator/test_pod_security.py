@@ -97,24 +97,26 @@ def operator_deployment() -> dict[str, Any]:
     return deployment
 
 
+# (case, kind, spec): one object per code path of the reconcilers.
+OBJECTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("dataset-image", "Dataset", {"image": "loader:1"}),
+    ("model-import-gpu", "Model", {"image": "loader:1", "resources": GPU}),
+    ("model-fine-tune-with-inputs-gpu", "Model", {"image": "trainer:1", "baseModel": {"name": "b"},
+                                                  "dataset": {"name": "d"}, "resources": GPU}),
+    ("model-built-from-git", "Model", {"build": GIT}),
+    ("server-default-image", "ModelServer", {"model": {"name": "m"}}),
+    ("server-custom-image", "ModelServer", {"model": {"name": "m"}, "image": "server:1"}),
+    ("server-gpu", "ModelServer", {"model": {"name": "m"}, "resources": GPU}),
+    ("server-autoscaling", "ModelServer", {"model": {"name": "m"},
+                                           "autoscaling": {"minReplicas": 1, "maxReplicas": 3}}),
+    ("notebook-default", "Notebook", {}),
+    ("notebook-with-inputs-gpu", "Notebook", {"model": {"name": "m"}, "dataset": {"name": "d"},
+                                              "resources": GPU}),
+    ("notebook-suspended", "Notebook", {"suspend": True}),
+    ("notebook-built-from-upload", "Notebook", {"build": UPLOAD}),
+]
 CASES: list[tuple[str, dict[str, Any]]] = [
-    *((case, m) for case, kind, spec in [
-        ("dataset-image", "Dataset", {"image": "loader:1"}),
-        ("model-import-gpu", "Model", {"image": "loader:1", "resources": GPU}),
-        ("model-fine-tune-with-inputs-gpu", "Model", {"image": "trainer:1", "baseModel": {"name": "b"},
-                                                      "dataset": {"name": "d"}, "resources": GPU}),
-        ("model-built-from-git", "Model", {"build": GIT}),
-        ("server-default-image", "ModelServer", {"model": {"name": "m"}}),
-        ("server-custom-image", "ModelServer", {"model": {"name": "m"}, "image": "server:1"}),
-        ("server-gpu", "ModelServer", {"model": {"name": "m"}, "resources": GPU}),
-        ("server-autoscaling", "ModelServer", {"model": {"name": "m"},
-                                               "autoscaling": {"minReplicas": 1, "maxReplicas": 3}}),
-        ("notebook-default", "Notebook", {}),
-        ("notebook-with-inputs-gpu", "Notebook", {"model": {"name": "m"}, "dataset": {"name": "d"},
-                                                  "resources": GPU}),
-        ("notebook-suspended", "Notebook", {"suspend": True}),
-        ("notebook-built-from-upload", "Notebook", {"build": UPLOAD}),
-    ] for m in pod_makers(outcome_of(kind, case, spec))),
+    *((case, m) for case, kind, spec in OBJECTS for m in pod_makers(outcome_of(kind, case, spec))),
     ("build-from-git", build_job_of("Model", "m", GIT)),
     ("build-from-upload", build_job_of("Notebook", "nb", UPLOAD)),
     *example_cases(),

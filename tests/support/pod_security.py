@@ -299,12 +299,14 @@ def run_as_non_root(meta: Meta, pod: Pod) -> tuple[str, str] | None:
         return None
     pod_value = _pod_context(pod).get("runAsNonRoot")
     explicit = [c["name"] for c in _containers(pod) if _context(c).get("runAsNonRoot") is False]
-    implicit = [c["name"] for c in _containers(pod) if _context(c).get("runAsNonRoot") is None and pod_value is not True]
+    implicit = [c["name"] for c in _containers(pod)
+                if _context(c).get("runAsNonRoot") is None and pod_value is not True]
     if pod_value is False or explicit:
         return ("runAsNonRoot != true",
                 f"{_setters(pod_value is False, explicit)} must not set securityContext.runAsNonRoot=false")
     if implicit:
-        return ("runAsNonRoot != true", f"pod or containers {_quote(implicit)} must set securityContext.runAsNonRoot=true")
+        return ("runAsNonRoot != true",
+                f"pod or containers {_quote(implicit)} must set securityContext.runAsNonRoot=true")
     return None
 
 

@@ -187,7 +187,7 @@ def builds() -> list[dict[str, Any]]:
 def network_policy(namespace: str, peers: bool = True) -> dict[str, Any]:
     """Deny by default; allow DNS, the metadata server, the internet, and (with `peers`) the namespace's own
     traffic. Builds get no peers: one tenant's build has no business with another's."""
-    own = [{"podSelector": {}}]
+    own: list[dict[str, Any]] = [{"podSelector": {}}]
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": _meta("modelplane-default-deny", namespace),
