@@ -19,14 +19,16 @@ from typing import Any, TypeVar
 from infra.gke.catalogue import CATALOGUE, machine_problem
 from modelplane.api.common import GPU_TYPES
 from modelplane.images import BUILDER_IMAGE, NOTEBOOK_IMAGE, OPERATOR_VERSION, SERVER_IMAGE
+from modelplane.names import BUILD_NAMESPACE, BUILD_POOL, SYSTEM_NAMESPACE
 
 NAMESPACE = "modelplane"  # the Pulumi project name: config keys are `modelplane:<key>`
 
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
 DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
-RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "modelplane-system", "gmp-system",
-                       "gmp-public", "gke-managed-system")
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", SYSTEM_NAMESPACE, BUILD_NAMESPACE,
+                       "gmp-system", "gmp-public", "gke-managed-system")
+RESERVED_POOL_NAMES = ("system", BUILD_POOL)  # the CPU pools' names: a GPU pool cannot take them
 
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
@@ -62,7 +64,9 @@ class NetworkRanges:
 
 
 @dataclass(frozen=True)
-class SystemPool:
+class CpuPool:
+    """The system pool (the operator, system pods) or the build pool (image builds under GKE Sandbox)."""
+
     machine_type: str
     min_nodes: int
     max_nodes: int
@@ -126,7 +130,8 @@ class StackConfig:
     master_authorized_networks: tuple[AuthorizedNetwork, ...]
     dns_endpoint: bool
     network: NetworkRanges
-    system_pool: SystemPool
+    system_pool: CpuPool
+    build_pool: CpuPool
     gpu_pools: tuple[GpuPool, ...]
     buckets: BucketSettings
     registry: RegistrySettings
@@ -238,8 +243,8 @@ def _dns_label(max_len: int) -> Callable[[str], str | None]:
 
 
 STACK_KEYS = ("project", "region", "zones", "clusterName", "releaseChannel", "privateNodes",
-              "masterAuthorizedNetworks", "dnsEndpoint", "network", "systemPool", "gpuPools", "buckets", "registry",
-              "tenants", "deletionProtection", "labels", "maintenanceWindow", "images", "tenantGpuQuota")
+              "masterAuthorizedNetworks", "dnsEndpoint", "network", "systemPool", "buildPool", "gpuPools", "buckets",
+              "registry", "tenants", "deletionProtection", "labels", "maintenanceWindow", "images", "tenantGpuQuota")
 
 
 def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
@@ -270,7 +275,8 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
         master_authorized_networks=_authorized_networks(r, raw),
         dns_endpoint=r.value(raw, "dnsEndpoint", bool, True),
         network=_network(r, raw),
-        system_pool=_system_pool(r, raw),
+        system_pool=_cpu_pool(r, raw, "systemPool", SYSTEM_POOL_DEFAULTS, least_nodes=1),
+        build_pool=_cpu_pool(r, raw, "buildPool", BUILD_POOL_DEFAULTS, least_nodes=0),
         gpu_pools=_gpu_pools(r, raw, region, zones),
         buckets=_buckets(r, raw, region),
         registry=_registry(r, raw),
@@ -332,14 +338,19 @@ def _network(r: _Reader, raw: Mapping[str, Any]) -> NetworkRanges:
     return ranges
 
 
-def _system_pool(r: _Reader, raw: Mapping[str, Any]) -> SystemPool:
-    item = r.mapping(raw, "systemPool")
-    with r.within("systemPool."):
+SYSTEM_POOL_DEFAULTS = CpuPool(machine_type="e2-standard-4", min_nodes=1, max_nodes=3, disk_size_gb=100)
+# Builds scale from zero; the disk holds pulled base images and BuildKit's state (up to 50 GiB per build).
+BUILD_POOL_DEFAULTS = CpuPool(machine_type="e2-standard-4", min_nodes=0, max_nodes=2, disk_size_gb=200)
+
+
+def _cpu_pool(r: _Reader, raw: Mapping[str, Any], key: str, defaults: CpuPool, least_nodes: int) -> CpuPool:
+    item = r.mapping(raw, key)
+    with r.within(f"{key}."):
         r.unknown_keys(item, ("machineType", "minNodes", "maxNodes", "diskSizeGb"))
-        pool = SystemPool(machine_type=r.value(item, "machineType", str, "e2-standard-4"),
-                          min_nodes=r.value(item, "minNodes", int, 1, _within(1, 100)),
-                          max_nodes=r.value(item, "maxNodes", int, 3, _within(1, 100)),
-                          disk_size_gb=r.value(item, "diskSizeGb", int, 100, _within(30, 65536)))
+        pool = CpuPool(machine_type=r.value(item, "machineType", str, defaults.machine_type),
+                       min_nodes=r.value(item, "minNodes", int, defaults.min_nodes, _within(least_nodes, 100)),
+                       max_nodes=r.value(item, "maxNodes", int, defaults.max_nodes, _within(1, 100)),
+                       disk_size_gb=r.value(item, "diskSizeGb", int, defaults.disk_size_gb, _within(30, 65536)))
         if pool.min_nodes > pool.max_nodes:
             r.problem("maxNodes", f"{pool.max_nodes} is below minNodes {pool.min_nodes}")
     return pool
@@ -370,6 +381,8 @@ def _gpu_pool(r: _Reader, item: Mapping[str, Any], index: int, region: str,
               zones: tuple[str, ...]) -> GpuPool | None:
     r.unknown_keys(item, GPU_POOL_KEYS)
     name = r.value(item, "name", str, "", _dns_label(24))
+    if name in RESERVED_POOL_NAMES:
+        r.problem("name", f"{name!r} is the name of a CPU pool; pick another (not {', '.join(RESERVED_POOL_NAMES)})")
     if "name" not in item:
         r.problem("name", "required: a short pool name such as l4 or a100")
     gpu_type = r.value(item, "gpuType", str, "", _one_of(GPU_TYPES))

@@ -12,7 +12,7 @@ from functools import partial
 import pulumi
 import pulumi_gcp as gcp
 
-from modelplane.names import BUILDER_KSA, SYSTEM_NAMESPACE
+from modelplane.names import BUILD_NAMESPACE, SYSTEM_NAMESPACE, builder_ksa
 from modelplane.names import OPERATOR as OPERATOR_KSA
 
 NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/stackdriver.resourceMetadata.writer")
@@ -77,7 +77,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
         super().__init__("modelplane:infra:WorkloadIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         bindings = [(args.accounts.operator, SYSTEM_NAMESPACE, OPERATOR_KSA)]
-        bindings += [(args.accounts.builder, tenant, BUILDER_KSA) for tenant in args.tenants]
+        # Each tenant's builds run as its own KSA in the build namespace, where tenants cannot create pods.
+        bindings += [(args.accounts.builder, BUILD_NAMESPACE, builder_ksa(tenant)) for tenant in args.tenants]
         for account, namespace, ksa in bindings:
             gcp.serviceaccount.IAMMember(
                 f"{name}-{namespace}-{ksa}",

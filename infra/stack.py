@@ -109,5 +109,5 @@ class Infra(pulumi.ComponentResource):
                           "machineType": p.machine_type} for p in c.gpu_pools],
             "tenants": list(c.tenants),
         }
-        self.node_pools = [pools.system, *pools.gpu.values()]
+        self.node_pools = [pools.system, pools.builds, *pools.gpu.values()]
         self.register_outputs(self.outputs)

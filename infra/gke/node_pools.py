@@ -1,8 +1,13 @@
-"""Node pools: an always-on system pool, and one autoscaled GPU pool per configured entry (from zero).
+"""Node pools: an always-on system pool, a build pool and one GPU pool per configured entry (both from zero).
 
 GPU nodes carry GKE's `nvidia.com/gpu` taint, spot nodes a `cloud.google.com/gke-spot` taint, so only workloads
 that ask for them land there; the operator adds the matching tolerations. The `modelplane.dev/gpu-pool` label lets
 it pin a workload to one pool.
+
+The build pool runs image builds, tenants' untrusted Dockerfiles, and nothing else: GKE Sandbox (gVisor) nodes,
+with a label and taint of their own that only build pods select and tolerate (GKE adds its own sandbox taint,
+which the `gvisor` RuntimeClass tolerates). GKE Sandbox needs COS with containerd and a non-sandbox pool beside it
+(the system pool, where GKE's own pods run).
 """
 
 from dataclasses import dataclass
@@ -10,13 +15,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import GpuPool, StackConfig
+from infra.config import CpuPool, GpuPool, StackConfig
 from infra.gke.cluster import hardened_node_config
+from modelplane.names import BUILD_POOL, BUILD_POOL_LABEL, BUILD_POOL_TAINT_KEY
 
 POOL_LABEL = "modelplane.dev/gpu-pool"
 Taint = gcp.container.NodePoolNodeConfigTaintArgsDict
 GPU_TAINT: Taint = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
 SPOT_TAINT: Taint = {"key": "cloud.google.com/gke-spot", "value": "true", "effect": "NO_SCHEDULE"}
+BUILD_TAINT: Taint = {"key": BUILD_POOL_TAINT_KEY, "value": BUILD_POOL, "effect": "NO_SCHEDULE"}
 
 
 def gpu_node_config(pool: GpuPool, service_account: pulumi.Input[str]) -> gcp.container.NodePoolNodeConfigArgsDict:
@@ -53,6 +60,7 @@ class NodePoolsArgs:
 
 class NodePools(pulumi.ComponentResource):
     system: gcp.container.NodePool
+    builds: gcp.container.NodePool
     gpu: dict[str, gcp.container.NodePool]
 
     def __init__(self, name: str, args: NodePoolsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -60,24 +68,32 @@ class NodePools(pulumi.ComponentResource):
         c = args.config
         child = pulumi.ResourceOptions(parent=self, ignore_changes=["initial_node_count"])
         management: gcp.container.NodePoolManagementArgsDict = {"auto_repair": True, "auto_upgrade": True}
-        system = c.system_pool
-        self.system = gcp.container.NodePool(
-            f"{name}-system",
-            name="system",
-            node_locations=list(c.zones),
-            initial_node_count=1,
-            autoscaling={"total_min_node_count": system.min_nodes, "total_max_node_count": system.max_nodes,
-                         "location_policy": "BALANCED"},
-            upgrade_settings={"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
-            node_config={**hardened_node_config(args.node_service_account),
-                         "machine_type": system.machine_type, "disk_size_gb": system.disk_size_gb,
-                         "image_type": "COS_CONTAINERD", "gcfs_config": {"enabled": True},
-                         "kubelet_config": {"insecure_kubelet_readonly_port_enabled": "FALSE"}},
-            cluster=args.cluster.id,
-            location=c.region,
-            management=management,
-            opts=child,
-        )
+
+        def cpu_pool(pool_name: str, pool: CpuPool, initial: int, location_policy: str,
+                     node: gcp.container.NodePoolNodeConfigArgsDict | None = None) -> gcp.container.NodePool:
+            return gcp.container.NodePool(
+                f"{name}-{pool_name}",
+                name=pool_name,
+                node_locations=list(c.zones),
+                initial_node_count=initial,
+                autoscaling={"total_min_node_count": pool.min_nodes, "total_max_node_count": pool.max_nodes,
+                             "location_policy": location_policy},
+                upgrade_settings={"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
+                node_config={**hardened_node_config(args.node_service_account),
+                             "machine_type": pool.machine_type, "disk_size_gb": pool.disk_size_gb,
+                             "image_type": "COS_CONTAINERD", "gcfs_config": {"enabled": True},
+                             "kubelet_config": {"insecure_kubelet_readonly_port_enabled": "FALSE"}, **(node or {})},
+                cluster=args.cluster.id,
+                location=c.region,
+                management=management,
+                opts=child,
+            )
+
+        self.system = cpu_pool("system", c.system_pool, 1, "BALANCED")
+        # ANY: a build starts in whichever zone has capacity; from zero, a node exists only while builds run.
+        self.builds = cpu_pool(BUILD_POOL, c.build_pool, 0, "ANY", {
+            "sandbox_config": {"sandbox_type": "gvisor"}, "labels": {BUILD_POOL_LABEL: BUILD_POOL},
+            "taints": [BUILD_TAINT]})
         self.gpu = {
             pool.name: gcp.container.NodePool(
                 f"{name}-{pool.name}",
@@ -97,4 +113,5 @@ class NodePools(pulumi.ComponentResource):
             )
             for pool in c.gpu_pools
         }
-        self.register_outputs({"system": self.system.name, "gpu": {k: v.name for k, v in self.gpu.items()}})
+        self.register_outputs({"system": self.system.name, "builds": self.builds.name,
+                               "gpu": {k: v.name for k, v in self.gpu.items()}})

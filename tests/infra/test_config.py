@@ -53,6 +53,16 @@ BAD_CONFIGS: list[tuple[str, Callable[[Values], None], str, str]] = [
     ("bad authorized network", lambda v: v.update(
         {"modelplane:masterAuthorizedNetworks": [{"name": "office", "cidr": "203.0.113.0/33"}]}),
      "modelplane:masterAuthorizedNetworks[0].cidr", "is not a CIDR block"),
+    ("build pool min above max", lambda v: v.update({"modelplane:buildPool": {"minNodes": 3, "maxNodes": 2}}),
+     "modelplane:buildPool.maxNodes", "2 is below minNodes 3"),
+    ("build pool negative min", lambda v: v.update({"modelplane:buildPool": {"minNodes": -1}}),
+     "modelplane:buildPool.minNodes", "-1 is out of range; use 0..100"),
+    ("unknown build pool key", lambda v: v.update({"modelplane:buildPool": {"machine": "e2-standard-8"}}),
+     "modelplane:buildPool.machine", "did you mean 'machineType'"),
+    ("GPU pool named like a CPU pool", lambda v: pool(v).update({"name": "builds"}), "modelplane:gpuPools[0].name",
+     "'builds' is the name of a CPU pool"),
+    ("build namespace as tenant", lambda v: v.update({"modelplane:tenants": ["modelplane-builds"]}),
+     "modelplane:tenants", "'modelplane-builds' is a system namespace"),
     ("system namespace as tenant", lambda v: v.update({"modelplane:tenants": ["ml", "kube-system"]}),
      "modelplane:tenants", "'kube-system' is a system namespace"),
     ("label value GCP refuses", lambda v: v["modelplane:labels"].update({"team": "ML Platform"}),
@@ -105,6 +115,8 @@ def test_only_the_project_is_required() -> None:
     assert [(p.name, p.gpu_type, p.machine_type, p.min_nodes, p.spot) for p in config.gpu_pools] == [
         ("l4", "nvidia-l4", "g2-standard-8", 0, True)]
     assert config.tenants == ("ml",)
+    build = config.build_pool
+    assert (build.machine_type, build.min_nodes, build.max_nodes, build.disk_size_gb) == ("e2-standard-4", 0, 2, 200)
 
 
 def test_pulumi_strings_are_decoded() -> None:

@@ -84,6 +84,28 @@ def test_operator_rbac_is_scoped(stack_plan: Plan) -> None:
     assert secrets == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create"]}]
 
 
+def test_builds_have_a_namespace_of_their_own_that_tenants_cannot_reach(stack_plan: Plan) -> None:
+    namespaces = {o["metadata"]["name"]: o["metadata"]["labels"] for o in objects(stack_plan, "system", "Namespace")}
+    assert namespaces["modelplane-builds"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    everything = [o for group in groups(stack_plan).values() for o in group.inputs["objs"]]
+    assert not [o for o in everything if o["kind"] in ("Role", "RoleBinding")]  # no tenant grant anywhere
+    (policy,) = [o for o in objects(stack_plan, "system", "NetworkPolicy")]
+    assert policy["metadata"]["namespace"] == "modelplane-builds" and policy["spec"]["ingress"] == []
+    peers = [peer for rule in policy["spec"]["egress"] for peer in rule["to"]]
+    assert {"podSelector": {}} not in peers  # not even other builds
+    internet = [p["ipBlock"] for p in peers if p.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+    assert internet and "10.0.0.0/8" in internet[0]["except"]
+    (config_map,) = objects(stack_plan, "system", "ConfigMap")
+    assert config_map["data"]["MODELPLANE_BUILD_NAMESPACE"] == "modelplane-builds"
+    # The operator's cluster-wide role reaches build Jobs, their pods and events in that namespace.
+    roles = objects(stack_plan, "system", "ClusterRole")
+    (role,) = [r for r in roles if r["metadata"]["name"] == "modelplane-operator"]
+    verbs = {(group, resource): set(rule["verbs"]) for rule in role["rules"] for group in rule["apiGroups"]
+             for resource in rule["resources"]}
+    assert {"create", "get", "list", "watch"} <= verbs["batch", "jobs"]
+    assert {"get", "list"} <= verbs["", "pods"] and "list" in verbs["", "events"]
+
+
 def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan) -> None:
     tenants = prod_plan.outputs["tenants"]
     assert {o["metadata"]["name"] for o in objects(prod_plan, "tenants", "Namespace")} == set(tenants)
@@ -94,7 +116,11 @@ def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan
     assert any(peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for rule in egress for peer in rule["to"])
     accounts = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in
                 objects(prod_plan, "tenants", "ServiceAccount")}
-    assert accounts == {(t, n) for t in tenants for n in ("modelplane-workload", "modelplane-builder")}
+    assert accounts == {*((t, "modelplane-workload") for t in tenants),
+                        *(("modelplane-builds", f"builder-{t}") for t in tenants)}
+    builders = [o for o in objects(prod_plan, "tenants", "ServiceAccount") if o["metadata"]["name"].startswith("b")]
+    assert {o["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] for o in builders} == {
+        prod_plan.outputs["builderServiceAccount"]}
     roles = {r["metadata"]["name"]: r["metadata"]["labels"] for r in objects(prod_plan, "system", "ClusterRole")}
     assert roles["modelplane-edit"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
     assert roles["modelplane-view"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"

@@ -20,7 +20,7 @@ def pools(plan: Plan) -> dict[str, dict[str, Any]]:
 
 
 def gpu_pools(plan: Plan) -> dict[str, dict[str, Any]]:
-    return {name: pool for name, pool in pools(plan).items() if name != "system"}
+    return {name: pool for name, pool in pools(plan).items() if name not in ("system", "builds")}
 
 
 def iam_members(plan: Plan) -> list[PlannedResource]:
@@ -122,6 +122,18 @@ def test_system_pool_follows_config(prod_plan: Plan) -> None:
     assert "guestAccelerators" not in system["nodeConfig"]
 
 
+def test_builds_get_a_gvisor_pool_of_their_own_from_zero(stack_plan: Plan) -> None:
+    """GKE Sandbox nodes that only builds select and tolerate; the system pool stays a non-sandbox pool."""
+    builds, system = pools(stack_plan)["builds"], pools(stack_plan)["system"]
+    node = builds["nodeConfig"]
+    assert node["sandboxConfig"] == {"sandboxType": "gvisor"} and node["imageType"] == "COS_CONTAINERD"
+    assert node["labels"] == {"modelplane.dev/build-pool": "builds"}
+    assert node["taints"] == [{"key": "modelplane.dev/builds", "value": "builds", "effect": "NO_SCHEDULE"}]
+    assert builds["initialNodeCount"] == 0 and builds["autoscaling"]["totalMinNodeCount"] == 0
+    assert (builds["autoscaling"]["totalMaxNodeCount"], node["machineType"]) == (2, "e2-standard-4")
+    assert "sandboxConfig" not in system["nodeConfig"] and "guestAccelerators" not in node
+
+
 def test_artifacts_bucket_keeps_data(stack_plan: Plan) -> None:
     bucket = stack_plan.one("gcp:storage/bucket:Bucket")
     b = bucket.inputs
@@ -189,8 +201,9 @@ def test_kubernetes_service_accounts_impersonate_through_workload_identity(stack
     members = {r.inputs["member"] for r in stack_plan.of_type("gcp:serviceaccount/iAMMember:IAMMember")
                if r.inputs["role"] == "roles/iam.workloadIdentityUser"}
     tenants = stack_plan.outputs["tenants"]
+    # Builders act in the build namespace, one KSA per tenant; no tenant namespace holds a builder identity.
     assert members == {f"serviceAccount:{pool}[modelplane-system/modelplane-operator]",
-                       *(f"serviceAccount:{pool}[{t}/modelplane-builder]" for t in tenants)}
+                       *(f"serviceAccount:{pool}[modelplane-builds/builder-{t}]" for t in tenants)}
 
 
 def test_tenants_reach_only_their_own_prefix(stack_plan: Plan) -> None:

@@ -16,7 +16,9 @@ from google.oauth2 import service_account
 
 from modelplane.api.common import Build
 from modelplane.api.model import ModelSpec
-from modelplane.builders.build import build_job_name, image_ref, source_key, upload_object
+from modelplane.builders.build import BUILD_DEADLINE, build_job_name, image_ref, source_key, upload_object
+from modelplane.meta import KIND_LABEL, NAME_LABEL, NAMESPACE_LABEL
+from modelplane.names import BUILD_NAMESPACE, BUILD_POOL_LABEL
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.build import BuildObserved, SignedUpload, build_stage, needs_signing
 from modelplane.reconcile.common import JobState
@@ -43,7 +45,7 @@ def test_git_build_runs_rootless_buildkit_and_pushes_to_the_registry() -> None:
     (job,) = stage.children
     assert job["metadata"]["name"] == build_job_name(OWNER, GIT)
     pod = pod_of(job)
-    assert pod["serviceAccountName"] == "modelplane-builder" and pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["serviceAccountName"] == "builder-ml" and pod["securityContext"]["runAsNonRoot"] is True
     (builder,) = pod["containers"]
     assert builder["image"].startswith("moby/buildkit:") and builder["image"].endswith("-rootless")
     assert builder["command"] == ["buildctl-daemonless.sh"]
@@ -54,6 +56,34 @@ def test_git_build_runs_rootless_buildkit_and_pushes_to_the_registry() -> None:
     assert any(a.startswith("type=registry,ref=") and "mode=max" in a for a in args)  # layer cache in the registry
     assert [c["name"] for c in pod["initContainers"]] == ["registry-login"]
     kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+
+
+def test_builds_run_apart_in_gvisor_on_the_build_pool_and_end_in_bounded_time() -> None:
+    (job,) = build_stage(OWNER, GIT, {}, DEV_CLUSTER, BuildObserved()).children
+    meta, pod = job["metadata"], pod_of(job)
+    assert meta["namespace"] == BUILD_NAMESPACE == DEV_CLUSTER.build_namespace
+    # No owner reference across namespaces (the garbage collector would delete the Job): labels lead back.
+    assert "ownerReferences" not in meta
+    assert {meta["labels"][k] for k in (KIND_LABEL, NAME_LABEL, NAMESPACE_LABEL)} == {"Model", "m", "ml"}
+    assert job["spec"]["template"]["metadata"]["labels"][NAMESPACE_LABEL] == "ml"
+    assert pod["runtimeClassName"] == "gvisor" and pod["nodeSelector"] == {BUILD_POOL_LABEL: "builds"}
+    assert pod["tolerations"] == [{"key": "modelplane.dev/builds", "operator": "Equal", "value": "builds",
+                                   "effect": "NoSchedule"}]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert all("appArmorProfile" not in c.get("securityContext", {}) for c in pod["containers"])
+    assert job["spec"]["activeDeadlineSeconds"] == BUILD_DEADLINE <= 4 * 3600 and job["spec"]["backoffLimit"] <= 3
+    # gVisor applies a pod's CPU and memory limits only when every container sets them.
+    assert all({"cpu", "memory"} <= set(c["resources"]["limits"]) for c in pod["initContainers"] + pod["containers"])
+
+
+def test_build_job_names_are_unique_across_tenants() -> None:
+    """The build namespace is shared: `-` joins alone would make these two owners' Jobs one."""
+    first, second = owner("Model", "b-c", namespace="a"), owner("Model", "c", namespace="a-b")
+    assert build_job_name(first, GIT) != build_job_name(second, GIT)
+    assert build_job_name(first, GIT).startswith("a-model-b-c-")
+    long = owner("Model", "m" * 63, namespace="n" * 63)
+    assert len(build_job_name(long, GIT)) <= 63
 
 
 def test_finished_build_records_the_image_and_a_new_ref_rebuilds() -> None:
@@ -155,7 +185,7 @@ async def test_upload_build_train_serve_and_roll_on_retrain(k8s: kmock.Kubernete
     assert put_signed(upload["url"], context, base64.b64encode(bytes.fromhex(md5)).decode()) == 200
 
     # 2. The operator notices the upload and builds; the build finishes; training runs the built image.
-    build = f"model-tuned-build-{source_key(Build.model_validate({'upload': {'md5': md5, 'requestID': 'x'}}))}"
+    build = build_job_name(owner("Model", "tuned"), Build.model_validate({"upload": {"md5": md5, "requestID": "x"}}))
     await eventually(lambda: exists(k8s, "batch/v1/jobs", build), timeout=10)
     await finish_job(k8s, build)
     await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-tuned-1"))

@@ -95,7 +95,9 @@ class Operator:
     async def start(self) -> None:
         settings = kopf.OperatorSettings()
         settings.scanning.disabled = True  # kmock 0.8 cannot list namespaces cluster-wide
-        cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name)  # the test's own bucket
+        # The test's own bucket. Builds stay in the tenant's namespace here until the handlers read build Jobs in
+        # cluster.build_namespace and map their events back through the owner-namespace label.
+        cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name, build_namespace=NAMESPACE)
         memo = kopf.Memo(kube=kube_for(self.k8s), cluster=cluster, store=self.store, signer=self.signer)
         ready, self.stop_flag = asyncio.Event(), asyncio.Event()
         self.ignored = set(asyncio.all_tasks())

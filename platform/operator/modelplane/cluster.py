@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from modelplane.images import BUILDER_IMAGE, NOTEBOOK_IMAGE, SERVER_IMAGE
-from modelplane.names import WORKLOAD_KSA
+from modelplane.names import BUILD_NAMESPACE, WORKLOAD_KSA
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class ClusterFacts:
     server_image: str = SERVER_IMAGE
     notebook_image: str = NOTEBOOK_IMAGE
     builder_image: str = BUILDER_IMAGE
+    build_namespace: str = BUILD_NAMESPACE  # where build Jobs run (see builders/build.py)
 
     def pools_of(self, gpu_type: str) -> tuple[GpuPool, ...]:
         return tuple(pool for pool in self.gpu_pools if pool.gpu_type == gpu_type)
@@ -52,6 +53,7 @@ class ClusterFacts:
         optional = {key: env[var] for key, var in (("workload_service_account", "MODELPLANE_WORKLOAD_KSA"),
                                                    ("server_image", "MODELPLANE_SERVER_IMAGE"),
                                                    ("notebook_image", "MODELPLANE_NOTEBOOK_IMAGE"),
-                                                   ("builder_image", "MODELPLANE_BUILDER_IMAGE")) if env.get(var)}
+                                                   ("builder_image", "MODELPLANE_BUILDER_IMAGE"),
+                                                   ("build_namespace", "MODELPLANE_BUILD_NAMESPACE")) if env.get(var)}
         return cls(project=env["MODELPLANE_PROJECT"], bucket=env["MODELPLANE_BUCKET"],
                    registry=env["MODELPLANE_REGISTRY"], gpu_pools=pools, **optional)

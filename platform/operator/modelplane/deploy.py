@@ -16,12 +16,23 @@ import yaml
 
 from modelplane.api import GROUP, KINDS
 from modelplane.api.crd import CRDS_DIR
-from modelplane.names import BUILDER_KSA, GKE_SA_ANNOTATION, OPERATOR, SYSTEM_NAMESPACE, WORKLOAD_KSA
+from modelplane.names import (
+    BUILD_NAMESPACE,
+    GKE_SA_ANNOTATION,
+    OPERATOR,
+    SYSTEM_NAMESPACE,
+    WORKLOAD_KSA,
+    builder_ksa,
+)
 
 PART_OF = {"app.kubernetes.io/part-of": "modelplane"}
 OPERATOR_LABELS = {**PART_OF, "app.kubernetes.io/name": OPERATOR}
 METADATA_SERVER = ("169.254.169.254/32", "169.254.169.252/32")  # GKE metadata server: Workload Identity tokens
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+# The Pod Security Standard each namespace enforces. Tenants: `baseline` (their own images, which may need root).
+# Builds: `baseline`, which rootless BuildKit under gVisor passes (builders/build.py says why not `restricted`).
+SYSTEM_LEVEL, TENANT_LEVEL, BUILD_LEVEL = "restricted", "baseline", "baseline"
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,10 @@ WRITE = ["create", "delete", "patch", "update"]
 
 
 def operator_rbac() -> list[dict[str, Any]]:
-    """What the operator touches, nothing more: its kinds, the children it creates, and what kopf needs."""
+    """What the operator touches, nothing more: its kinds, the children it creates, and what kopf needs.
+
+    Cluster-wide, so it covers the build namespace too: build Jobs (create, read, watch), their pods (the log tail)
+    and events (why a pod could not be created)."""
     rules = [
         _rule([GROUP], PLURALS, [*READ, "patch", "update"]),
         _rule([GROUP], [f"{p}/status" for p in PLURALS], ["get", "patch", "update"]),
@@ -108,7 +122,7 @@ def operator_config(facts: PlatformFacts) -> dict[str, Any]:
         "MODELPLANE_GPU_POOLS": json.dumps(list(facts.gpu_pools), sort_keys=True),
         "MODELPLANE_NAMESPACES": ",".join(facts.tenants),
         "MODELPLANE_WORKLOAD_KSA": WORKLOAD_KSA,
-        "MODELPLANE_BUILDER_KSA": BUILDER_KSA,
+        "MODELPLANE_BUILD_NAMESPACE": BUILD_NAMESPACE,
         "MODELPLANE_SERVER_IMAGE": facts.server_image,
         "MODELPLANE_NOTEBOOK_IMAGE": facts.notebook_image,
         "MODELPLANE_BUILDER_IMAGE": facts.builder_image,
@@ -151,26 +165,38 @@ def operator_deployment(facts: PlatformFacts) -> dict[str, Any]:
     }
 
 
+def _namespace(name: str, level: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": _meta(name, labels={**PART_OF, **labels, ENFORCE_LABEL: level})}
+
+
 def system(facts: PlatformFacts) -> list[dict[str, Any]]:
-    """The operator and what it runs with, in modelplane-system."""
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(SYSTEM_NAMESPACE, labels={
-        **PART_OF, "pod-security.kubernetes.io/enforce": "restricted"})}
+    """The operator and what it runs with, in modelplane-system, and the namespace it runs image builds in."""
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(
         OPERATOR, SYSTEM_NAMESPACE, annotations={GKE_SA_ANNOTATION: facts.operator_service_account})}
-    return [namespace, account, *operator_rbac(), *user_roles(), operator_config(facts), operator_deployment(facts)]
+    return [_namespace(SYSTEM_NAMESPACE, SYSTEM_LEVEL), account, *operator_rbac(), *user_roles(),
+            operator_config(facts), operator_deployment(facts), *builds()]
 
 
-def network_policy(namespace: str) -> dict[str, Any]:
-    """Deny by default; allow the namespace's own traffic, DNS, the metadata server, and the internet."""
+def builds() -> list[dict[str, Any]]:
+    """The build namespace: no RoleBinding (tenants have no access), and a policy that isolates builds from the
+    cluster (builders/build.py has the threat model). The builders' service accounts come with their tenants."""
+    return [_namespace(BUILD_NAMESPACE, BUILD_LEVEL), network_policy(BUILD_NAMESPACE, peers=False)]
+
+
+def network_policy(namespace: str, peers: bool = True) -> dict[str, Any]:
+    """Deny by default; allow DNS, the metadata server, the internet, and (with `peers`) the namespace's own
+    traffic. Builds get no peers: one tenant's build has no business with another's."""
+    own: list[dict[str, Any]] = [{"podSelector": {}}]
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": _meta("modelplane-default-deny", namespace),
         "spec": {
             "podSelector": {},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [{"podSelector": {}}]}],
+            "ingress": [{"from": own}] if peers else [],
             "egress": [
-                {"to": [{"podSelector": {}}]},
+                *([{"to": own}] if peers else []),
                 {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                          "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
                  "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
@@ -183,13 +209,14 @@ def network_policy(namespace: str) -> dict[str, Any]:
 
 
 def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
-    """A namespace for ML users: its service accounts, its network policy and (when configured) a GPU quota."""
+    """A namespace for ML users: its workload service account, its network policy, (when configured) a GPU quota,
+    and its builder service account in the build namespace, out of the tenant's reach."""
     manifests = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace, labels={
-            **PART_OF, "modelplane.dev/tenant": "true", "pod-security.kubernetes.io/enforce": "baseline"})},
+        _namespace(namespace, TENANT_LEVEL, **{"modelplane.dev/tenant": "true"}),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(WORKLOAD_KSA, namespace)},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(
-            BUILDER_KSA, namespace, annotations={GKE_SA_ANNOTATION: facts.builder_service_account})},
+            builder_ksa(namespace), BUILD_NAMESPACE, annotations={GKE_SA_ANNOTATION: facts.builder_service_account}),
+         "automountServiceAccountToken": False},
         network_policy(namespace),
     ]
     if facts.tenant_gpu_quota:
