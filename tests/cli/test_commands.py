@@ -19,6 +19,7 @@ from modelplane.cli import upload as upload_module
 from modelplane.cli.cluster import Cluster
 from modelplane.cli.errors import Exit
 from modelplane.cli.pack import pack
+from modelplane.names import BUILD_NAMESPACE
 from tests.operator.test_operator import finish_job, obj_of, ready
 from tests.support.kube import NAMESPACE, Operator, eventually, kube_for
 
@@ -129,7 +130,8 @@ async def test_applybuild_wait_reports_a_failed_build(k8s: kmock.KubernetesEmula
         applybuild.main, ["--wait", "-f", str(manifest), str(source)], cluster_of(k8s)))
     await eventually(lambda: any("build" in r.data["metadata"]["name"] for r in k8s["post batch/v1/jobs"]), 15)
     build = next(r.data["metadata"]["name"] for r in k8s["post batch/v1/jobs"] if "build" in r.data["metadata"]["name"])
-    await finish_job(k8s, build, ok=False, message="ERROR: failed to solve: process \"pip install nope\"")
+    await finish_job(k8s, build, ok=False, message="ERROR: failed to solve: process \"pip install nope\"",
+                     namespace=BUILD_NAMESPACE)
     assert await asyncio.wait_for(command, 15) == Exit.FAILED
     assert "BuildFailed: ERROR: failed to solve" in capsys.readouterr().err
 

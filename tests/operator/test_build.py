@@ -186,8 +186,8 @@ async def test_upload_build_train_serve_and_roll_on_retrain(k8s: kmock.Kubernete
 
     # 2. The operator notices the upload and builds; the build finishes; training runs the built image.
     build = build_job_name(owner("Model", "tuned"), Build.model_validate({"upload": {"md5": md5, "requestID": "x"}}))
-    await eventually(lambda: exists(k8s, "batch/v1/jobs", build), timeout=10)
-    await finish_job(k8s, build)
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", build, BUILD_NAMESPACE), timeout=10)
+    await finish_job(k8s, build, namespace=BUILD_NAMESPACE)
     await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-tuned-1"))
     image = k8s.objects["batch/v1/jobs", NAMESPACE, "model-tuned-1"]["spec"]["template"]["spec"]["containers"][0]
     assert image["image"] == f"{DEV_CLUSTER.registry}/ml-model-tuned:{md5}"

@@ -48,28 +48,29 @@ def ready(k8s: kmock.KubernetesEmulator, kind: str, name: str) -> dict[str, Any]
     return dict(condition)
 
 
-def exists(k8s: kmock.KubernetesEmulator, res: str, name: str) -> bool:
+def exists(k8s: kmock.KubernetesEmulator, res: str, name: str, namespace: str = NAMESPACE) -> bool:
     try:
-        return not k8s.objects[res, NAMESPACE, name].deleted
+        return not k8s.objects[res, namespace, name].deleted
     except KeyError:
         return False
 
 
-async def finish_job(k8s: kmock.KubernetesEmulator, name: str, ok: bool = True, message: str = "") -> None:
+async def finish_job(k8s: kmock.KubernetesEmulator, name: str, ok: bool = True, message: str = "",
+                     namespace: str = NAMESPACE) -> None:
     """Play the Job controller: once the Job exists, a pod that terminated, then the Job's final condition."""
-    await eventually(lambda: exists(k8s, "batch/v1/jobs", name))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", name, namespace))
     if not ok:
         pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": f"{name}-x1", "namespace": NAMESPACE, "labels": {"job-name": name}},
+               "metadata": {"name": f"{name}-x1", "namespace": namespace, "labels": {"job-name": name}},
                "spec": {"containers": [{"name": "main", "image": "x"}]},
                "status": {"containerStatuses": [{
                    "name": "main", "image": "x", "imageID": "", "ready": False, "restartCount": 0,
                    "state": {"terminated": {"exitCode": 1, "message": message}}}]}}
-        response = await k8s.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=pod)
+        response = await k8s.post(f"/api/v1/namespaces/{namespace}/pods", json=pod)
         assert response.status == 200, await response.text()
     condition = {"type": "Complete" if ok else "Failed", "status": "True"}
     status = {"succeeded": 1} if ok else {"failed": 3}
-    response = await k8s.patch(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}/status",
+    response = await k8s.patch(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}/status",
                                json={"status": {**status, "conditions": [condition]}})
     assert response.status == 200, await response.text()
 

@@ -20,6 +20,7 @@ from google.oauth2 import service_account
 from modelplane.api import GROUP, KINDS, VERSION
 from modelplane.cluster import ClusterFacts, GpuPool
 from modelplane.meta import Owner
+from modelplane.names import BUILD_NAMESPACE
 from modelplane.operator.kube import Kube
 from modelplane.storage import ArtifactStore, UploadSigner
 
@@ -55,8 +56,9 @@ def k8s(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
         kmock.resources[f"{GROUP}/{VERSION}/{kind.plural}"] = kmock.ResourceInfo(
             kind=kind.kind, singular=kind.singular, namespaced=True, subresources={"status"},
             verbs={"list", "watch", "get", "patch", "create", "delete"})
-    kmock.objects["v1/namespaces", None, NAMESPACE] = {"apiVersion": "v1", "kind": "Namespace",
-                                                       "metadata": {"name": NAMESPACE}}
+    for namespace in (NAMESPACE, BUILD_NAMESPACE):
+        kmock.objects["v1/namespaces", None, namespace] = {"apiVersion": "v1", "kind": "Namespace",
+                                                           "metadata": {"name": namespace}}
     return kmock
 
 
@@ -95,16 +97,14 @@ class Operator:
     async def start(self) -> None:
         settings = kopf.OperatorSettings()
         settings.scanning.disabled = True  # kmock 0.8 cannot list namespaces cluster-wide
-        # The test's own bucket. Builds stay in the tenant's namespace here until the handlers read build Jobs in
-        # cluster.build_namespace and map their events back through the owner-namespace label.
-        cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name, build_namespace=NAMESPACE)
+        cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name)  # the test's own bucket
         memo = kopf.Memo(kube=kube_for(self.k8s), cluster=cluster, store=self.store, signer=self.signer)
         ready, self.stop_flag = asyncio.Event(), asyncio.Event()
         self.ignored = set(asyncio.all_tasks())
         watches = len(self.k8s[f"watch {GROUP}/{VERSION}/models"])
         tasks = await kopf.spawn_tasks(registry=kopf.get_default_registry(), settings=settings, standalone=True,
-                                       namespaces=[NAMESPACE], ready_flag=ready, stop_flag=self.stop_flag,
-                                       memo=memo)
+                                       namespaces=[NAMESPACE, BUILD_NAMESPACE], ready_flag=ready,
+                                       stop_flag=self.stop_flag, memo=memo)
         self.task = asyncio.create_task(kopf.run_tasks(tasks, ignored=self.ignored))
         await asyncio.wait_for(ready.wait(), 10)
         # ready_flag fires before the watches exist; objects created earlier would be seen twice.

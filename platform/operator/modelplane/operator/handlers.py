@@ -39,7 +39,7 @@ from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, uploa
 from modelplane.builders.job import job_name
 from modelplane.builders.workload import params_problem
 from modelplane.cluster import ClusterFacts
-from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, Owner
+from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL, Owner
 from modelplane.operator.kube import Kube, RefusedError, TransientError
 from modelplane.operator.queue import WorkQueue
 from modelplane.reconcile.artifacts import Observed, object_root, prefix, reconcile, settled
@@ -145,16 +145,19 @@ def observe_build(memo: Any, owner: Owner, spec: Workload, status: dict[str, Any
     build = spec.build
     if build is None:
         return BuildObserved()
-    job = memo.kube.job(owner.namespace, build_job_name(owner, build))
+    namespace, name = memo.cluster.build_namespace, build_job_name(owner, build)
+    job = memo.kube.job(namespace, name)
+    refusal = memo.kube.pod_refusal(namespace, name) if job and job.podless else ""
     if build.upload is None:
-        return BuildObserved(job=job)
-    name = upload_object(owner, build.upload.md5)
+        return BuildObserved(job=job, pods_refused=refusal)
+    upload = upload_object(owner, build.upload.md5)
     signed = None
     if needs_signing(build, status):
-        url, expires = memo.signer.sign_put(name, build.upload.md5, UPLOAD_CONTENT_TYPE, datetime.datetime.now(
+        url, expires = memo.signer.sign_put(upload, build.upload.md5, UPLOAD_CONTENT_TYPE, datetime.datetime.now(
             datetime.UTC))
         signed = SignedUpload(url=url, expires_at=expires.strftime(TIME_FORMAT))
-    return BuildObserved(job=job, stored=memo.store.holds(name, build.upload.md5), signed=signed)
+    return BuildObserved(job=job, stored=memo.store.holds(upload, build.upload.md5), signed=signed,
+                         pods_refused=refusal)
 
 
 def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str, Any]) -> Observed:
@@ -162,8 +165,7 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
     job = memo.kube.job(owner.namespace, job_name(owner))
     artifacts = memo.store.summarize(prefix(owner)) if job and job.succeeded else None
     # Only a Job without pods can be refused them: the events are read then, not on every sync of a running Job.
-    podless = job is not None and not (job.succeeded or job.failed or job.active)
-    refusal = memo.kube.pod_refusal(owner.namespace, job_name(owner)) if podless else ""
+    refusal = memo.kube.pod_refusal(owner.namespace, job_name(owner)) if job and job.podless else ""
     return Observed(job=job, refs=refs, artifacts=artifacts, build=observe_build(memo, owner, spec, status),
                     pods_refused=refusal)
 
@@ -338,6 +340,7 @@ async def _child_changed(type: str | None, body: kopf.Body, namespace: str | Non
                          memo: Any) -> None:
     """A child changed: queue its owner (children carry the owner's kind and name as labels)."""
     owner_kind, owner_name = labels.get(KIND_LABEL), labels.get(NAME_LABEL)
+    namespace = labels.get(NAMESPACE_LABEL) or namespace  # a build Job lives in the build namespace
     if not owner_kind or not owner_name or not namespace:
         return
     key = (owner_kind, namespace, owner_name)

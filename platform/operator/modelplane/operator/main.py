@@ -1,7 +1,7 @@
 """`modelplane-operator`: the operator process (what the image runs).
 
-Watches the tenant namespaces listed in MODELPLANE_NAMESPACES (comma-separated; all namespaces when unset),
-logs JSON lines, and answers liveness probes on :8080/healthz.
+Watches the tenant namespaces listed in MODELPLANE_NAMESPACES (comma-separated; all namespaces when unset) and the
+build namespace (its build Jobs), logs JSON lines, and answers liveness probes on :8080/healthz.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ import os
 import kopf
 
 import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
+from modelplane.names import BUILD_NAMESPACE
 
 
 def main() -> None:
     kopf.configure(log_format=kopf.LogFormat.JSON, verbose=False)
     namespaces = [ns.strip() for ns in os.environ.get("MODELPLANE_NAMESPACES", "").split(",") if ns.strip()]
+    if namespaces:
+        namespaces.append(os.environ.get("MODELPLANE_BUILD_NAMESPACE") or BUILD_NAMESPACE)
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces,
              liveness_endpoint=os.environ.get("MODELPLANE_LIVENESS", "http://0.0.0.0:8080/healthz"))
 

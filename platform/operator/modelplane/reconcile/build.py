@@ -14,7 +14,7 @@ from modelplane.builders.build import build_job, build_job_name, image_ref, sour
 from modelplane.builders.workload import gpu_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
-from modelplane.reconcile.common import JobState, Outcome, Reply, Stage
+from modelplane.reconcile.common import JobState, Outcome, Reply, Stage, pod_refusal_reason
 
 BUILT = "Built"
 
@@ -28,6 +28,7 @@ class SignedUpload:
 @dataclass(frozen=True)
 class BuildObserved:
     job: JobState | None = None
+    pods_refused: str = ""  # why the build Job's pod cannot be created (a FailedCreate event), or ""
     stored: bool = False  # the bucket holds the upload with the spec's md5
     signed: SignedUpload | None = None  # a URL signed for a requestID the status does not answer yet
 
@@ -63,6 +64,8 @@ def build_stage(owner: Owner, build: Build, status: dict[str, Any], cluster: Clu
     if job is None:
         return stage(False, "Building", f"build job {name} started", [build_job(owner, build, image, cluster)])
     if not (job.succeeded or job.failed):
+        if observed.pods_refused:
+            return stage(False, pod_refusal_reason(observed.pods_refused), observed.pods_refused)
         return stage(False, "Building", f"build job {name} is running")
     if job.failed:
         return stage(False, "BuildFailed", job.message or f"build job {name} failed")

@@ -27,6 +27,11 @@ class JobState:
     active: int = 0  # pods created and not finished (0 while the Job controller cannot create them)
     message: str = ""  # the tail of the failed pod's termination message
 
+    @property
+    def podless(self) -> bool:
+        """Running without a pod: the Job controller may be refused them (the events then say why)."""
+        return not (self.succeeded or self.failed or self.active)
+
 
 QUOTA_EXCEEDED = "QuotaExceeded"  # pods refused by the namespace's ResourceQuota; clears when quota frees up
 PODS_REFUSED = "PodsRefused"  # pods refused otherwise (Pod Security admission, a webhook, a LimitRange)
