@@ -1,5 +1,6 @@
 """Shared fixtures: the real Pulumi program, planned offline once per stack file."""
 
+import hashlib
 import os
 import re
 import urllib.parse
@@ -68,7 +69,8 @@ def gcs_client() -> Iterator[storage.Client]:
 @pytest.fixture
 def bucket(gcs_client: storage.Client, request: pytest.FixtureRequest) -> storage.Bucket:
     """A fresh bucket per test."""
-    name = "b-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:50].strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"b-{slug}-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]}"  # unique per parameter too
     return gcs_client.create_bucket(name)
 
 

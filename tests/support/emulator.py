@@ -103,10 +103,8 @@ def _rewrite(request: rendering.Request, **fields: Any) -> None:
 
 
 def _failure(status: int, message: str, reason: str) -> kmock_k8s.KubernetesError:
-    error_type = type("ApiServerError", (kmock_k8s.KubernetesError,),
-                      {"status": status, "message": message, "reason": reason})
-    error: kmock_k8s.KubernetesError = error_type(message)
-    return error
+    """An error kmock renders as the API server's Status object with this code."""
+    return kmock_k8s.KubernetesError(status=status, reason=reason, message=message, details={})
 
 
 class ApiServerEmulator(kmock.KubernetesEmulator):
@@ -127,7 +125,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     def _take_fault(self, request: rendering.Request) -> Fault | None:
         for fault in self.faults:
-            if fault.times > 0 and fault.method == str(request.method).upper() \
+            if fault.times > 0 and fault.method == request.method.value.upper() \
                     and fault.path.search(request.url.path):
                 fault.times -= 1
                 return fault

@@ -12,6 +12,9 @@ from modelplane.meta import Owner, child_name, labels, metadata
 BACKOFF_LIMIT = 2  # a bounded number of pod retries, then JobFailed: no silent retry storm
 # Long enough that the operator has read the outcome even after a restart; the Job goes later on its own.
 TTL_AFTER_FINISHED = 7 * 24 * 3600
+# A run that has not finished in three days (a pod that can never be scheduled, a hung trainer) fails with
+# DeadlineExceeded and says so, instead of holding a GPU or sitting in Loading/Training for ever.
+RUN_DEADLINE = 3 * 24 * 3600
 
 
 def job_name(owner: Owner) -> str:
@@ -29,6 +32,7 @@ def run_children(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts
         "metadata": metadata(owner, name),
         "spec": {
             "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": RUN_DEADLINE,
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
             "template": pod_template(labels=labels(owner), image=image, spec=spec, cluster=cluster, mounts=mounts,
                                      params_config_map=config_map["metadata"]["name"]),

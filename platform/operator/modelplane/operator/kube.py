@@ -76,10 +76,13 @@ def _failure(error: ApiException, doing: str) -> Exception:
 def job_state(job: dict[str, Any]) -> JobState:
     """A Job's outcome from its status (conditions first, counts as a fallback)."""
     status = job.get("status") or {}
-    finished = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    finished = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
     succeeded = "Complete" in finished or bool(status.get("succeeded"))
-    return JobState(succeeded=succeeded, failed="Failed" in finished and not succeeded,
-                    active=int(status.get("active") or 0))
+    failed = finished.get("Failed") if not succeeded else None
+    # Why the Job controller gave up (DeadlineExceeded, BackoffLimitExceeded); the pod's log tail is added later.
+    why = f"{failed.get('reason', '')}: {failed.get('message', '')}".strip(": ") if failed else ""
+    return JobState(succeeded=succeeded, failed=failed is not None, active=int(status.get("active") or 0),
+                    message=why)
 
 
 class Kube:
@@ -129,7 +132,7 @@ class Kube:
             return None
         state = job_state(self.client.sanitize_for_serialization(found))  # type: ignore[no-untyped-call]
         if state.failed:
-            state = dataclasses.replace(state, message=self.termination_message(namespace, name))
+            state = dataclasses.replace(state, message=self.termination_message(namespace, name) or state.message)
         return state
 
     def deployment(self, namespace: str, name: str) -> RolloutState | None:
