@@ -21,7 +21,7 @@ from modelplane.cli.errors import Exit
 from modelplane.cli.pack import pack
 from modelplane.names import BUILD_NAMESPACE
 from tests.operator.test_operator import finish_job, obj_of, ready
-from tests.support.kube import NAMESPACE, Operator, eventually, kube_for
+from tests.support.kube import NAMESPACE, Operator, client_for, eventually
 
 MODEL = {"apiVersion": "modelplane.dev/v1alpha1", "kind": "Model", "metadata": {"name": "tuned"},
          "spec": {"params": {"epochs": 1}}}
@@ -53,7 +53,7 @@ class EmulatedCluster(Cluster):
 
 
 def cluster_of(k8s: kmock.KubernetesEmulator) -> Cluster:
-    return EmulatedCluster(kube_for(k8s).client, NAMESPACE)
+    return EmulatedCluster(client_for(k8s), NAMESPACE)
 
 
 EXPIRE_NEXT: list[bool] = []  # put True here to make the next upload fail as an expired URL would
@@ -148,7 +148,7 @@ async def test_a_cluster_without_the_crds_is_named(kmock: kmock.KubernetesEmulat
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     kmock.resources.load_bundled()  # an API server without modelplane's CRDs
     code = await asyncio.wait_for(asyncio.to_thread(notebook.main, ["-d", str(tmp_path)],
-                                                    Cluster(kube_for(kmock).client, NAMESPACE)), 20)
+                                                    Cluster(client_for(kmock), NAMESPACE)), 20)
     assert code == Exit.NO_CRDS
     assert "no modelplane CRDs" in capsys.readouterr().err
 

@@ -14,7 +14,7 @@ from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
 
 from modelplane.api import GROUP, VERSION
-from modelplane.operator.kube import FIELD_MANAGER
+from modelplane.operator.kube import FIELD_MANAGER, USER_AGENT
 from tests.operator.test_operator import create, example, exists, finish_job, obj_of, ready, write_artifacts
 from tests.support.emulator import ApiServerEmulator
 from tests.support.kube import NAMESPACE, Operator, eventually
@@ -44,9 +44,10 @@ def pod_spec(k8s: kmock.KubernetesEmulator, resource: str, name: str) -> dict[st
 
 
 def writes(k8s: kmock.KubernetesEmulator) -> list[str]:
-    """Every write the operator sent (tests' own writes come from aiohttp, not from the kubernetes client)."""
-    return [f"{r.method} {r.url.path}" for r in list(k8s) if r.method.value in ("POST", "PATCH", "PUT", "DELETE")
-            and "OpenAPI-Generator" in r.headers.get("User-Agent", "")]
+    """Every write the operator sent, as `METHOD path` (not the test's own)."""
+    return [f"{r.method.value} {r.url.path}" for r in list(k8s)
+            if r.method.value in ("POST", "PATCH", "PUT", "DELETE")
+            and r.headers.get("User-Agent", "").startswith(USER_AGENT)]
 
 
 # --- Finding 3: a field removed from the spec disappears from the child -------------------------------------------
@@ -188,7 +189,7 @@ async def test_the_upload_check_survives_a_bucket_error(
         monkeypatch: pytest.MonkeyPatch) -> None:
     md5 = "0" * 32
     holds = operator.store.holds
-    failures = iter([gcs_errors.ServiceUnavailable("GCS is having a moment")] * 2)
+    failures = iter([gcs_errors.ServiceUnavailable("GCS is having a moment")] * 2)  # type: ignore[no-untyped-call]
 
     def flaky(name: str, expected_md5: str) -> bool:
         error = next(failures, None)

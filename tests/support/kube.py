@@ -19,10 +19,12 @@ from google.oauth2 import service_account
 
 from modelplane.api import GROUP, KINDS, VERSION
 from modelplane.cluster import ClusterFacts, GpuPool
+from modelplane.deploy import operator_rbac
 from modelplane.meta import Owner
 from modelplane.names import BUILD_NAMESPACE
-from modelplane.operator.kube import Kube
+from modelplane.operator.kube import USER_AGENT, Kube
 from modelplane.storage import ArtifactStore, UploadSigner
+from tests.support.rbac import denied
 
 KUBERNETES_VERSION = "1.34.0"  # the REGULAR channel's minor when this was written
 
@@ -78,11 +80,16 @@ def kubeconfig(k8s: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytes
     return path
 
 
-def kube_for(k8s: kmock.KubernetesEmulator) -> Kube:
+def client_for(k8s: kmock.KubernetesEmulator) -> kubernetes.client.ApiClient:
+    """A kubernetes client for the emulator, as a user's kubeconfig would give."""
     configuration = kubernetes.client.Configuration()
     configuration.host = str(k8s.url).rstrip("/")
     configuration.api_key = {"authorization": "Bearer test"}
-    return Kube(kubernetes.client.ApiClient(configuration))
+    return kubernetes.client.ApiClient(configuration)
+
+
+def kube_for(k8s: kmock.KubernetesEmulator) -> Kube:
+    return Kube(client_for(k8s))
 
 
 class Operator:
@@ -132,6 +139,14 @@ async def operator(k8s: kmock.KubernetesEmulator, kubeconfig: Path, bucket: stor
     await running.start()
     yield running
     await running.stop()
+    # Whatever the test made the operator do, its ClusterRole (as the stack deploys it) allows.
+    (role,) = [m for m in operator_rbac() if m["kind"] == "ClusterRole"]
+    assert denied(role["rules"], (r for r in list(k8s) if _from_operator(r))) == []
+
+
+def _from_operator(request: Any) -> bool:
+    """kopf's requests and the operator's client's, not the test's or the CLI's."""
+    return str(request.headers.get("User-Agent", "")).startswith(("kopf/", USER_AGENT))
 
 
 async def eventually(predicate: Callable[[], object], timeout: float = 5.0) -> None:

@@ -27,10 +27,12 @@ from kubernetes.client.exceptions import ApiException
 
 from modelplane.api.common import GROUP, VERSION
 from modelplane.api.resource import Kind
+from modelplane.images import OPERATOR_VERSION
 from modelplane.reconcile.common import JobState, RolloutState
 
 TERMINATION_TAIL = 2000
 FIELD_MANAGER = "modelplane-operator"
+USER_AGENT = f"modelplane-operator/{OPERATOR_VERSION}"
 # Connect and read timeouts of every call: a hung connection must fail (and be retried), never stall a worker.
 REQUEST_TIMEOUT = (5.0, 30.0)
 CREATE_ONLY = {"Job", "Secret"}  # a Job's template is immutable; the token Secret is made once
@@ -87,6 +89,7 @@ def job_state(job: dict[str, Any]) -> JobState:
 
 class Kube:
     def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        client.user_agent = USER_AGENT  # audit logs (and tests) tell the operator's requests apart
         self.client = client
         self.core = kubernetes.client.CoreV1Api(client)
         self.batch = kubernetes.client.BatchV1Api(client)
