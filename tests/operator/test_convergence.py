@@ -39,6 +39,13 @@ async def ready_model(k8s: kmock.KubernetesEmulator, bucket: storage.Bucket) -> 
     await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
 
 
+async def server_deployed(k8s: kmock.KubernetesEmulator, bucket: storage.Bucket, **spec: Any) -> None:
+    """A ModelServer of a Ready Model, with its Deployment created."""
+    await ready_model(k8s, bucket)
+    await create(k8s, example("server-falcon-7b-squad.yaml", model={"name": "falcon-7b"}, **spec))
+    await eventually(lambda: exists(k8s, "apps/v1/deployments", SERVER))
+
+
 def pod_spec(k8s: kmock.KubernetesEmulator, resource: str, name: str) -> dict[str, Any]:
     return dict(k8s.objects[resource, NAMESPACE, name]["spec"]["template"]["spec"])
 
@@ -54,9 +61,7 @@ def writes(k8s: kmock.KubernetesEmulator) -> list[str]:
 
 async def test_removing_the_gpu_env_and_autoscaling_of_a_server_removes_them_from_its_children(
         k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket) -> None:
-    await ready_model(k8s, bucket)
-    await create(k8s, example("server-falcon-7b-squad.yaml", model={"name": "falcon-7b"}, env={"DEBUG": "1"},
-                              autoscaling={"maxReplicas": 3}))
+    await server_deployed(k8s, bucket, env={"DEBUG": "1"}, autoscaling={"maxReplicas": 3})
     await eventually(lambda: exists(k8s, "autoscaling/v2/horizontalpodautoscalers", SERVER))
     before = pod_spec(k8s, "apps/v1/deployments", SERVER)
     assert before["nodeSelector"] and before["tolerations"]
@@ -88,9 +93,7 @@ async def test_removing_the_gpu_of_a_notebook_removes_it_from_its_stateful_set(
 async def test_a_field_another_manager_set_on_a_child_survives_the_operators_apply(
         k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket) -> None:
     """An admin's label on the Deployment is not the operator's to remove (server-side apply owns only its fields)."""
-    await ready_model(k8s, bucket)
-    await create(k8s, example("server-falcon-7b-squad.yaml", model={"name": "falcon-7b"}))
-    await eventually(lambda: exists(k8s, "apps/v1/deployments", SERVER))
+    await server_deployed(k8s, bucket)
     response = await k8s.patch(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{SERVER}",
                                json={"metadata": {"labels": {"team": "nlp"}}})
     assert response.status == 200
@@ -130,8 +133,7 @@ async def test_a_500_creating_a_fine_tunes_job_is_retried_until_the_job_exists(
 
 async def test_a_500_reading_the_server_after_its_deployment_changed_still_converges(
         k8s: ApiServerEmulator, operator: Operator, bucket: storage.Bucket) -> None:
-    await ready_model(k8s, bucket)
-    await create(k8s, example("server-falcon-7b-squad.yaml", model={"name": "falcon-7b"}))
+    await server_deployed(k8s, bucket)
     await eventually(lambda: ready(k8s, "ModelServer", SERVER)["reason"] == "Deploying")
     k8s.fail("GET", path("ModelServer", SERVER) + "$", 500, times=3)
     response = await k8s.patch(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{SERVER}/status",
@@ -210,9 +212,7 @@ async def test_the_upload_check_survives_a_bucket_error(
 
 async def test_a_sync_with_nothing_changed_writes_nothing(
         k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket) -> None:
-    await ready_model(k8s, bucket)
-    await create(k8s, example("server-falcon-7b-squad.yaml", model={"name": "falcon-7b"}))
-    await eventually(lambda: exists(k8s, "apps/v1/deployments", SERVER))
+    await server_deployed(k8s, bucket)
     response = await k8s.patch(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{SERVER}/status",
                                json={"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}})
     assert response.status == 200
