@@ -260,7 +260,7 @@ def apply_children(memo: Any, key: Key, outcome: Outcome) -> None:
             applied[child_key] = digest
     for child_key in outcome.absent:
         if applied.get(child_key) != ABSENT:
-            memo.kube.delete(*child_key[:1], key[1], child_key[1])
+            memo.kube.delete(child_key[0], key[1], child_key[1])
             applied[child_key] = ABSENT
 
 

@@ -96,13 +96,14 @@ class Kube:
         self.custom = kubernetes.client.CustomObjectsApi(client)
         self.apps = kubernetes.client.AppsV1Api(client)
 
-    def _call(self, doing: str, call: Callable[[], T], missing: T | None = None) -> T | None:
-        """Run one API call; 404 gives `missing`, every other failure becomes TransientError or RefusedError."""
+    def _call(self, doing: str, call: Callable[[], T], settled: frozenset[int] = frozenset({404})) -> T | None:
+        """Run one API call. A status in `settled` means there is nothing to do (gone, or already there): None.
+        Every other failure becomes TransientError or RefusedError."""
         try:
             return call()
         except ApiException as error:
-            if error.status == 404:
-                return missing
+            if error.status in settled:
+                return None
             raise _failure(error, doing) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:  # timeouts, resets, refused connections
             raise TransientError(f"{doing}: {error}") from error
@@ -185,13 +186,8 @@ class Kube:
         prefix, plural = _API_PATHS[kind]
         path = f"{prefix}/namespaces/{meta['namespace']}/{plural}"
         doing = f"applying {kind} {meta['namespace']}/{meta['name']}"
-        if kind in CREATE_ONLY:
-            try:
-                self._call(doing, lambda: self._request("POST", path, manifest, {}))
-            except TransientError as error:
-                if isinstance(error.__cause__, ApiException) and error.__cause__.status == 409:
-                    return  # it exists: created by an earlier sync (maybe one whose answer was lost)
-                raise
+        if kind in CREATE_ONLY:  # 409: created by an earlier sync (maybe one whose answer was lost)
+            self._call(doing, lambda: self._request("POST", path, manifest, {}), settled=frozenset({409}))
             return
         self._call(doing, lambda: self._request("PATCH", f"{path}/{meta['name']}", manifest,
                                                 {"fieldManager": FIELD_MANAGER, "force": "true"},
