@@ -35,7 +35,9 @@ def _cluster(i: dict[str, Any]) -> str:
             f"privateNodes={i.get('privateClusterConfig', {}).get('enablePrivateNodes')} "
             f"workloadPool={i.get('workloadIdentityConfig', {}).get('workloadPool')} "
             f"gcsFuse={i.get('addonsConfig', {}).get('gcsFuseCsiDriverConfig', {}).get('enabled')} "
-            f"datapath={i.get('datapathProvider')} deletionProtection={i.get('deletionProtection')}")
+            f"datapath={i.get('datapathProvider')} deletionProtection={i.get('deletionProtection')} "
+            f"secretsEncryption={i.get('databaseEncryption', {}).get('state', 'DECRYPTED')} "
+            f"binaryAuthorization={i.get('binaryAuthorization', {}).get('evaluationMode')}")
 
 
 def _bucket(i: dict[str, Any]) -> str:
@@ -64,7 +66,14 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "gcp:container/nodePool:NodePool": _pool,
     "gcp:storage/bucket:Bucket": _bucket,
     "gcp:artifactregistry/repository:Repository": lambda i: (
-        f"id={i.get('repositoryId')} format={i.get('format')} cleanupPolicies={len(i.get('cleanupPolicies', []))}"),
+        f"id={i.get('repositoryId')} format={i.get('format')} cleanupPolicies={len(i.get('cleanupPolicies', []))} "
+        f"immutableTags={i.get('dockerConfig', {}).get('immutableTags', False)}"),
+    "gcp:binaryauthorization/policy:Policy": lambda i: (
+        f"default={i.get('defaultAdmissionRule', {}).get('evaluationMode')}/"
+        f"{i.get('defaultAdmissionRule', {}).get('enforcementMode')} "
+        f"allowed={len(i.get('admissionWhitelistPatterns', []))} patterns"),
+    "gcp:kms/cryptoKey:CryptoKey": lambda i: f"purpose={i.get('purpose')} rotation={i.get('rotationPeriod')}",
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": _iam,
     "gcp:serviceaccount/account:Account": lambda i: f"id={i.get('accountId')}",
     "gcp:compute/subnetwork:Subnetwork": lambda i: f"cidr={i.get('ipCidrRange')} secondary=" + ",".join(
         f"{r['rangeName']}:{r['ipCidrRange']}" for r in i.get("secondaryIpRanges", [])),

@@ -18,8 +18,15 @@ from typing import Any, TypeVar
 
 from infra.gke.catalogue import CATALOGUE, machine_problem
 from modelplane.api.common import GPU_TYPES
-from modelplane.images import BUILDER_IMAGE, NOTEBOOK_IMAGE, OPERATOR_VERSION, SERVER_IMAGE
-from modelplane.names import BUILD_NAMESPACE, BUILD_POOL, SYSTEM_NAMESPACE
+from modelplane.images import (
+    BUILDER_IMAGE,
+    DIGEST_PINNED,
+    NOTEBOOK_IMAGE,
+    OPERATOR_IMAGE_NAME,
+    OPERATOR_VERSION,
+    SERVER_IMAGE,
+)
+from modelplane.names import BUCKET_ROOTS, BUILD_NAMESPACE, BUILD_POOL, SYSTEM_NAMESPACE
 
 NAMESPACE = "modelplane"  # the Pulumi project name: config keys are `modelplane:<key>`
 
@@ -111,6 +118,27 @@ class MaintenanceWindow:
 
 
 @dataclass(frozen=True)
+class Tenant:
+    """A namespace for ML users, and who may use it: `members` are IAM principals (`user:a@example.com`,
+    `group:ml@example.com`) that get the namespace's `edit` role and their notebooks' workspaces in the bucket."""
+
+    name: str
+    members: tuple[str, ...] = ()
+
+
+BINARY_AUTHORIZATION_MODES = ("enforce", "dryrun", "off")
+
+
+@dataclass(frozen=True)
+class BinaryAuthorization:
+    """The project's Binary Authorization policy: images outside the platform's registries and `allow` are refused
+    (`enforce`) or only logged (`dryrun`)."""
+
+    mode: str
+    allow: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Images:
     operator: str
     server: str
@@ -135,7 +163,10 @@ class StackConfig:
     gpu_pools: tuple[GpuPool, ...]
     buckets: BucketSettings
     registry: RegistrySettings
-    tenants: tuple[str, ...]
+    tenants: tuple[Tenant, ...]
+    rbac_security_group: str
+    secrets_encryption: bool
+    binary_authorization: BinaryAuthorization
     deletion_protection: bool
     labels: Mapping[str, str]
     maintenance: MaintenanceWindow
@@ -146,6 +177,10 @@ class StackConfig:
     def gpu_types(self) -> tuple[str, ...]:
         """GPU types this cluster offers, as GKE labels its nodes (what the operator may schedule on)."""
         return tuple(dict.fromkeys(pool.gpu_type for pool in self.gpu_pools))
+
+    @property
+    def tenant_names(self) -> tuple[str, ...]:
+        return tuple(tenant.name for tenant in self.tenants)
 
 
 T = TypeVar("T")
@@ -244,7 +279,8 @@ def _dns_label(max_len: int) -> Callable[[str], str | None]:
 
 STACK_KEYS = ("project", "region", "zones", "clusterName", "releaseChannel", "privateNodes",
               "masterAuthorizedNetworks", "dnsEndpoint", "network", "systemPool", "buildPool", "gpuPools", "buckets",
-              "registry", "tenants", "deletionProtection", "labels", "maintenanceWindow", "images", "tenantGpuQuota")
+              "registry", "tenants", "rbacSecurityGroup", "secretsEncryption", "binaryAuthorization",
+              "deletionProtection", "labels", "maintenanceWindow", "images", "tenantGpuQuota")
 
 
 def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
@@ -263,6 +299,11 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
     zones = _zones(r, raw, "zones", region, default=(f"{region}-a", f"{region}-c"))
     cluster_name = r.value(raw, "clusterName", str, f"modelplane-{stack}"[:_MAX_CLUSTER_NAME],
                            _dns_label(_MAX_CLUSTER_NAME))
+    tenants = _tenants(r, raw)
+    rbac_group = r.value(raw, "rbacSecurityGroup", str, "", _security_group)
+    if not rbac_group and any(m.startswith("group:") for t in tenants for m in t.members):
+        r.problem("rbacSecurityGroup", "required when a tenant member is a group: the gke-security-groups@<your "
+                                       "domain> group that nests the members' groups (Google Groups for RBAC)")
 
     return _finish(r, StackConfig(
         stack=stack,
@@ -280,7 +321,10 @@ def parse_stack_config(raw: Mapping[str, Any], stack: str) -> StackConfig:
         gpu_pools=_gpu_pools(r, raw, region, zones),
         buckets=_buckets(r, raw, region),
         registry=_registry(r, raw),
-        tenants=_tenants(r, raw),
+        tenants=tenants,
+        rbac_security_group=rbac_group,
+        secrets_encryption=r.value(raw, "secretsEncryption", bool, True),
+        binary_authorization=_binary_authorization(r, raw),
         deletion_protection=r.value(raw, "deletionProtection", bool, False),
         labels=_labels(r, raw),
         maintenance=_maintenance(r, raw),
@@ -435,18 +479,78 @@ def _registry(r: _Reader, raw: Mapping[str, Any]) -> RegistrySettings:
                                 untagged_expire_days=r.value(item, "untaggedExpireDays", int, 7, _within(1, 3650)))
 
 
-def _tenants(r: _Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:
-    tenants = r.items(raw, "tenants", ["ml"])
-    check = _dns_label(63)
-    for tenant in tenants:
-        problem = check(tenant) if isinstance(tenant, str) else f"{tenant!r} is not a namespace name"
-        if problem:
-            r.problem("tenants", problem)
-        elif tenant in RESERVED_NAMESPACES:
-            r.problem("tenants", f"{tenant!r} is a system namespace; give ML users a namespace of their own")
-    if len(set(map(str, tenants))) != len(tenants):
+_MEMBER_RE = re.compile(r"^(user|group):[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+# The longest tenant name: the tenant's image repository is `<clusterName>-<tenant>`, at most 63 characters.
+MAX_TENANT_NAME = 63 - _MAX_CLUSTER_NAME - 1
+
+
+def _tenants(r: _Reader, raw: Mapping[str, Any]) -> tuple[Tenant, ...]:
+    tenants = []
+    for i, item in enumerate(r.items(raw, "tenants", ["ml"])):
+        with r.within(f"tenants[{i}]."):
+            tenant = _tenant(r, item)
+        if tenant:
+            tenants.append(tenant)
+    names = [t.name for t in tenants]
+    if len(set(names)) != len(names):
         r.problem("tenants", "lists a namespace twice")
-    return tuple(str(t) for t in tenants)
+    if not tenants:
+        r.problem("tenants", "needs at least one namespace for ML users, e.g. [ml]")
+    return tuple(tenants)
+
+
+def _tenant(r: _Reader, item: object) -> Tenant | None:
+    """A tenant written as a bare name (`ml`) or as `{name: ml, members: [group:ml@example.com]}`."""
+    raw: Mapping[str, Any] = {"name": item} if isinstance(item, str) else item if isinstance(item, Mapping) else {}
+    if not raw:
+        r.problem("", f"{item!r} is not a namespace name or a mapping with name and members")
+        return None
+    r.unknown_keys(raw, ("name", "members"))
+    name = r.value(raw, "name", str, "", _dns_label(MAX_TENANT_NAME))
+    if "name" not in raw:
+        r.problem("name", "required: the tenant's namespace, e.g. ml")
+    reserved = tenant_name_problem(name)
+    if reserved:
+        r.problem("name", reserved)
+    members = []
+    for member in r.items(raw, "members", []):
+        if isinstance(member, str) and _MEMBER_RE.match(member):
+            members.append(member)
+        else:
+            r.problem("members", f"{member!r} is not an IAM principal such as user:ada@example.com or "
+                                 "group:ml-team@example.com")
+    return Tenant(name=name, members=tuple(members)) if name and not reserved else None
+
+
+def tenant_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a tenant: a system namespace, or a top-level prefix of the bucket layout (a tenant
+    named `uploads` would be granted every tenant's build uploads)."""
+    if name in RESERVED_NAMESPACES:
+        return f"{name!r} is a system namespace; give ML users a namespace of their own"
+    if name in BUCKET_ROOTS:
+        return f"{name!r} is a top-level folder of the artifacts bucket ({', '.join(BUCKET_ROOTS)}); pick another name"
+    return None
+
+
+def _security_group(value: str) -> str | None:
+    if re.match(r"^gke-security-groups@[a-z0-9.-]+\.[a-z]{2,}$", value):
+        return None
+    return f"{value!r} must be the group named gke-security-groups@<your domain> (GKE requires that name)"
+
+
+def _binary_authorization(r: _Reader, raw: Mapping[str, Any]) -> BinaryAuthorization:
+    item = r.mapping(raw, "binaryAuthorization")
+    with r.within("binaryAuthorization."):
+        r.unknown_keys(item, ("mode", "allow"))
+        allow = []
+        for pattern in r.items(item, "allow", []):
+            if isinstance(pattern, str) and re.match(r"^[a-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/*@:-]+$", pattern):
+                allow.append(pattern)
+            else:
+                r.problem("allow", f"{pattern!r} is not an image name pattern such as "
+                                   "us-docker.pkg.dev/my-project/images/* or docker.io/library/python@*")
+        return BinaryAuthorization(mode=r.value(item, "mode", str, "enforce", _one_of(BINARY_AUTHORIZATION_MODES)),
+                                   allow=tuple(allow))
 
 
 def _labels(r: _Reader, raw: Mapping[str, Any]) -> dict[str, str]:
@@ -479,19 +583,29 @@ def _maintenance(r: _Reader, raw: Mapping[str, Any]) -> MaintenanceWindow:
 
 
 def _images(r: _Reader, raw: Mapping[str, Any], registry: str) -> Images:
+    """Every image by digest (images.py says why). The operator's image may also be a tag in the stack's own
+    platform repository, where tags are immutable: `pulumi up` resolves it to its digest (infra/platform.py)."""
     item = r.mapping(raw, "images")
 
-    def reference(value: str) -> str | None:
-        return None if _IMAGE_RE.match(value) else f"{value!r} is not an image reference such as repo/name:tag"
+    def pinned(value: str) -> str | None:
+        if not _IMAGE_RE.match(value):
+            return f"{value!r} is not an image reference such as repo/name:tag@sha256:<digest>"
+        if not re.search(DIGEST_PINNED, value):
+            return (f"{value!r} is not pinned by digest; append @sha256:<digest> (crane digest {value} prints it): "
+                    "a tag can be moved to other code")
+        return None
+
+    def operator(value: str) -> str | None:
+        return None if value.startswith(f"{registry}/") and _IMAGE_RE.match(value) else pinned(value)
 
     with r.within("images."):
         r.unknown_keys(item, ("operator", "server", "notebook", "builder"))
         return Images(
             # The operator image is built from platform/operator/Dockerfile and pushed to the stack's registry.
-            operator=r.value(item, "operator", str, f"{registry}/modelplane-operator:{OPERATOR_VERSION}", reference),
-            server=r.value(item, "server", str, SERVER_IMAGE, reference),
-            notebook=r.value(item, "notebook", str, NOTEBOOK_IMAGE, reference),
-            builder=r.value(item, "builder", str, BUILDER_IMAGE, reference),
+            operator=r.value(item, "operator", str, f"{registry}/{OPERATOR_IMAGE_NAME}:{OPERATOR_VERSION}", operator),
+            server=r.value(item, "server", str, SERVER_IMAGE, pinned),
+            notebook=r.value(item, "notebook", str, NOTEBOOK_IMAGE, pinned),
+            builder=r.value(item, "builder", str, BUILDER_IMAGE, pinned),
         )
 
 

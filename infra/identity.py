@@ -1,11 +1,13 @@
 """Who may do what, with no keys anywhere.
 
-Three Google service accounts: nodes (logs, metrics, image pulls), the operator (bucket read/write and signing its
-own upload URLs), image builders (push to the registry, read build uploads). Tenant workloads get no Google service
-account at all: Workload Identity Federation principals for their Kubernetes service account are granted access to
-their namespace's bucket prefix directly (see infra/buckets/access.py).
+Google service accounts: nodes (logs, metrics, image pulls), the operator (bucket read/write and signing its own
+upload URLs), and one image builder per tenant (push to that tenant's repository, read that tenant's uploads: no
+account serves two tenants, so one tenant's build can neither read another's contexts nor overwrite its images or
+the platform's). Tenant workloads get no Google service account at all: Workload Identity Federation principals
+for their Kubernetes service account are granted their namespace's bucket prefix directly (infra/buckets/access.py).
 """
 
+import hashlib
 from dataclasses import dataclass
 from functools import partial
 
@@ -29,29 +31,46 @@ def ksa_principal(project_number: str, workload_pool: str, namespace: str, ksa: 
             f"{workload_pool}/subject/ns/{namespace}/sa/{ksa}")
 
 
+ACCOUNT_ID_MAX = 30  # GCP service account ids: 6-30 characters
+
+
+def builder_account_id(prefix: str, tenant: str) -> str:
+    """`<prefix>-b-<tenant>`, or, when that is longer than GCP allows, the tenant's name replaced by a digest of it
+    (the account's display name still names the tenant). Distinct tenants always get distinct ids."""
+    readable = f"{prefix}-b-{tenant}"
+    if len(readable) <= ACCOUNT_ID_MAX:
+        return readable
+    digest = hashlib.sha256(tenant.encode()).hexdigest()[:8]
+    return f"{prefix[:ACCOUNT_ID_MAX - len(digest) - 3]}-b-{digest}"
+
+
 @dataclass(frozen=True)
 class ServiceAccountsArgs:
     prefix: str
     project: str
+    tenants: tuple[str, ...]
 
 
 class ServiceAccounts(pulumi.ComponentResource):
     nodes: gcp.serviceaccount.Account
     operator: gcp.serviceaccount.Account
-    builder: gcp.serviceaccount.Account
+    builders: dict[str, gcp.serviceaccount.Account]  # tenant -> its builder
 
     def __init__(self, name: str, args: ServiceAccountsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:ServiceAccounts", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        def account(role: str, purpose: str) -> gcp.serviceaccount.Account:
+        def account(role: str, purpose: str, account_id: str = "") -> gcp.serviceaccount.Account:
             return gcp.serviceaccount.Account(
-                f"{name}-{role}", account_id=f"{args.prefix}-{role}", display_name=f"modelplane {role}",
+                f"{name}-{role}", account_id=account_id or f"{args.prefix}-{role}", display_name=f"modelplane {role}",
                 description=purpose, opts=child)
 
         self.nodes = account("nodes", "GKE nodes: write logs and metrics, pull images")
         self.operator = account("operator", "modelplane operator: artifacts bucket, signed upload URLs")
-        self.builder = account("builder", "modelplane image builds: read uploads, push images")
+        self.builders = {
+            tenant: account(f"builder-{tenant}", f"image builds of tenant {tenant}: its uploads, its repository",
+                            builder_account_id(args.prefix, tenant))
+            for tenant in args.tenants}
         for role in NODE_ROLES:
             gcp.projects.IAMMember(f"{name}-nodes-{role.split('/')[1]}", project=args.project, role=role,
                                    member=self.nodes.member, opts=child)
@@ -60,14 +79,13 @@ class ServiceAccounts(pulumi.ComponentResource):
                                      role="roles/iam.serviceAccountTokenCreator", member=self.operator.member,
                                      opts=child)
         self.register_outputs({"nodes": self.nodes.email, "operator": self.operator.email,
-                               "builder": self.builder.email})
+                               "builders": {tenant: a.email for tenant, a in self.builders.items()}})
 
 
 @dataclass(frozen=True)
 class WorkloadIdentityArgs:
     accounts: ServiceAccounts
     workload_pool: pulumi.Output[str]
-    tenants: tuple[str, ...]
 
 
 class WorkloadIdentity(pulumi.ComponentResource):
@@ -77,8 +95,10 @@ class WorkloadIdentity(pulumi.ComponentResource):
         super().__init__("modelplane:infra:WorkloadIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         bindings = [(args.accounts.operator, SYSTEM_NAMESPACE, OPERATOR_KSA)]
-        # Each tenant's builds run as its own KSA in the build namespace, where tenants cannot create pods.
-        bindings += [(args.accounts.builder, BUILD_NAMESPACE, builder_ksa(tenant)) for tenant in args.tenants]
+        # Each tenant's builds run as its own KSA in the build namespace, where tenants cannot create pods, acting as
+        # the tenant's own builder account.
+        bindings += [(account, BUILD_NAMESPACE, builder_ksa(tenant))
+                     for tenant, account in args.accounts.builders.items()]
         for account, namespace, ksa in bindings:
             gcp.serviceaccount.IAMMember(
                 f"{name}-{namespace}-{ksa}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import runpy
 from collections.abc import Mapping
@@ -95,6 +96,12 @@ class _CloudMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "gcp:organizations/getProject:getProject":
             return {"projectId": args.args.get("projectId"), "number": MOCK_PROJECT_NUMBER}, []
+        if args.token == "gcp:artifactregistry/getDockerImage:getDockerImage":
+            # A stand-in digest (of the name), so the plan shows where the real one goes: `pulumi up` reads it.
+            name = args.args["imageName"].split(":")[0]
+            digest = hashlib.sha256(args.args["imageName"].encode()).hexdigest()
+            return {"selfLink": f"{args.args['location']}-docker.pkg.dev/{self.project}/{args.args['repositoryId']}/"
+                                f"{name}@sha256:{digest}"}, []
         raise NotImplementedError(f"offline plan has no mock for {args.token}")
 
 

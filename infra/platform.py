@@ -24,8 +24,9 @@ def platform_facts(config: StackConfig, outputs: Mapping[str, Any]) -> PlatformF
     return PlatformFacts(
         project=config.project, region=config.region, bucket=outputs["bucket"], registry=outputs["registry"],
         operator_service_account=outputs["operatorServiceAccount"],
-        builder_service_account=outputs["builderServiceAccount"], gpu_pools=outputs["gpuPools"],
-        tenants=config.tenants, operator_image=config.images.operator, server_image=config.images.server,
+        builder_service_accounts=outputs["builderServiceAccounts"], gpu_pools=outputs["gpuPools"],
+        tenants=config.tenant_names, tenant_members={t.name: t.members for t in config.tenants},
+        operator_image=outputs["operatorImage"], server_image=config.images.server,
         notebook_image=config.images.notebook, builder_image=config.images.builder,
         tenant_gpu_quota=config.tenant_gpu_quota)
 
@@ -46,7 +47,7 @@ class Platform(pulumi.ComponentResource):
             "gke", kubeconfig=args.outputs["kubeconfig"], enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.node_pools))
         needed = {key: args.outputs[key] for key in ("bucket", "registry", "operatorServiceAccount",
-                                                     "builderServiceAccount", "gpuPools")}
+                                                     "builderServiceAccounts", "gpuPools", "operatorImage")}
         facts = pulumi.Output.all(**needed).apply(partial(platform_facts, args.config))
         with_provider = pulumi.ResourceOptions(parent=self, provider=self.provider)
         crd_group = k8s.yaml.v2.ConfigGroup("crds", objs=crds(), opts=with_provider)

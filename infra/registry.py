@@ -1,4 +1,11 @@
-"""The Artifact Registry repository for images the platform builds (Model/Dataset/Notebook `build:`)."""
+"""Artifact Registry repositories: one for the platform's own images, one per tenant for the images it builds.
+
+Artifact Registry grants access per repository (no IAM conditions on images inside one), so a repository is the
+smallest scope a builder's push right can have. The platform repository holds the operator image: no identity the
+stack creates may write to it (the platform engineer pushes with their own rights), and its tags are immutable, so a
+version, once pushed, names the same bytes forever. Tenant repositories keep mutable tags: a build from a branch
+re-tags `:<branch>`, and the layer cache is re-written on every build.
+"""
 
 from dataclasses import dataclass
 
@@ -10,11 +17,13 @@ from infra.config import RegistrySettings
 
 @dataclass(frozen=True)
 class RegistryArgs:
-    name: str
+    repository_id: str
     region: str
+    description: str
     settings: RegistrySettings
     pullers: list[pulumi.Input[str]]
     pushers: list[pulumi.Input[str]]
+    immutable_tags: bool
     protect: bool
 
 
@@ -26,10 +35,11 @@ class Registry(pulumi.ComponentResource):
         super().__init__("modelplane:infra:Registry", name, None, opts)
         self.repository = gcp.artifactregistry.Repository(
             name,
-            repository_id=args.name,
+            repository_id=args.repository_id,
             location=args.region,
             format="DOCKER",
-            description="Images built by modelplane from git repositories and uploads",
+            description=args.description,
+            docker_config={"immutable_tags": args.immutable_tags},
             cleanup_policy_dry_run=False,
             cleanup_policies=[
                 {"id": "keep-recent", "action": "KEEP",

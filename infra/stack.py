@@ -1,14 +1,17 @@
 """Infra: the whole cloud side of one environment, composed from the components beside this module."""
 
+import re
 from functools import partial
 
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.buckets.access import BucketAccess, BucketAccessArgs, PrefixGrant, uploads_reader
+from infra.buckets.access import OBJECT_USER, OBJECT_VIEWER, BucketAccess, BucketAccessArgs, PrefixGrant
 from infra.buckets.artifacts import ArtifactBucket, ArtifactBucketArgs
 from infra.config import StackConfig
+from infra.gke.binary_authorization import AdmissionPolicy, AdmissionPolicyArgs, allowlist
 from infra.gke.cluster import Cluster, ClusterArgs
+from infra.gke.encryption import SecretsKey, SecretsKeyArgs
 from infra.gke.kubeconfig import kubeconfig
 from infra.gke.node_pools import NodePools, NodePoolsArgs
 from infra.identity import (
@@ -20,16 +23,31 @@ from infra.identity import (
 )
 from infra.network import Network, NetworkArgs
 from infra.registry import Registry, RegistryArgs
-from modelplane.names import WORKLOAD_KSA
+from modelplane.images import CLOUD_SDK_IMAGE, DIGEST_PINNED
+from modelplane.names import (
+    WORKLOAD_KSA,
+    notebooks_prefix,
+    tenant_prefix,
+    tenant_repository,
+    uploads_prefix,
+)
 
 APIS = ("compute.googleapis.com", "container.googleapis.com", "storage.googleapis.com",
         "artifactregistry.googleapis.com", "iam.googleapis.com", "iamcredentials.googleapis.com",
-        "logging.googleapis.com", "monitoring.googleapis.com")
+        "logging.googleapis.com", "monitoring.googleapis.com", "cloudkms.googleapis.com",
+        "binaryauthorization.googleapis.com")
+# What a tenant's member needs from the project to reach the cluster at all (get credentials, connect through the
+# DNS endpoint); what they may do inside is Kubernetes RBAC (the namespace's `edit`, modelplane/deploy.py).
+MEMBER_PROJECT_ROLE = "roles/container.clusterViewer"
 
 
 def _tenant_principal(tenant: str, resolved: list[str]) -> str:
     project_number, workload_pool = resolved
     return ksa_principal(project_number, workload_pool, tenant, WORKLOAD_KSA)
+
+
+def _allowlist(images: list[str], extra: tuple[str, ...], repositories: list[str]) -> list[str]:
+    return allowlist(repositories, images, extra)
 
 
 def _kubeconfig(cluster_name: str, resolved: list[str | None]) -> str:
@@ -58,37 +76,56 @@ class Infra(pulumi.ComponentResource):
         ]
         child = pulumi.ResourceOptions(parent=self, providers=[provider], depends_on=services)
 
+        project_number = gcp.organizations.get_project_output(
+            project_id=c.project, opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)).number
         network = Network("network", NetworkArgs(name=name, region=c.region, ranges=c.network), child)
-        accounts = ServiceAccounts("sa", ServiceAccountsArgs(prefix=name, project=c.project), child)
+        accounts = ServiceAccounts("sa", ServiceAccountsArgs(prefix=name, project=c.project, tenants=c.tenant_names),
+                                   child)
+        secrets_key = SecretsKey("secrets", SecretsKeyArgs(name=name, region=c.region, project_number=project_number),
+                                 child) if c.secrets_encryption else None
         cluster = Cluster("cluster", ClusterArgs(config=c, network=network.vpc.id, subnet=network.subnet.id,
-                                                 node_service_account=accounts.nodes.email), child)
+                                                 node_service_account=accounts.nodes.email,
+                                                 secrets_key=secrets_key), child)
         pools = NodePools("pools", NodePoolsArgs(config=c, cluster=cluster.cluster,
                                                  node_service_account=accounts.nodes.email), child)
-        WorkloadIdentity("wi", WorkloadIdentityArgs(accounts=accounts, workload_pool=cluster.workload_pool,
-                                                    tenants=c.tenants), child)
-        registry = Registry("registry", RegistryArgs(
-            name=name, region=c.region, settings=c.registry, protect=c.deletion_protection,
-            pullers=[accounts.nodes.member], pushers=[accounts.builder.member]), child)
+        WorkloadIdentity("wi", WorkloadIdentityArgs(accounts=accounts, workload_pool=cluster.workload_pool), child)
+
+        def registry(component: str, repository_id: str, description: str, pushers: list[pulumi.Input[str]],
+                     immutable_tags: bool) -> Registry:
+            return Registry(component, RegistryArgs(
+                repository_id=repository_id, region=c.region, description=description, settings=c.registry,
+                pullers=[accounts.nodes.member], pushers=pushers, immutable_tags=immutable_tags,
+                protect=c.deletion_protection), child)
+
+        platform_registry = registry("registry", name, "modelplane's own images (the operator)", [], True)
+        tenant_registries = [
+            registry(f"registry-{tenant}", tenant_repository(name, tenant), f"images built for tenant {tenant}",
+                     [accounts.builders[tenant].member], False)
+            for tenant in c.tenant_names]
         bucket = ArtifactBucket("artifacts", ArtifactBucketArgs(
             name=f"{c.project}-{name}-artifacts", settings=c.buckets, protect=c.deletion_protection), child)
 
-        project_number = gcp.organizations.get_project_output(
-            project_id=c.project, opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)).number
-        tenant_grants = [
-            PrefixGrant(
-                title=f"tenant-{tenant}",
-                member=pulumi.Output.all(project_number, cluster.workload_pool).apply(
-                    partial(_tenant_principal, tenant)),
-                role="roles/storage.objectUser",
-                prefix=f"{tenant}/",
-            )
-            for tenant in c.tenants
-        ]
+        grants = []
+        for tenant in c.tenants:
+            workload = pulumi.Output.all(project_number, cluster.workload_pool).apply(
+                partial(_tenant_principal, tenant.name))
+            grants += [PrefixGrant(f"tenant-{tenant.name}", workload, OBJECT_USER, tenant_prefix(tenant.name)),
+                       PrefixGrant(f"builder-{tenant.name}-uploads", accounts.builders[tenant.name].member,
+                                   OBJECT_VIEWER, uploads_prefix(tenant.name))]
+            grants += [PrefixGrant(f"member-{tenant.name}-{i}-notebooks", member, OBJECT_USER,
+                                   notebooks_prefix(tenant.name)) for i, member in enumerate(tenant.members)]
         BucketAccess("artifacts-access", BucketAccessArgs(
-            bucket=bucket.bucket.name,
-            whole_bucket={"operator": accounts.operator.member},
-            prefix_grants=[*tenant_grants, uploads_reader("builder-uploads", accounts.builder.member)],
-        ), child)
+            bucket=bucket.bucket.name, whole_bucket={"operator": accounts.operator.member}, prefix_grants=grants),
+            child)
+        for member in sorted({m for tenant in c.tenants for m in tenant.members}):
+            gcp.projects.IAMMember(re.sub(r"[^a-z0-9-]", "-", f"member-{member.lower()}"), project=c.project,
+                                   role=MEMBER_PROJECT_ROLE, member=member, opts=child)
+        if c.binary_authorization.mode != "off":
+            images = [c.images.operator, c.images.server, c.images.notebook, c.images.builder, CLOUD_SDK_IMAGE]
+            AdmissionPolicy("admission", AdmissionPolicyArgs(
+                project=c.project, settings=c.binary_authorization,
+                allow=pulumi.Output.all(platform_registry.url, *(r.url for r in tenant_registries)).apply(
+                    partial(_allowlist, images, c.binary_authorization.allow))), child)
 
         dns_endpoint = cluster.cluster.control_plane_endpoints_config.dns_endpoint_config.endpoint
         server = dns_endpoint if c.dns_endpoint else cluster.cluster.endpoint
@@ -100,14 +137,27 @@ class Infra(pulumi.ComponentResource):
             "endpoint": server,
             "kubeconfig": kubeconfig_text,
             "bucket": bucket.bucket.name,
-            "registry": registry.url,
+            "registry": platform_registry.url,
+            "operatorImage": self._operator_image(c, platform_registry, provider),
             "workloadPool": cluster.workload_pool,
             "nodeServiceAccount": accounts.nodes.email,
             "operatorServiceAccount": accounts.operator.email,
-            "builderServiceAccount": accounts.builder.email,
+            "builderServiceAccounts": {tenant: account.email for tenant, account in accounts.builders.items()},
             "gpuPools": [{"name": p.name, "gpuType": p.gpu_type, "gpusPerNode": p.gpus_per_node, "spot": p.spot,
                           "machineType": p.machine_type} for p in c.gpu_pools],
-            "tenants": list(c.tenants),
+            "tenants": list(c.tenant_names),
         }
         self.node_pools = [pools.system, pools.builds, *pools.gpu.values()]
         self.register_outputs(self.outputs)
+
+    def _operator_image(self, c: StackConfig, registry: Registry, provider: gcp.Provider) -> pulumi.Output[str]:
+        """The operator image by digest: as configured when pinned, else its tag in the platform repository looked up
+        at `pulumi up` (the repository's tags are immutable). The lookup waits for the repository, so a first
+        `pulumi up` fails here, naming the image, if it was not pushed yet."""
+        if re.search(DIGEST_PINNED, c.images.operator):
+            return pulumi.Output.from_input(c.images.operator)
+        found = gcp.artifactregistry.get_docker_image_output(
+            location=c.region, repository_id=registry.repository.repository_id,
+            image_name=c.images.operator.rsplit("/", 1)[1],
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider))
+        return found.self_link

@@ -6,11 +6,16 @@ from functools import partial
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.buckets.artifacts import UPLOADS_PREFIX
+OBJECT_USER = "roles/storage.objectUser"  # read, write, delete objects
+OBJECT_VIEWER = "roles/storage.objectViewer"  # read objects
 
 
 def prefix_condition(bucket: str, prefix: str) -> str:
-    """CEL that admits objects under `prefix`, and listings asked for under it (a listing names no object)."""
+    """CEL that admits objects under `prefix`, and listings asked for under it (a listing names no object).
+
+    The prefix must end in `/`: `uploads/ml` would also admit `uploads/ml-research/`."""
+    if not prefix.endswith("/"):
+        raise ValueError(f"a prefix grant must end in '/': {prefix!r}")
     return (f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{prefix}") || '
             f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{prefix}")')
 
@@ -37,7 +42,7 @@ class BucketAccess(pulumi.ComponentResource):
         super().__init__("modelplane:infra:BucketAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         for title, member in args.whole_bucket.items():
-            gcp.storage.BucketIAMMember(f"{name}-{title}", bucket=args.bucket, role="roles/storage.objectUser",
+            gcp.storage.BucketIAMMember(f"{name}-{title}", bucket=args.bucket, role=OBJECT_USER,
                                         member=member, opts=child)
         for grant in args.prefix_grants:
             gcp.storage.BucketIAMMember(
@@ -51,6 +56,3 @@ class BucketAccess(pulumi.ComponentResource):
             )
         self.register_outputs({})
 
-
-def uploads_reader(title: str, member: pulumi.Input[str]) -> PrefixGrant:
-    return PrefixGrant(title=title, member=member, role="roles/storage.objectViewer", prefix=UPLOADS_PREFIX)

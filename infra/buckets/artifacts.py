@@ -10,8 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import BucketSettings
-
-UPLOADS_PREFIX = "uploads/"
+from modelplane.names import UPLOADS_ROOT
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class ArtifactBucket(pulumi.ComponentResource):
             force_destroy=False,
             lifecycle_rules=[
                 {"action": {"type": "Delete"},
-                 "condition": {"age": s.uploads_expire_days, "matches_prefixes": [UPLOADS_PREFIX]}},
+                 "condition": {"age": s.uploads_expire_days, "matches_prefixes": [f"{UPLOADS_ROOT}/"]}},
                 {"action": {"type": "Delete"},
                  "condition": {"days_since_noncurrent_time": s.noncurrent_expire_days, "with_state": "ARCHIVED"}},
             ],

@@ -10,6 +10,8 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import StackConfig
+from infra.gke.binary_authorization import cluster_setting
+from infra.gke.encryption import SecretsKey
 from infra.network import PODS_RANGE, SERVICES_RANGE
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -32,6 +34,7 @@ class ClusterArgs:
     network: pulumi.Input[str]
     subnet: pulumi.Input[str]
     node_service_account: pulumi.Input[str]
+    secrets_key: SecretsKey | None  # application-layer Secrets encryption, when the stack turns it on
 
 
 class Cluster(pulumi.ComponentResource):
@@ -41,6 +44,7 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:Cluster", name, None, opts)
         c = args.config
+        key = args.secrets_key
         self.cluster = gcp.container.Cluster(
             name,
             name=c.cluster_name,
@@ -80,8 +84,14 @@ class Cluster(pulumi.ComponentResource):
                                                      "recurrence": c.maintenance.recurrence}},
             security_posture_config={"mode": "BASIC", "vulnerability_mode": "VULNERABILITY_BASIC"},
             cost_management_config={"enabled": True},
+            binary_authorization=cluster_setting(c.binary_authorization),
             deletion_protection=c.deletion_protection,
+            database_encryption={"state": "ENCRYPTED", "key_name": key.key.id} if key else None,
+            # Google Groups for RBAC: tenants' members may be groups.
+            authenticator_groups_config={"security_group": c.rbac_security_group} if c.rbac_security_group else None,
+            # GKE checks that its service agent may use the key before it creates the cluster.
             opts=pulumi.ResourceOptions(parent=self, protect=c.deletion_protection,
+                                        depends_on=[key.grant] if key else [],
                                         ignore_changes=["node_config", "initial_node_count"]),
         )
         self.workload_pool = self.cluster.workload_identity_config.workload_pool

@@ -114,7 +114,7 @@ def test_only_the_project_is_required() -> None:
     assert config.private_nodes and config.dns_endpoint and not config.deletion_protection
     assert [(p.name, p.gpu_type, p.machine_type, p.min_nodes, p.spot) for p in config.gpu_pools] == [
         ("l4", "nvidia-l4", "g2-standard-8", 0, True)]
-    assert config.tenants == ("ml",)
+    assert config.tenant_names == ("ml",)
     build = config.build_pool
     assert (build.machine_type, build.min_nodes, build.max_nodes, build.disk_size_gb) == ("e2-standard-4", 0, 2, 200)
 

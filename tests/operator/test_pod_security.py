@@ -32,7 +32,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 FACTS = PlatformFacts(
     project="p", region="us-central1", bucket=DEV_CLUSTER.bucket, registry=DEV_CLUSTER.registry,
     operator_service_account="operator@p.iam.gserviceaccount.com",
-    builder_service_account="builder@p.iam.gserviceaccount.com", gpu_pools=[], tenants=[NAMESPACE],
+    builder_service_accounts={NAMESPACE: "builder@p.iam.gserviceaccount.com"}, gpu_pools=[], tenants=[NAMESPACE],
     operator_image="registry/modelplane-operator:0.1.0", server_image=DEV_CLUSTER.server_image,
     notebook_image=DEV_CLUSTER.notebook_image, builder_image=DEV_CLUSTER.builder_image)
 RENDERED = [m for group in all_manifests(FACTS).values() for m in group]

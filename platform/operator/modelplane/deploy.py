@@ -7,8 +7,8 @@ same list as YAML for Argo CD or Flux. Both call the functions below with the sa
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class PlatformFacts:
     bucket: str
     registry: str
     operator_service_account: str
-    builder_service_account: str
+    builder_service_accounts: Mapping[str, str]  # tenant -> the Google service account its builds run as
     gpu_pools: Sequence[dict[str, Any]]
     tenants: Sequence[str]
     operator_image: str
@@ -52,6 +52,7 @@ class PlatformFacts:
     notebook_image: str
     builder_image: str
     tenant_gpu_quota: int = 0
+    tenant_members: Mapping[str, Sequence[str]] = field(default_factory=dict)  # IAM principals per tenant
 
 
 def crds(directory: Path = CRDS_DIR) -> list[dict[str, Any]]:
@@ -215,14 +216,31 @@ def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
         _namespace(namespace, TENANT_LEVEL, **{"modelplane.dev/tenant": "true"}),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(WORKLOAD_KSA, namespace)},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(
-            builder_ksa(namespace), BUILD_NAMESPACE, annotations={GKE_SA_ANNOTATION: facts.builder_service_account}),
+            builder_ksa(namespace), BUILD_NAMESPACE,
+            annotations={GKE_SA_ANNOTATION: facts.builder_service_accounts[namespace]}),
          "automountServiceAccountToken": False},
         network_policy(namespace),
     ]
+    members = facts.tenant_members.get(namespace, ())
+    if members:
+        manifests.append(members_binding(namespace, members))
     if facts.tenant_gpu_quota:
         manifests.append({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta("modelplane-gpus", namespace),
                           "spec": {"hard": {"requests.nvidia.com/gpu": str(facts.tenant_gpu_quota)}}})
     return manifests
+
+
+def members_binding(namespace: str, members: Sequence[str]) -> dict[str, Any]:
+    """The tenant's members (`user:` and `group:` IAM principals) get the built-in `edit` role in its namespace, which
+    carries modelplane's kinds (user_roles). GKE names a Google user by email; a group by email, once Google Groups
+    for RBAC is on (the stack's `rbacSecurityGroup`)."""
+    kinds = {"user": "User", "group": "Group"}
+    subjects = [{"apiGroup": "rbac.authorization.k8s.io", "kind": kinds[member.split(":", 1)[0]],
+                 "name": member.split(":", 1)[1]} for member in members]
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": _meta("modelplane-members", namespace),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": subjects}
 
 
 def tenants(facts: PlatformFacts) -> list[dict[str, Any]]:

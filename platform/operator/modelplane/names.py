@@ -21,3 +21,29 @@ def builder_ksa(tenant: str) -> str:
     """The Kubernetes service account, in BUILD_NAMESPACE, that a tenant's builds run as (one per tenant, so that
     each tenant can later get a Google service account of its own)."""
     return f"builder-{tenant}"
+
+
+# The artifacts bucket's layout. Each tenant owns `<tenant>/`; build contexts are uploaded under
+# `uploads/<tenant>/`, which only that tenant's builder reads. A tenant may not be named after a top-level folder.
+UPLOADS_ROOT = "uploads"
+BUCKET_ROOTS = (UPLOADS_ROOT,)
+
+
+def tenant_prefix(tenant: str) -> str:
+    return f"{tenant}/"
+
+
+def uploads_prefix(tenant: str) -> str:
+    return f"{UPLOADS_ROOT}/{tenant}/"
+
+
+def notebooks_prefix(tenant: str) -> str:
+    """Where the tenant's notebook workspaces live: what its members' `kubectl notebook` sync reads and writes."""
+    return f"{tenant}/notebooks/"
+
+
+def tenant_repository(platform_repository: str, tenant: str) -> str:
+    """The tenant's own image repository, beside the platform's: `<region>-docker.pkg.dev/<project>/<cluster>` gives
+    `.../<cluster>-<tenant>`. Only that tenant's builder may push to it; the platform's repository holds the operator
+    and no tenant identity may write there."""
+    return f"{platform_repository}-{tenant}"

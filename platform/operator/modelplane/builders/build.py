@@ -20,15 +20,15 @@ Threat model. A build runs the tenant's Dockerfile: arbitrary code, as untrusted
   never the system pool), so an escape from gVisor still lands on a node that runs nothing but builds.
 - The builder identity: builds run in BUILD_NAMESPACE, where tenants have no RBAC: no tenant can start a pod as a
   builder service account, exec into a build or read its logs (the operator reports the log tail). Each tenant
-  has its own Kubernetes service account there; the pod mounts no Kubernetes token (it needs none).
+  has its own Kubernetes service account there, bound to a Google service account of its own that may push only
+  to the tenant's image repository and read only the tenant's uploads; the pod mounts no Kubernetes token.
 - The network: the namespace's NetworkPolicy admits no ingress and lets builds reach DNS, the metadata server
   (Workload Identity) and the internet on 80/443 (git, base images, package indexes), nothing inside the cluster
   or the VPC.
 - Resources: a deadline (BUILD_DEADLINE) and `backoffLimit` bound every build; ephemeral storage has a limit.
-Residual risk: a RUN step can obtain the builder's Google token (from the metadata server, as the registry-login
-init container does), which may push to the registry and read every tenant's uploads, until each tenant's builder
-KSA is bound to a Google service account of its own with per-tenant repositories (the per-tenant KSAs here make
-that a change of bindings only).
+Residual risk: a RUN step can obtain its tenant's builder token (from the metadata server, as the registry-login
+init container does): it reaches what the tenant's own members may reach anyway (the tenant's images and uploads),
+never another tenant's nor the platform's images (see infra/identity.py).
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ from modelplane.names import (
     BUILD_POOL_TAINT_KEY,
     SANDBOX_RUNTIME_CLASS,
     builder_ksa,
+    tenant_repository,
+    uploads_prefix,
 )
 
 BUILDER_UID = 1000  # the rootless BuildKit image's user
@@ -68,13 +70,13 @@ def source_key(build: Build) -> str:
 
 
 def upload_object(owner: Owner, md5: str) -> str:
-    return f"uploads/{owner.namespace}/{kind_for(owner.kind).plural}/{owner.name}/{md5}.tar.gz"
+    return f"{uploads_prefix(owner.namespace)}{kind_for(owner.kind).plural}/{owner.name}/{md5}.tar.gz"
 
 
 def image_ref(cluster: ClusterFacts, owner: Owner, build: Build) -> str:
-    """`<registry>/<namespace>-<kind>-<name>:<ref or md5>`."""
+    """`<tenant repository>/<kind>-<name>:<ref or md5>`: the tenant's own repository, which its builder may push to."""
     tag = build.upload.md5 if build.upload else re.sub(r"[^A-Za-z0-9_.-]", "-", build.git.ref if build.git else "")
-    return f"{cluster.registry}/{owner.namespace}-{owner.kind.lower()}-{owner.name}:{tag[:128]}"
+    return f"{tenant_repository(cluster.registry, owner.namespace)}/{owner.kind.lower()}-{owner.name}:{tag[:128]}"
 
 
 def build_job_name(owner: Owner, build: Build) -> str:
@@ -108,7 +110,7 @@ def _fetch_upload(cluster: ClusterFacts, owner: Owner, md5: str) -> dict[str, An
 
 
 def build_job(owner: Owner, build: Build, image: str, cluster: ClusterFacts) -> dict[str, Any]:
-    cache = f"{cluster.registry}/buildcache:{owner.namespace}-{owner.kind.lower()}-{owner.name}"
+    cache = f"{tenant_repository(cluster.registry, owner.namespace)}/buildcache:{owner.kind.lower()}-{owner.name}"
     args = ["build", "--frontend", "dockerfile.v0",
             "--output", f"type=image,name={image},push=true",
             "--export-cache", f"type=registry,ref={cache},mode=max", "--import-cache", f"type=registry,ref={cache}"]
