@@ -17,7 +17,8 @@ def test_dev_plan_lists_what_a_reviewer_checks(capsys: pytest.CaptureFixture[str
     assert "gcp:storage/bucket:Bucket artifacts  name=modelplane-dev-modelplane-dev-artifacts" in out
     assert "publicAccess=enforced versioning=True" in out
     assert "gcp:artifactregistry/repository:Repository registry  id=modelplane-dev format=DOCKER" in out
-    for account in ("nodes", "operator", "builder"):
+    assert "Repository registry-ml  id=modelplane-dev-ml format=DOCKER" in out
+    for account in ("nodes", "operator", "b-ml"):
         assert f"id=modelplane-dev-{account}" in out
     assert "kubeconfig: [secret]" in out and "apiVersion" not in out
 

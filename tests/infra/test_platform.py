@@ -68,7 +68,9 @@ def test_operator_deployment_is_hardened(stack_plan: Plan) -> None:
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["image"].endswith("/modelplane-operator:0.1.0")
+    # By digest, looked up at `pulumi up` in the platform repository (its tag is immutable there).
+    assert container["image"] == stack_plan.outputs["operatorImage"]
+    assert container["image"].startswith(f"{stack_plan.outputs['registry']}/modelplane-operator@sha256:")
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsNonRoot"] is True
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -88,7 +90,10 @@ def test_builds_have_a_namespace_of_their_own_that_tenants_cannot_reach(stack_pl
     namespaces = {o["metadata"]["name"]: o["metadata"]["labels"] for o in objects(stack_plan, "system", "Namespace")}
     assert namespaces["modelplane-builds"]["pod-security.kubernetes.io/enforce"] == "baseline"
     everything = [o for group in groups(stack_plan).values() for o in group.inputs["objs"]]
-    assert not [o for o in everything if o["kind"] in ("Role", "RoleBinding")]  # no tenant grant anywhere
+    # Tenants have no grant in the build namespace: every subject bound there is the operator's service account.
+    subjects = [s for o in everything if o["kind"] == "RoleBinding"
+                and o["metadata"]["namespace"] == "modelplane-builds" for s in o["subjects"]]
+    assert all((s["kind"], s.get("namespace")) == ("ServiceAccount", "modelplane-system") for s in subjects)
     (policy,) = [o for o in objects(stack_plan, "system", "NetworkPolicy")]
     assert policy["metadata"]["namespace"] == "modelplane-builds" and policy["spec"]["ingress"] == []
     peers = [peer for rule in policy["spec"]["egress"] for peer in rule["to"]]
@@ -118,9 +123,9 @@ def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan
                 objects(prod_plan, "tenants", "ServiceAccount")}
     assert accounts == {*((t, "modelplane-workload") for t in tenants),
                         *(("modelplane-builds", f"builder-{t}") for t in tenants)}
-    builders = [o for o in objects(prod_plan, "tenants", "ServiceAccount") if o["metadata"]["name"].startswith("b")]
-    assert {o["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] for o in builders} == {
-        prod_plan.outputs["builderServiceAccount"]}
+    builders = {o["metadata"]["name"]: o["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+                for o in objects(prod_plan, "tenants", "ServiceAccount") if o["metadata"]["name"].startswith("b")}
+    assert builders == {f"builder-{t}": prod_plan.outputs["builderServiceAccounts"][t] for t in tenants}
     roles = {r["metadata"]["name"]: r["metadata"]["labels"] for r in objects(prod_plan, "system", "ClusterRole")}
     assert roles["modelplane-edit"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
     assert roles["modelplane-view"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
@@ -128,8 +133,8 @@ def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan
 
 def test_gpu_quota_only_when_configured(dev_values: dict[str, Any]) -> None:
     config = parse_stack_config({k.split(":", 1)[1]: v for k, v in dev_values.items()} | {"tenantGpuQuota": 4}, "dev")
-    outputs = {"bucket": "b", "registry": "r", "operatorServiceAccount": "o@x", "builderServiceAccount": "b@x",
-               "gpuPools": []}
+    outputs = {"bucket": "b", "registry": "r", "operatorServiceAccount": "o@x", "builderServiceAccounts": {"ml": "b@x"},
+               "gpuPools": [], "operatorImage": "r/modelplane-operator@sha256:" + "0" * 64}
     quotas = [o for o in all_manifests(platform_facts(config, outputs))["tenants"] if o["kind"] == "ResourceQuota"]
     assert [q["spec"]["hard"] for q in quotas] == [{"requests.nvidia.com/gpu": "4"}]
 

@@ -150,17 +150,22 @@ def test_artifacts_bucket_keeps_data(stack_plan: Plan) -> None:
 def test_protection_of_data_follows_deletion_protection(dev_plan: Plan, prod_plan: Plan) -> None:
     kept = ("gcp:storage/bucket:Bucket", "gcp:artifactregistry/repository:Repository",
             "gcp:container/cluster:Cluster")
-    assert all(prod_plan.one(t).protect for t in kept)
-    assert not any(dev_plan.one(t).protect for t in kept)
+    assert all(r.protect for t in kept for r in prod_plan.of_type(t))
+    assert not any(r.protect for t in kept for r in dev_plan.of_type(t))
     uploads = prod_plan.one("gcp:storage/bucket:Bucket").inputs["lifecycleRules"][0]["condition"]
     assert uploads["age"] == 7
 
 
 def test_registry_is_docker_with_cleanup(stack_plan: Plan) -> None:
-    repo = stack_plan.one("gcp:artifactregistry/repository:Repository").inputs
-    assert repo["format"] == "DOCKER"
-    actions = {policy["id"]: policy["action"] for policy in repo["cleanupPolicies"]}
-    assert actions == {"keep-recent": "KEEP", "delete-untagged": "DELETE"}
+    repositories = stack_plan.of_type("gcp:artifactregistry/repository:Repository")
+    assert {r.name for r in repositories} == {"registry", *(f"registry-{t}" for t in stack_plan.outputs["tenants"])}
+    for repository in repositories:
+        repo = repository.inputs
+        assert repo["format"] == "DOCKER"
+        actions = {policy["id"]: policy["action"] for policy in repo["cleanupPolicies"]}
+        assert actions == {"keep-recent": "KEEP", "delete-untagged": "DELETE"}
+        # Platform versions never move; tenants' branch tags and build caches must.
+        assert repo["dockerConfig"] == {"immutableTags": repository.name == "registry"}
     assert re.fullmatch(r"us-central1-docker\.pkg\.dev/modelplane-(dev|prod)/modelplane-(dev|prod)",
                         stack_plan.outputs["registry"])
 
@@ -188,12 +193,14 @@ def test_operator_may_sign_its_own_urls_and_use_the_bucket(stack_plan: Plan) -> 
     assert signs["serviceAccountId"].endswith(stack_plan.outputs["operatorServiceAccount"])
 
 
-def test_builder_pushes_images_and_reads_only_uploads(stack_plan: Plan) -> None:
-    builder = f"serviceAccount:{stack_plan.outputs['builderServiceAccount']}"
-    grants = [r.inputs for r in iam_members(stack_plan) if r.inputs["member"] == builder]
-    assert {g["role"] for g in grants} == {"roles/artifactregistry.writer", "roles/storage.objectViewer"}
-    (read,) = [g for g in grants if g["role"] == "roles/storage.objectViewer"]
-    assert '/objects/uploads/")' in read["condition"]["expression"]
+def test_each_builder_pushes_to_its_tenants_repository_and_reads_its_uploads(stack_plan: Plan) -> None:
+    for tenant, email in stack_plan.outputs["builderServiceAccounts"].items():
+        grants = [r for r in iam_members(stack_plan) if r.inputs["member"] == f"serviceAccount:{email}"]
+        assert {(r.type, r.inputs["role"]) for r in grants} == {
+            ("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "roles/artifactregistry.writer"),
+            ("gcp:storage/bucketIAMMember:BucketIAMMember", "roles/storage.objectViewer")}
+        (push,) = [r for r in grants if r.inputs["role"] == "roles/artifactregistry.writer"]
+        assert push.parent == stack_plan.one("modelplane:infra:Registry", f"registry-{tenant}").urn
 
 
 def test_kubernetes_service_accounts_impersonate_through_workload_identity(stack_plan: Plan) -> None:
@@ -251,12 +258,13 @@ def test_apis_are_enabled_before_resources_use_them(stack_plan: Plan) -> None:
         "container.googleapis.com", "storage.googleapis.com", "artifactregistry.googleapis.com",
         "iamcredentials.googleapis.com"}
     for component in ("modelplane:infra:Cluster", "modelplane:infra:ArtifactBucket", "modelplane:infra:Registry"):
-        assert services <= set(stack_plan.one(component).dependencies)
+        for resource in stack_plan.of_type(component):
+            assert services <= set(resource.dependencies)
 
 
 def test_outputs_and_kubeconfig_use_the_auth_plugin(stack_plan: Plan) -> None:
     assert {"clusterName", "endpoint", "kubeconfig", "bucket", "registry", "nodeServiceAccount",
-            "operatorServiceAccount", "builderServiceAccount"} <= set(stack_plan.outputs)
+            "operatorServiceAccount", "builderServiceAccounts", "operatorImage"} <= set(stack_plan.outputs)
     assert "kubeconfig" in stack_plan.secret_outputs
     config = yaml.safe_load(stack_plan.outputs["kubeconfig"])
     (user,) = config["users"]

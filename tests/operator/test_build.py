@@ -5,6 +5,7 @@ import base64
 import datetime
 import hashlib
 import io
+import re
 import tarfile
 import urllib.parse
 from typing import Any
@@ -47,13 +48,14 @@ def test_git_build_runs_rootless_buildkit_and_pushes_to_the_registry() -> None:
     pod = pod_of(job)
     assert pod["serviceAccountName"] == "builder-ml" and pod["securityContext"]["runAsNonRoot"] is True
     (builder,) = pod["containers"]
-    assert builder["image"].startswith("moby/buildkit:") and builder["image"].endswith("-rootless")
+    assert re.fullmatch(r"docker\.io/moby/buildkit:v[\d.]+-rootless@sha256:[0-9a-f]{64}", builder["image"])
     assert builder["command"] == ["buildctl-daemonless.sh"]
     args = builder["args"]
-    image = f"{DEV_CLUSTER.registry}/ml-model-m:v1.2"
+    image = f"{DEV_CLUSTER.registry}-ml/model-m:v1.2"  # the tenant's own repository
     assert f"type=image,name={image},push=true" in args
     assert "context=https://github.com/org/loader#v1.2:images/loader" in args
-    assert any(a.startswith("type=registry,ref=") and "mode=max" in a for a in args)  # layer cache in the registry
+    # The layer cache lives in the tenant's repository too: no tenant's build reads another's cache.
+    assert f"type=registry,ref={DEV_CLUSTER.registry}-ml/buildcache:model-m,mode=max" in args
     assert [c["name"] for c in pod["initContainers"]] == ["registry-login"]
     kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
 
@@ -190,7 +192,7 @@ async def test_upload_build_train_serve_and_roll_on_retrain(k8s: kmock.Kubernete
     await finish_job(k8s, build, namespace=BUILD_NAMESPACE)
     await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-tuned-1"))
     image = k8s.objects["batch/v1/jobs", NAMESPACE, "model-tuned-1"]["spec"]["template"]["spec"]["containers"][0]
-    assert image["image"] == f"{DEV_CLUSTER.registry}/ml-model-tuned:{md5}"
+    assert image["image"] == f"{DEV_CLUSTER.registry}-ml/model-tuned:{md5}"
     assert obj_of(k8s, "Model", "tuned")["status"]["buildUpload"]["stored"] is True
     write_artifacts(bucket, "ml/models/tuned/gen-1/", {"adapter.bin": 10})
     await finish_job(k8s, "model-tuned-1")

@@ -1,0 +1,178 @@
+"""Tenant isolation as Google Cloud and the cluster would enforce it, read from the plan and the render.
+
+Each test asks an attacker's question of the planned IAM (evaluated by tests/support/iam.py, the Binary
+Authorization allowlist by tests/support/binauthz.py) and uses the operator's own path and image functions, so the
+two halves are checked against each other: what the operator writes is what IAM lets the right identity read.
+"""
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from infra.offline import Plan, run_program
+from modelplane.api.common import Build, GitSource
+from modelplane.builders.build import build_job, upload_object
+from modelplane.builders.notebook import workspace_prefix
+from modelplane.cluster import ClusterFacts
+from modelplane.images import DIGEST_PINNED
+from modelplane.meta import Owner
+from modelplane.names import uploads_prefix
+from tests.support.binauthz import admitted
+from tests.support.iam import listing_access, object_access
+
+MD5 = "0" * 32
+
+
+def rendered(plan: Plan) -> list[dict[str, Any]]:
+    return [o for group in plan.of_type("kubernetes:yaml/v2:ConfigGroup") for o in group.inputs["objs"]]
+
+
+def owner(tenant: str, kind: str = "Model", name: str = "m") -> Owner:
+    return Owner(kind=kind, name=name, namespace=tenant, uid="u", generation=1)
+
+
+def workload(plan: Plan, tenant: str) -> str:
+    pool = plan.outputs["workloadPool"]
+    return (f"principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/{pool}"
+            f"/subject/ns/{tenant}/sa/modelplane-workload")
+
+
+def account(email: str) -> str:
+    return f"serviceAccount:{email}"
+
+
+def impersonators(plan: Plan) -> dict[str, set[str]]:
+    """Google service account email -> the Kubernetes service accounts that may act as it."""
+    found: dict[str, set[str]] = {}
+    for binding in plan.of_type("gcp:serviceaccount/iAMMember:IAMMember"):
+        if binding.inputs["role"] == "roles/iam.workloadIdentityUser":
+            email = binding.inputs["serviceAccountId"].rsplit("/", 1)[1]
+            found.setdefault(email, set()).add(re.sub(r"^serviceAccount:[^\[]+", "", binding.inputs["member"]))
+    return found
+
+
+def test_no_google_service_account_serves_two_tenants(prod_plan: Plan) -> None:
+    tenants = prod_plan.outputs["tenants"]
+    annotated = {o["metadata"]["name"]: o["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+                 for o in rendered(prod_plan) if o["kind"] == "ServiceAccount"
+                 and o["metadata"]["namespace"] == "modelplane-builds"}
+    assert len(set(annotated.values())) == len(tenants) == 2
+    bound = impersonators(prod_plan)
+    for tenant in tenants:
+        # The KSA a tenant's builds run as acts as a Google account that no other KSA may act as.
+        assert bound[annotated[f"builder-{tenant}"]] == {f"[modelplane-builds/builder-{tenant}]"}
+    assert bound[prod_plan.outputs["operatorServiceAccount"]] == {"[modelplane-system/modelplane-operator]"}
+
+
+def test_no_tenant_identity_can_write_where_the_operator_image_lives(stack_plan: Plan) -> None:
+    registry = stack_plan.outputs["registry"]
+    assert stack_plan.outputs["operatorImage"].startswith(f"{registry}/modelplane-operator@sha256:")
+    platform = stack_plan.one("modelplane:infra:Registry", "registry").urn
+    platform_grants = [r.inputs for r in stack_plan.of_type(
+        "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember") if r.parent == platform]
+    # Nodes pull; nobody the stack creates may push (the platform engineer pushes with their own rights).
+    assert [(g["role"], g["member"]) for g in platform_grants] == [
+        ("roles/artifactregistry.reader", account(stack_plan.outputs["nodeServiceAccount"]))]
+    # Tenant workloads and members hold no registry role at all.
+    members = {r.inputs["member"] for r in stack_plan.resources if "member" in r.inputs and "artifactregistry" in
+               r.inputs.get("role", "")}
+    assert not {workload(stack_plan, t) for t in stack_plan.outputs["tenants"]} & members
+    assert not {m for m in members if m.startswith(("user:", "group:"))}
+
+
+def test_a_tenant_reads_only_its_own_uploads(prod_plan: Plan) -> None:
+    operator = account(prod_plan.outputs["operatorServiceAccount"])
+    builders = {t: account(e) for t, e in prod_plan.outputs["builderServiceAccounts"].items()}
+    for tenant in prod_plan.outputs["tenants"]:
+        upload = upload_object(owner(tenant), MD5)  # where the operator tells the CLI to upload
+        assert object_access(prod_plan, upload) == {operator, builders[tenant]}
+        assert object_access(prod_plan, upload, write=True) == {operator}
+        assert listing_access(prod_plan, uploads_prefix(tenant)) == {operator, builders[tenant]}
+    assert listing_access(prod_plan, "uploads/") == {operator}  # no builder lists every tenant's uploads
+
+
+def test_a_prefix_grant_does_not_reach_a_tenant_whose_name_extends_it(dev_values: dict[str, Any]) -> None:
+    """`uploads/ml` is a prefix of `uploads/ml-research/`: the grants end in `/`, so neither reaches the other."""
+    plan = run_program("dev", {**dev_values, "modelplane:tenants": ["ml", "ml-research"]})
+    builders = {t: account(e) for t, e in plan.outputs["builderServiceAccounts"].items()}
+    research_upload = upload_object(owner("ml-research"), MD5)
+    assert builders["ml"] not in object_access(plan, research_upload)
+    assert workload(plan, "ml") not in object_access(plan, "ml-research/models/m/model.safetensors")
+    assert workload(plan, "ml") in object_access(plan, "ml/models/m/model.safetensors", write=True)
+
+
+def test_members_reach_their_namespace_and_their_notebook_workspaces_only(prod_plan: Plan) -> None:
+    bindings = {o["metadata"]["namespace"]: o for o in rendered(prod_plan)
+                if o["kind"] == "RoleBinding" and o["metadata"]["name"] == "modelplane-members"}
+    assert set(bindings) == {"research", "product-ml"}
+    assert bindings["research"]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                               "name": "edit"}
+    assert [(s["kind"], s["name"]) for s in bindings["product-ml"]["subjects"]] == [
+        ("Group", "product-ml@example.com"), ("User", "oncall-ml@example.com")]
+    research = "group:ml-research@example.com"
+    workspace = workspace_prefix(owner("research", "Notebook", "nb"))  # what `kubectl notebook` syncs
+    assert research in object_access(prod_plan, f"{workspace}train.ipynb", write=True)
+    assert research in listing_access(prod_plan, workspace)
+    assert research not in object_access(prod_plan, "research/models/m/model.safetensors")
+    assert research not in object_access(prod_plan, f"{workspace_prefix(owner('product-ml', 'Notebook'))}x")
+    viewers = {r.inputs["member"]: r.inputs["role"] for r in prod_plan.of_type("gcp:projects/iAMMember:IAMMember")
+               if r.inputs["member"].startswith(("user:", "group:"))}
+    assert viewers == {m: "roles/container.clusterViewer" for m in (
+        research, "group:product-ml@example.com", "user:oncall-ml@example.com")}
+
+
+def _pod_images(manifest: dict[str, Any]) -> Iterator[str]:
+    spec = manifest.get("spec", {})
+    pod = spec.get("template", {}).get("spec", {}) or spec.get("jobTemplate", {}).get("spec", {}).get(
+        "template", {}).get("spec", {})
+    for container in [*pod.get("initContainers", []), *pod.get("containers", [])]:
+        yield container["image"]
+
+
+def platform_images(plan: Plan) -> list[str]:
+    """Every image the platform runs: the rendered pods, the images the operator is configured with, and the build
+    Job it makes from that configuration (read back as the operator reads it)."""
+    objects = rendered(plan)
+    (config,) = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "modelplane-operator"]
+    cluster = ClusterFacts.from_env(config["data"])
+    build = Build(git=GitSource(url="https://github.com/org/repo", ref="main"))
+    job = build_job(owner("ml"), build, "x", cluster)
+    return [*(i for o in objects for i in _pod_images(o)), cluster.server_image, cluster.notebook_image,
+            *_pod_images(job)]
+
+
+def test_every_image_the_platform_runs_is_pinned_by_digest(stack_plan: Plan) -> None:
+    images = platform_images(stack_plan)
+    assert len(set(images)) == 5  # operator, server, notebook, builder, cloud SDK (build helpers)
+    assert [i for i in images if not re.search(DIGEST_PINNED, i)] == []
+
+
+def test_prod_encrypts_secrets_with_its_own_key(prod_plan: Plan, dev_plan: Plan) -> None:
+    cluster = prod_plan.one("gcp:container/cluster:Cluster")
+    assert cluster.inputs["databaseEncryption"]["state"] == "ENCRYPTED"
+    key = prod_plan.one("gcp:kms/cryptoKey:CryptoKey")
+    assert key.protect and key.inputs["rotationPeriod"] == f"{90 * 86400}s"
+    grant = prod_plan.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    agent = "service-123456789012@container-engine-robot.iam.gserviceaccount.com"  # GKE's service agent
+    assert grant.inputs["member"] == f"serviceAccount:{agent}"
+    assert grant.inputs["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    assert grant.urn in cluster.dependencies  # GKE refuses a key its agent cannot use yet
+    assert "databaseEncryption" not in dev_plan.one("gcp:container/cluster:Cluster").inputs
+
+
+def test_binary_authorization_admits_what_the_platform_runs_and_nothing_else(stack_plan: Plan) -> None:
+    policy = stack_plan.one("gcp:binaryauthorization/policy:Policy").inputs
+    assert policy["globalPolicyEvaluationMode"] == "ENABLE"
+    mode = {"dev": "DRYRUN_AUDIT_LOG_ONLY", "prod": "ENFORCED_BLOCK_AND_AUDIT_LOG"}[stack_plan.stack]
+    assert policy["defaultAdmissionRule"] == {"evaluationMode": "ALWAYS_DENY", "enforcementMode": mode}
+    cluster = stack_plan.one("gcp:container/cluster:Cluster").inputs
+    assert cluster["binaryAuthorization"] == {"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}
+    patterns = [p["namePattern"] for p in policy["admissionWhitelistPatterns"]]
+    registry = stack_plan.outputs["registry"]
+    for image in platform_images(stack_plan):
+        assert admitted(patterns, image), image
+    tenant = stack_plan.outputs["tenants"][0]
+    assert admitted(patterns, f"{registry}-{tenant}/model-m:main")  # what the tenant's builds push
+    assert not admitted(patterns, "docker.io/library/nginx:latest")
+    assert not admitted(patterns, f"{registry}-{tenant}-x/model-m:main")
+    assert not admitted(patterns, "us-central1-docker.pkg.dev/someone-else/images/miner:1")
