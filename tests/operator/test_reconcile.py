@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import pytest
+
 from modelplane.api.common import Artifacts
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
@@ -93,6 +95,21 @@ def test_gpu_type_the_cluster_lacks_is_refused() -> None:
     outcome = reconcile(owner("Dataset", "d"), spec, {}, DEV_CLUSTER, Observed(), NOW)
     assert outcome.children == [] and ready_of(outcome)["reason"] == "GPUNotOffered"
     assert "offered GPU types: nvidia-l4, nvidia-tesla-a100" in ready_of(outcome)["message"]
+
+
+@pytest.mark.parametrize("image", [f"{DEV_CLUSTER.registry}-other/model-m:main",
+                                   f"{DEV_CLUSTER.registry}/modelplane-operator:0.1.0"])
+def test_an_image_from_another_tenants_or_the_platforms_repository_is_refused(image: str) -> None:
+    """Nodes may pull from every repository of the stack, so the operator is what keeps tenant ml off them."""
+    outcome = reconcile(owner("Dataset", "d"), DatasetSpec.model_validate({"image": image}), {}, DEV_CLUSTER,
+                        Observed(), NOW)
+    assert outcome.children == [] and ready_of(outcome)["reason"] == "InvalidSpec"
+    assert f"not in this namespace's repository {DEV_CLUSTER.registry}-ml" in ready_of(outcome)["message"]
+
+
+def test_an_image_from_the_tenants_own_repository_runs() -> None:
+    spec = DatasetSpec.model_validate({"image": f"{DEV_CLUSTER.registry}-ml/loader:v1"})
+    assert reconcile(owner("Dataset", "d"), spec, {}, DEV_CLUSTER, Observed(), NOW).children
 
 
 def test_transition_time_stays_while_status_does_not_flip() -> None:

@@ -14,7 +14,8 @@ from modelplane.builders.build import build_job, build_job_name, image_ref, sour
 from modelplane.builders.workload import gpu_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
-from modelplane.reconcile.common import JobState, Outcome, Reply, Stage, pod_refusal_reason
+from modelplane.names import tenant_repository
+from modelplane.reconcile.common import INVALID_SPEC, JobState, Outcome, Reply, Stage, pod_refusal_reason
 
 BUILT = "Built"
 
@@ -73,6 +74,15 @@ def build_stage(owner: Owner, build: Build, status: dict[str, Any], cluster: Clu
     return stage(True, "Built", f"built {image}")
 
 
+def foreign_image_problem(image: str | None, namespace: str, cluster: ClusterFacts) -> str | None:
+    """Why a tenant may not run `image`: it lies in the platform's repository or another tenant's. Nodes pull with one
+    identity that reads every repository, so this check, not IAM, keeps a tenant from running another's images."""
+    own = f"{tenant_repository(cluster.registry, namespace)}/"
+    if image and image.startswith((f"{cluster.registry}/", f"{cluster.registry}-")) and not image.startswith(own):
+        return f"image {image} is not in this namespace's repository {own.rstrip('/')}; use an image built here"
+    return None
+
+
 def begin(owner: Owner, spec: Workload, status: dict[str, Any], cluster: ClusterFacts, observed: BuildObserved,
           now: str, **fields: Any) -> tuple[Reply, str | None, Outcome | None]:
     """What every reconciler starts with: its reply builder, the image to run (None for the kind's default), and
@@ -81,6 +91,10 @@ def begin(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Cluster
     if problem:  # refused before anything is built or uploaded
         reply = Reply(owner.generation, status, now, None, fields)
         return reply, None, reply(False, "GPUNotOffered", problem)
+    problem = foreign_image_problem(spec.image, owner.namespace, cluster)
+    if problem:
+        reply = Reply(owner.generation, status, now, None, fields)
+        return reply, None, reply(False, INVALID_SPEC, problem)
     stage = build_stage(owner, spec.build, status, cluster, observed) if spec.build else None
     reply = Reply(owner.generation, status, now, stage, fields)
     if reply.waiting_for_build:
