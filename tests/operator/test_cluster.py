@@ -19,7 +19,7 @@ def test_facts_from_the_stack_outputs() -> None:
     assert facts.gpu_pools == (GpuPool("l4", "nvidia-l4", 1, True), GpuPool("a100", "nvidia-tesla-a100", 2, False))
     assert facts.gpu_types == ("nvidia-l4", "nvidia-tesla-a100")
     assert facts.workload_service_account == "ml-workload"
-    assert facts.server_image.startswith("vllm/")
+    assert facts.server_image.startswith("docker.io/vllm/vllm-openai:")
     assert facts.build_namespace == "builds"
     assert ClusterFacts.from_env({"MODELPLANE_PROJECT": "p", "MODELPLANE_BUCKET": "b", "MODELPLANE_REGISTRY": "r"}
                                  ).build_namespace == "modelplane-builds"
