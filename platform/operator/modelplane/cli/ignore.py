@@ -17,6 +17,7 @@ both sides alike: an ignored name is neither sent nor fetched nor deleted.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -32,9 +33,19 @@ SYNC_STATE = ".modelplane-sync.json"
 PARTIAL_PREFIX = ".modelplane-partial-"  # a download being written, renamed into place when complete
 
 
+# Code points HFS+ leaves out of a name, so `.g\u200cit` is `.git` there (git's CVE-2014-9390 list).
+_HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+
+
+def _as_the_filesystem_sees_it(segment: str) -> str:
+    """Case-insensitive (macOS, Windows), trailing dots and spaces dropped (Windows), HFS+'s ignored code points out:
+    the spellings of `.git` a laptop's filesystem would take for `.git`."""
+    return _HFS_IGNORED.sub("", segment).casefold().rstrip(". ")
+
+
 def reserved(name: str) -> bool:
     """Names no ignore file can bring in: `.git` anywhere, the sync's state and its partial downloads."""
-    segments = name.split("/")
+    segments = [_as_the_filesystem_sees_it(segment) for segment in name.split("/")]
     return ".git" in segments or segments[-1] == SYNC_STATE or segments[-1].startswith(PARTIAL_PREFIX)
 
 

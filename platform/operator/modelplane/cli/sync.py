@@ -13,7 +13,7 @@ A local symlink is never followed: not to upload what it points to, not to write
 Files stream: hashed and uploaded from the open file, downloaded into a partial file renamed into place when
 complete. An idle sync hashes nothing: a file whose size and mtime are those recorded keeps its recorded MD5 (as
 rsync's quick check), unless it was modified within SETTLED_NS of being hashed, when a second change could have
-kept both.
+kept both (git's "racy" entries).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from modelplane.cli.paths import UnsafeNameError, create_regular, inside, open_r
 
 STATE_FILE = SYNC_STATE
 CONFLICT_SUFFIX = ".local-conflict"
-SETTLED_NS = 2_000_000_000  # coarser than any filesystem's mtime (FAT's is 2 s)
+SETTLED_NS = 2_000_000_000  # the coarsest mtime a filesystem keeps (FAT's 2 s)
 # What may go wrong with one name without stopping the others: it is reported and tried again next time.
 NAME_ERRORS = (UnsafeNameError, OSError, GoogleAPIError, DataCorruption, InvalidResponse)
 
@@ -70,11 +70,14 @@ class Entry:
         key = (status.st_size, status.st_mtime_ns)
         if last is not None and last.stat == key:
             return last
+        started = time.time_ns()
         with open_regular(path) as file:
             md5 = hashlib.file_digest(file, "md5").hexdigest()
             status = os.fstat(file.fileno())
+        # Any write since `started` shows as an mtime no older than started - SETTLED_NS: an older one vouches for
+        # what was hashed; a newer one might not change with the next write, so it vouches for nothing.
         key = (status.st_size, status.st_mtime_ns)
-        return cls(md5, key if time.time_ns() - status.st_mtime_ns > SETTLED_NS else None)
+        return cls(md5, key if started - status.st_mtime_ns > SETTLED_NS else None)
 
     @classmethod
     def from_json(cls, value: Any) -> Entry:
