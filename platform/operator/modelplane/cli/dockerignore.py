@@ -15,9 +15,9 @@ Faithful for slash-separated paths (the Windows-only branches are not ported), w
 - Go compiles a pattern's regexp at its first use, so a pattern its regexp engine rejects fails only once a path
   reaches it; here every pattern is compiled when the file is read, so such a file is refused up front.
 - The regexp is Python's, compiled with re.ASCII like Go's: the same for everything compile() emits (its one group
-  is non-capturing here, which changes no match), except escapes
-  only one engine knows (`\\p{Greek}`, `\\Q..\\E`, `\\z` are Go's; `\\u`, `\\N{..}`, `\\Z` are Python's) and POSIX
-  classes (`[[:alpha:]]`, Go only). None of these has a meaning in a path pattern.
+  is non-capturing here, which changes no match), except escapes only one engine knows (`\\p{Greek}`, `\\Q..\\E`,
+  `\\z` are Go's; `\\u`, `\\N{..}`, `\\Z` are Python's) and POSIX classes (`[[:alpha:]]`, Go only). None of these
+  has a meaning in a path pattern.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ _REGEXP_SPECIAL = ".+()|{}$"  # escaped by compile(): special in a regexp, plain
 
 
 class BadPatternError(ValueError):
-    """A pattern `docker build` refuses too (filepath.ErrBadPatternError, or a lone `!`)."""
+    """A pattern `docker build` refuses too (filepath.ErrBadPattern, or a lone `!`)."""
 
 
 def clean(path: str) -> str:
@@ -162,7 +162,7 @@ class PatternMatcher:
                 if len(text) == 1:
                     raise BadPatternError('illegal exclusion pattern: "!"')
                 text = text[1:]
-            check_syntax(text)
+            _check_syntax(text)
             self.patterns.append(Pattern.compile(text, exclusion))
         self.exclusions = any(p.exclusion for p in self.patterns)
 
@@ -185,7 +185,7 @@ class PatternMatcher:
         return matched
 
 
-def check_syntax(pattern: str) -> None:
+def _check_syntax(pattern: str) -> None:
     """The error filepath.Match(pattern, ".") returns (Go 1.16+ checks the whole pattern): unclosed or malformed
     character classes and a trailing backslash."""
     rest = pattern
