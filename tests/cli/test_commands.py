@@ -200,6 +200,7 @@ async def test_notebook_syncs_both_ways_and_suspends_on_exit(
     await eventually(lambda: forwarded[:1] == [(NAMESPACE, "my-repo-0", 8888)], 10)
     prefix = "ml/notebooks/my-repo/workspace/"
     await eventually(lambda: bucket.get_blob(prefix + "analysis.py") is not None, 10)  # local -> notebook
+    bucket.blob(prefix + "../../escape.py").upload_from_string(b"planted")  # anyone with the workload identity
     bucket.blob(prefix + "out/plot.png").upload_from_string(b"png")  # the notebook writes a result
     await eventually(lambda: (work / "out" / "plot.png").is_file(), 10)  # notebook -> local
     (work / "analysis.py").unlink()
@@ -210,10 +211,14 @@ async def test_notebook_syncs_both_ways_and_suspends_on_exit(
     assert obj_of(k8s, "Notebook", "my-repo")["spec"]["suspend"] is True  # Ctrl-C / exit suspends
     await eventually(lambda: k8s.objects["apps/v1/statefulsets", NAMESPACE, "my-repo"]["spec"]["replicas"] == 0)
     token = k8s.objects["v1/secrets", NAMESPACE, "notebook-my-repo-token"]["stringData"]["token"]
-    assert capsys.readouterr().out.strip() == f"http://localhost:8888/?token={token}"  # --quiet: just the URL
+    printed = capsys.readouterr()
+    assert printed.out.strip() == "http://localhost:8888/"  # --quiet: just the URL, and no token unless asked
+    assert token not in printed.out + printed.err
+    assert printed.err.count("warning: not synced: '../../escape.py'") == 1  # named once, not at every sync
+    assert not (tmp_path.parent / "escape.py").exists() and not (tmp_path / "escape.py").exists()
 
     # `kubectl notebook NAME` reopens it with the same token; --no-suspend leaves it running on exit.
-    code = await asyncio.to_thread(notebook.main, ["-q", "my-repo", "--no-suspend"], cluster_of(k8s), port_forward,
-                                   lambda: False)
+    code = await asyncio.to_thread(notebook.main, ["-q", "my-repo", "--no-suspend", "--show-token"], cluster_of(k8s),
+                                   port_forward, lambda: False)
     assert code == Exit.OK and obj_of(k8s, "Notebook", "my-repo")["spec"]["suspend"] is False
-    assert capsys.readouterr().out.strip() == f"http://localhost:8888/?token={token}"
+    assert capsys.readouterr().out.strip() == f"http://localhost:8888/?token={token}"  # --show-token: asked for

@@ -5,7 +5,10 @@ import os
 import tarfile
 from pathlib import Path
 
-from modelplane.cli.pack import included, pack
+import pytest
+
+from modelplane.cli.errors import CliError, Exit
+from modelplane.cli.pack import pack
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -16,15 +19,56 @@ def tree(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def test_dockerignore_and_gitignore_are_honoured(tmp_path: Path) -> None:
+def test_dockerignore_decides_as_docker_does(tmp_path: Path) -> None:
     tree(tmp_path, {
         "Dockerfile": "FROM python:3.11-slim", "train.py": "print()", "data/big.bin": "x", "data/keep.txt": "k",
-        "notes.pyc": "", "src/cache/x.pyc": "", ".git/HEAD": "ref", ".env": "SECRET=1",
-        ".dockerignore": "data/\n!data/keep.txt\n.env\n", ".gitignore": "*.pyc\n",
-        ".modelplane-sync.json": "{}",
+        "notes.pyc": "", "src/cache/x.pyc": "", "src/env/.env": "nested", ".env": "SECRET=1", "build/out.o": "",
+        ".git/HEAD": "ref", ".modelplane-sync.json": "{}", ".gitignore": "train.py\n",
+        ".dockerignore": "# what docker build leaves out\n./.env\n**/*.pyc\ndata/\n!data/keep.txt\n/build   \n"
+                         "Dockerfile\n",
     })
-    # As with `docker build`, an exception (!) re-includes a file under an ignored directory.
-    assert included(tmp_path) == [".dockerignore", ".gitignore", "Dockerfile", "data/keep.txt", "train.py"]
+    # ./.env is .env (at the top only), **/ spans directories, ! re-includes below an ignored directory, a leading
+    # / and trailing spaces go; .gitignore is not read when there is a .dockerignore (docker build reads none), and
+    # the Dockerfile is sent even when ignored, as the Docker CLI sends it.
+    assert pack(tmp_path).files == (".dockerignore", ".gitignore", "Dockerfile", "data/keep.txt", "src/env/.env",
+                                    "train.py")
+
+
+def test_a_dockerfile_specific_ignore_file_comes_first(tmp_path: Path) -> None:
+    tree(tmp_path, {"Dockerfile": "FROM x", "Dockerfile.dockerignore": "a\n", ".dockerignore": "b\n", "a": "", "b": ""})
+    assert pack(tmp_path).files == (".dockerignore", "Dockerfile", "Dockerfile.dockerignore", "b")
+
+
+def test_nested_gitignores_apply_when_there_is_no_dockerignore(tmp_path: Path) -> None:
+    tree(tmp_path, {
+        ".gitignore": "*.log\n/out/\n!out/keep\n", "sub/.gitignore": "secret.txt\n!keep.log\n/local/\n",
+        "a.log": "", "sub/b.log": "", "sub/keep.log": "", "secret.txt": "", "sub/secret.txt": "",
+        "sub/deep/secret.txt": "", "local/x": "", "sub/local/x": "", "out/keep": "", "sub/out/y": "",
+        "Dockerfile": "FROM x",
+    })
+    # A pattern is relative to its .gitignore's directory (and matches below it unless anchored with /), a deeper
+    # file overrides a shallower one (!keep.log), and nothing comes back from under an ignored directory (out/keep).
+    assert pack(tmp_path).files == (".gitignore", "Dockerfile", "local/x", "secret.txt", "sub/.gitignore",
+                                    "sub/keep.log", "sub/out/y")
+
+
+def test_symlinks_are_not_followed_and_are_reported(tmp_path: Path) -> None:
+    outside = tree(tmp_path / "outside", {"id_rsa": "PRIVATE KEY", "creds/token": "TOKEN"})
+    source = tree(tmp_path / "src", {"Dockerfile": "FROM x", "main.py": "print()"})
+    (source / "key").symlink_to(outside / "id_rsa")
+    (source / "creds").symlink_to(outside / "creds", target_is_directory=True)
+    packed = pack(source)
+    assert packed.files == ("Dockerfile", "main.py") and packed.skipped == ("creds", "key")
+    with tarfile.open(fileobj=io.BytesIO(packed.data), mode="r:gz") as tar:
+        contents = b"".join(tar.extractfile(member).read() for member in tar.getmembers())  # type: ignore[union-attr]
+    assert b"PRIVATE KEY" not in contents and b"TOKEN" not in contents
+
+
+def test_a_pattern_docker_refuses_is_an_error(tmp_path: Path) -> None:
+    tree(tmp_path, {"Dockerfile": "FROM x", ".dockerignore": "[x-]\n"})
+    with pytest.raises(CliError) as refused:
+        pack(tmp_path)
+    assert refused.value.code == Exit.USAGE and ".dockerignore" in str(refused.value)
 
 
 def test_md5_is_reproducible_and_content_sensitive(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import IntEnum
 
 
@@ -21,3 +22,8 @@ class CliError(Exception):
     def __init__(self, code: Exit, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def warn(message: str) -> None:
+    """Something not done that the user should know of (a file not synced or not packed): on stderr, even with -q."""
+    print(f"warning: {message}", file=sys.stderr)

@@ -5,14 +5,18 @@
     kubectl notebook NAME                          reopen an existing (suspended) notebook
 
 While open, local edits go to the notebook's workspace and the notebook's edits come back (deletions included; on
-a conflict the notebook's version wins and the local one is kept as <name>.local-conflict). Ctrl-C finishes the
-last sync and suspends the notebook (frees the GPU; the workspace stays) unless --no-suspend.
+a conflict the notebook's version wins and the local one is kept as <name>.local-conflict). Files the directory's
+ignore files ignore stay where they are, on both sides; objects whose names would land outside the directory or
+through a symlink are refused with a warning. Ctrl-C finishes the last sync and suspends the notebook (frees the
+GPU; the workspace stays) unless --no-suspend. The URL is printed without its login token unless --show-token (a
+terminal's output ends up in logs and screen shares); --open hands the browser the URL with the token.
 Exit codes: see modelplane/cli/errors.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import subprocess
 import sys
@@ -28,7 +32,7 @@ from rich.console import Console
 
 from modelplane.api import GROUP, VERSION
 from modelplane.cli.cluster import Cluster, ready_condition
-from modelplane.cli.errors import CliError, Exit
+from modelplane.cli.errors import CliError, Exit, warn
 from modelplane.cli.pack import pack
 from modelplane.cli.sync import SyncResult, sync
 from modelplane.cli.upload import upload_and_build
@@ -76,6 +80,33 @@ def describe(result: SyncResult) -> str:
     return "synced: " + ", ".join(parts) + conflicts
 
 
+@dataclasses.dataclass
+class WorkspaceSync:
+    """One sync per call, its changes logged and its problems warned of once each (not every two seconds)."""
+
+    directory: Path
+    bucket: storage.Bucket
+    prefix: str
+    log: Callable[[str], None]
+    reported: set[str] = dataclasses.field(default_factory=set)
+
+    def __call__(self, note: str = "") -> None:
+        try:
+            result = sync(self.directory, self.bucket, self.prefix)
+        except CliError as error:  # e.g. an ignore file in the middle of an edit: the next sync tries again
+            self.warn_once(f"sync skipped: {error}")
+            return
+        for refused, why in result.refused.items():
+            self.warn_once(f"not synced: {refused!r}: {why}")
+        if result.changed or note:
+            self.log(describe(result) + note)
+
+    def warn_once(self, problem: str) -> None:
+        if problem not in self.reported:
+            self.reported.add(problem)
+            warn(problem)
+
+
 def run(args: argparse.Namespace, cluster: Cluster, port_forward: PortForward,
         keep_running: Callable[[], bool]) -> int:
     cluster.check_platform()
@@ -105,23 +136,24 @@ def run(args: argparse.Namespace, cluster: Cluster, port_forward: PortForward,
     facts = ready["status"]
     token = cluster.secret_value(facts["tokenSecret"], "token")
     forward = port_forward(cluster.namespace, facts["pod"], facts["port"])
-    url = f"http://localhost:{facts['port']}/?token={token}"
-    print(url)
+    url = f"http://localhost:{facts['port']}/"
+    print(f"{url}?token={token}" if args.show_token else url)
+    if not args.show_token:
+        console.log(f"login token: --show-token prints it, or kubectl -n {cluster.namespace} get secret "
+                    f"{facts['tokenSecret']} -o jsonpath='{{.data.token}}' | base64 -d")
     if args.open:
-        webbrowser.open(url)
+        webbrowser.open(f"{url}?token={token}")
     try:
-        bucket, prefix = workspace(facts["workspace"]) if directory else (None, "")
+        synced = WorkspaceSync(directory, *workspace(facts["workspace"]), console.log) if directory else None
         try:
             while keep_running():
-                if directory and bucket:
-                    result = sync(directory, bucket, prefix)
-                    if result.changed:
-                        console.log(describe(result))
+                if synced:
+                    synced()
                 time.sleep(args.sync_interval)
         except KeyboardInterrupt:
             pass
-        if directory and bucket:
-            console.log(describe(sync(directory, bucket, prefix)) + " (final)")
+        if synced:
+            synced(" (final)")
     finally:
         forward.terminate()
         if not args.no_suspend:
@@ -144,8 +176,10 @@ def main(argv: Sequence[str] | None = None, cluster: Cluster | None = None,
     parser.add_argument("--context", help="kubeconfig context (default: the current one)")
     parser.add_argument("--no-suspend", action="store_true", help="leave the notebook running on exit")
     parser.add_argument("--open", action="store_true", help="open the notebook in a browser")
+    parser.add_argument("--show-token", action="store_true",
+                        help="print the URL with its login token (by default the token stays off stdout)")
     parser.add_argument("--sync-interval", type=float, default=2.0, help="seconds between syncs (default 2)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only the notebook's URL")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the notebook's URL (and warnings)")
     args = parser.parse_args(argv)
     if not (args.name or args.directory or args.filename):
         parser.error("give NAME, -d DIR or -f FILE")

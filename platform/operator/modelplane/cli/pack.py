@@ -1,4 +1,9 @@
-"""Pack a directory into a build context: .dockerignore and .gitignore honoured, byte-for-byte reproducible.
+"""Pack a directory into a build context: what `docker build` would send, byte-for-byte reproducible.
+
+The files are those modelplane.cli.ignore leaves (`.dockerignore` with Docker's rules, else the `.gitignore` files),
+plus the Dockerfile and the ignore file themselves: like the Docker CLI, which sends them even when they are ignored,
+since the builder needs them; BuildKit in the cluster applies the ignore file again, so COPY sees what Docker's
+would. Symlinks are not followed: they are left out and listed in `skipped`, to be reported.
 
 Reproducible (sorted entries, zeroed times and owners) so the same files give the same MD5, and an unchanged
 directory is never uploaded twice.
@@ -9,14 +14,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pathspec
+from modelplane.cli.ignore import DOCKERIGNORE_FILES, scan
+from modelplane.cli.paths import open_regular
 
-IGNORE_FILES = (".dockerignore", ".gitignore")
-ALWAYS_IGNORED = (".git/", ".modelplane-sync.json")
+BUILD_FILES = ("Dockerfile", *DOCKERIGNORE_FILES)
 
 
 @dataclass(frozen=True)
@@ -24,36 +30,22 @@ class Packed:
     data: bytes
     md5: str
     files: tuple[str, ...]
-
-
-def ignore_spec(directory: Path) -> pathspec.GitIgnoreSpec:
-    lines = list(ALWAYS_IGNORED)
-    for name in IGNORE_FILES:
-        path = directory / name
-        if path.is_file():
-            lines += path.read_text().splitlines()
-    return pathspec.GitIgnoreSpec.from_lines(lines)
-
-
-def included(directory: Path) -> list[str]:
-    """Files of `directory` that are not ignored, as sorted relative POSIX paths."""
-    spec = ignore_spec(directory)
-    paths = (p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file() and not p.is_symlink())
-    return sorted(p for p in paths if not spec.match_file(p))
+    skipped: tuple[str, ...]  # symlinks and other non-regular files, not followed
 
 
 def pack(directory: Path) -> Packed:
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory} is not a directory")
-    files = included(directory)
+    listing = scan(directory)
+    build_files = (name for name in BUILD_FILES
+                   if (directory / name).is_file() and not (directory / name).is_symlink())
+    files = sorted(set(listing.files).union(build_files))
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
         for name in files:
-            path = directory / name
-            info = tarfile.TarInfo(name)
-            info.size = path.stat().st_size
-            info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
-            with path.open("rb") as content:
+            with open_regular(directory / name) as content:
+                info = tarfile.TarInfo(name)
+                status = os.fstat(content.fileno())
+                info.size = status.st_size
+                info.mode = 0o755 if status.st_mode & 0o111 else 0o644
                 tar.addfile(info, content)
     data = buffer.getvalue()
-    return Packed(data=data, md5=hashlib.md5(data).hexdigest(), files=tuple(files))
+    return Packed(data=data, md5=hashlib.md5(data).hexdigest(), files=tuple(files), skipped=listing.skipped)

@@ -14,8 +14,9 @@ from typing import Any
 
 from modelplane.builders.build import UPLOAD_CONTENT_TYPE
 from modelplane.cli.cluster import Cluster
-from modelplane.cli.errors import CliError, Exit
+from modelplane.cli.errors import CliError, Exit, warn
 from modelplane.cli.pack import Packed
+from modelplane.storage import STORAGE_HOST
 
 URL_TIMEOUT = 120.0
 
@@ -33,16 +34,31 @@ class _Counting(io.BytesIO):
         return chunk
 
 
+def upload_target(url: str, emulator: str | None) -> tuple[str, dict[str, str]]:
+    """Where to PUT the signed URL the operator answered with, and the Host header to send, or refused (Exit.UPLOAD).
+
+    The URL comes from the object's status, which others than the operator may be able to write, and what is sent is
+    the user's code: so it goes to Cloud Storage over https, nowhere else. The one setting aside is
+    STORAGE_EMULATOR_HOST, the variable google-cloud-storage honours too (tests run fake-gcs-server): when it is set,
+    the request goes to the emulator, and a URL naming the emulator's host is accepted as well.
+    """
+    parts = urllib.parse.urlsplit(url)
+    scheme, _, host = emulator.rpartition("://") if emulator else ("", "", "")
+    if f"{parts.scheme}://{parts.netloc}" == STORAGE_HOST:  # what the operator signs for
+        if not host:
+            return url, {}
+        return urllib.parse.urlunsplit((scheme or "http", host, parts.path, parts.query, "")), {"Host": parts.netloc}
+    if host and parts.netloc == host and parts.scheme in ("http", "https"):
+        return url, {}
+    raise CliError(Exit.UPLOAD, f"refusing to upload to {parts.scheme}://{parts.netloc}: signed upload URLs are "
+                                f"{STORAGE_HOST}" + (f" (or the emulator at {host})" if host else ""))
+
+
 def put(url: str, data: bytes, md5_hex: str, on_bytes: Callable[[int], None] = lambda _: None) -> None:
-    """PUT to a signed URL. Like google-cloud-storage, honour STORAGE_EMULATOR_HOST (fake-gcs-server in tests)."""
-    target, headers = url, {"Content-Type": UPLOAD_CONTENT_TYPE,
-                            "Content-MD5": base64.b64encode(bytes.fromhex(md5_hex)).decode()}
-    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
-    if emulator:
-        parts = urllib.parse.urlsplit(url)
-        target = urllib.parse.urlunsplit(("http", emulator.removeprefix("http://"), parts.path, parts.query, ""))
-        headers["Host"] = parts.netloc
-    headers["Content-Length"] = str(len(data))
+    """PUT to a signed URL, once upload_target() accepts it."""
+    target, headers = upload_target(url, os.environ.get("STORAGE_EMULATOR_HOST"))
+    headers.update({"Content-Type": UPLOAD_CONTENT_TYPE, "Content-Length": str(len(data)),
+                    "Content-MD5": base64.b64encode(bytes.fromhex(md5_hex)).decode()})
     request = urllib.request.Request(target, data=_Counting(data, on_bytes), method="PUT", headers=headers)
     with urllib.request.urlopen(request, timeout=600):
         pass
@@ -57,6 +73,8 @@ def upload_and_build(cluster: Cluster, obj: dict[str, Any], packed: Packed, repo
                      on_bytes: Callable[[int], None] = lambda _: None) -> dict[str, Any]:
     """Apply `obj` with build.upload for `packed`, upload it unless the bucket has it, and return the object."""
     kind, name = obj["kind"], obj["metadata"]["name"]
+    for skipped in packed.skipped:
+        warn(f"not packed: {skipped} (a symlink or special file, not followed)")
     for attempt in range(2):  # a second attempt only when the signed URL expired before the upload finished
         request_id = secrets.token_hex(6)
         spec = {key: value for key, value in obj["spec"].items() if key != "image"}

@@ -1,0 +1,70 @@
+"""The build context goes to Cloud Storage over https, or to the emulator the environment names, and nowhere else:
+the signed URL comes from an object's status, which others than the operator may be able to write."""
+
+import urllib.request
+from typing import Any
+
+import pytest
+
+from modelplane.cli.errors import CliError, Exit
+from modelplane.cli.upload import put
+
+SIGNED = "/b/uploads/ml/models/m/0123.tar.gz?X-Goog-Signature=abc"
+MD5 = "00" * 16
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[urllib.request.Request]:
+    """The requests put() makes (none leaves the machine)."""
+    requests: list[urllib.request.Request] = []
+
+    class Response:
+        def __enter__(self) -> "Response":
+            return self
+
+        def __exit__(self, *_: Any) -> None:
+            pass
+
+    def urlopen(request: urllib.request.Request, timeout: float) -> Response:
+        requests.append(request)
+        return Response()
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return requests
+
+
+@pytest.mark.parametrize("url", [
+    "http://storage.googleapis.com" + SIGNED,  # not https
+    "https://attacker.example" + SIGNED,  # not the storage host
+    "https://storage.googleapis.com.attacker.example" + SIGNED,
+    "https://storage.googleapis.com@attacker.example" + SIGNED,  # userinfo: the host is attacker.example
+    "https://storage.googleapis.com:8443" + SIGNED,
+    "file:///etc/passwd",
+])
+def test_a_url_that_is_not_cloud_storage_over_https_is_refused(
+        url: str, sent: list[urllib.request.Request], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    with pytest.raises(CliError) as refused:
+        put(url, b"code", MD5)
+    assert refused.value.code == Exit.UPLOAD and sent == []
+
+
+def test_cloud_storage_over_https_is_used_as_signed(
+        sent: list[urllib.request.Request], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    put("https://storage.googleapis.com" + SIGNED, b"code", MD5)
+    assert [r.full_url for r in sent] == ["https://storage.googleapis.com" + SIGNED]
+
+
+def test_the_emulator_host_is_allowed_only_when_it_is_set(
+        sent: list[urllib.request.Request], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    with pytest.raises(CliError):
+        put("http://127.0.0.1:4443" + SIGNED, b"code", MD5)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:4443")
+    put("http://127.0.0.1:4443" + SIGNED, b"code", MD5)
+    put("https://storage.googleapis.com" + SIGNED, b"code", MD5)  # what the operator signs: sent to the emulator
+    with pytest.raises(CliError):
+        put("http://127.0.0.1:9999" + SIGNED, b"code", MD5)  # another host is refused still
+    assert [r.full_url for r in sent] == ["http://127.0.0.1:4443" + SIGNED] * 2
+    assert sent[1].get_header("Host") == "storage.googleapis.com"
