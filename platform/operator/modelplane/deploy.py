@@ -30,6 +30,7 @@ OPERATOR_LABELS = {**PART_OF, "app.kubernetes.io/name": OPERATOR}
 METADATA_SERVER = ("169.254.169.254/32", "169.254.169.252/32")  # GKE metadata server: Workload Identity tokens
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+TENANT_LABEL = "modelplane.dev/tenant"  # on tenant namespaces; tenants' `edit` cannot relabel a namespace
 # The Pod Security Standard each namespace enforces. Tenants: `baseline` (their own images, which may need root).
 # Builds: `baseline`, which rootless BuildKit under gVisor passes (builders/build.py says why not `restricted`).
 SYSTEM_LEVEL, TENANT_LEVEL, BUILD_LEVEL = "restricted", "baseline", "baseline"
@@ -176,7 +177,46 @@ def system(facts: PlatformFacts) -> list[dict[str, Any]]:
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(
         OPERATOR, SYSTEM_NAMESPACE, annotations={GKE_SA_ANNOTATION: facts.operator_service_account})}
     return [_namespace(SYSTEM_NAMESPACE, SYSTEM_LEVEL), account, *operator_rbac(), *user_roles(),
-            operator_config(facts), operator_deployment(facts), *builds()]
+            operator_config(facts), operator_deployment(facts), *tenant_image_policy(facts.registry), *builds()]
+
+
+TENANT_IMAGES_POLICY = "modelplane-tenant-images"
+
+
+def tenant_image_policy(registry: str) -> list[dict[str, Any]]:
+    """Pods in a tenant namespace may not run the platform's images or another tenant's.
+
+    Nodes pull with one identity that reads every repository of the stack, and a tenant's members may create pods
+    (`edit`), so IAM cannot keep tenant A from running tenant B's images: the API server must. A
+    ValidatingAdmissionPolicy (GA since Kubernetes 1.30) checks every container of every pod created in a namespace
+    labelled as a tenant's (which tenants cannot relabel); the operator refuses the same images earlier, with a
+    condition (reconcile/build.py)."""
+    platform, tenants = json.dumps(f"{registry}/"), json.dumps(f"{registry}-")
+    containers = ("(has(object.spec.initContainers) ? object.spec.initContainers : []) + object.spec.containers + "
+                  "(has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers : [])")
+    own = f"{tenants} + namespaceObject.metadata.name + '/'"
+    return [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+         "metadata": _meta(TENANT_IMAGES_POLICY),
+         "spec": {
+             "failurePolicy": "Fail",
+             "matchConstraints": {"resourceRules": [{
+                 "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                 "resources": ["pods", "pods/ephemeralcontainers"]}]},
+             "variables": [{"name": "foreign", "expression": (
+                 f"({containers}).map(c, c.image).filter(i, (i.startsWith({platform}) || i.startsWith({tenants}))"
+                 f" && !i.startsWith({own}))")}],
+             "validations": [{
+                 "expression": "size(variables.foreign) == 0",
+                 "messageExpression": ("'images from the platform\'s or another tenant\'s repository may not run "
+                                       f"here: ' + variables.foreign.join(', ') + '; use images from ' + {own}"),
+                 "reason": "Forbidden"}],
+         }},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": _meta(TENANT_IMAGES_POLICY),
+         "spec": {"policyName": TENANT_IMAGES_POLICY, "validationActions": ["Deny"],
+                  "matchResources": {"namespaceSelector": {"matchLabels": {TENANT_LABEL: "true"}}}}},
+    ]
 
 
 def builds() -> list[dict[str, Any]]:
@@ -213,7 +253,7 @@ def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
     """A namespace for ML users: its workload service account, its network policy, (when configured) a GPU quota,
     and its builder service account in the build namespace, out of the tenant's reach."""
     manifests = [
-        _namespace(namespace, TENANT_LEVEL, **{"modelplane.dev/tenant": "true"}),
+        _namespace(namespace, TENANT_LEVEL, **{TENANT_LABEL: "true"}),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(WORKLOAD_KSA, namespace)},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(
             builder_ksa(namespace), BUILD_NAMESPACE,
