@@ -5,6 +5,7 @@ The objects go through tests/support/apiserver.py: the checked-in CRDs' defaulti
 
 import copy
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from modelplane.api import kind_for
+from modelplane.api.common import quantity_value
 from tests.support.apiserver import AdmissionError, admit
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
@@ -198,3 +200,17 @@ def test_python_types_enforce_the_cel_rules_too(kind: str, spec: Obj, message: s
     """Objects that skipped the API server's validation still fail to parse, with the CRD's own message."""
     with pytest.raises(ValueError, match=message):
         kind_for(kind).spec.model_validate(spec)
+
+
+@pytest.mark.parametrize(("value", "amount"), [
+    ("20Gi", 20 * 2**30), ("100G", 10**11), ("500m", Decimal("0.5")), ("1e3", 1000), ("1.5Ki", 1536), (4, 4),
+    (0.5, Decimal("0.5")), ("+2k", 2000), ("1E", 10**18),
+])
+def test_quantities_are_read_as_the_api_server_reads_them(value: str | int | float, amount: Decimal | int) -> None:
+    assert quantity_value(value) == amount
+
+
+@pytest.mark.parametrize("value", ["20GB", "Gi", "1.2.3", ""])
+def test_what_is_no_quantity_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        quantity_value(value)

@@ -13,7 +13,10 @@ from infra.config import parse_stack_config
 from infra.offline import Plan, PlannedResource, read_stack_values
 from infra.platform import platform_facts
 from modelplane.deploy import all_manifests
+from modelplane.operator.access import Scope, rules
 from tests.support.kube import KUBERNETES_VERSION
+
+OPERATOR_SUBJECT = {"kind": "ServiceAccount", "name": "modelplane-operator", "namespace": "modelplane-system"}
 
 
 def groups(plan: Plan) -> dict[str, PlannedResource]:
@@ -78,12 +81,18 @@ def test_operator_deployment_is_hardened(stack_plan: Plan) -> None:
     assert container["envFrom"] == [{"configMapRef": {"name": "modelplane-operator"}}]
 
 
-def test_operator_rbac_is_scoped(stack_plan: Plan) -> None:
-    roles = {r["metadata"]["name"]: r for r in objects(stack_plan, "system", "ClusterRole")}
-    rules = roles["modelplane-operator"]["rules"]
-    assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in rules)
-    secrets = [rule for rule in rules if "secrets" in rule["resources"]]
-    assert secrets == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create"]}]
+def test_operator_rbac_is_scoped_to_the_tenants_and_the_build_namespace(stack_plan: Plan) -> None:
+    everything = [o for group in groups(stack_plan).values() for o in group.inputs["objs"]]
+    assert not [o for o in everything if o["kind"] == "ClusterRoleBinding"]  # nothing cluster-wide
+    bindings = {o["metadata"]["namespace"]: o for o in everything if o["kind"] == "RoleBinding"}
+    assert set(bindings) == {*stack_plan.outputs["tenants"], "modelplane-builds"}
+    roles = {o["metadata"]["namespace"]: o["rules"] for o in everything if o["kind"] == "Role"}
+    assert set(roles) == set(bindings)
+    assert roles["modelplane-builds"] == rules(Scope.BUILD)
+    assert all(roles[tenant] == rules(Scope.TENANT) for tenant in stack_plan.outputs["tenants"])
+    # The tenants' Roles come with the tenants, the build namespace's with the system.
+    assert {o["metadata"]["namespace"] for o in objects(stack_plan, "tenants", "Role")} == set(
+        stack_plan.outputs["tenants"])
 
 
 def test_builds_have_a_namespace_of_their_own_that_tenants_cannot_reach(stack_plan: Plan) -> None:
@@ -91,24 +100,26 @@ def test_builds_have_a_namespace_of_their_own_that_tenants_cannot_reach(stack_pl
     assert namespaces["modelplane-builds"]["pod-security.kubernetes.io/enforce"] == "baseline"
     everything = [o for group in groups(stack_plan).values() for o in group.inputs["objs"]]
     # Tenants have no grant in the build namespace: every subject bound there is the operator's service account.
-    subjects = [s for o in everything if o["kind"] == "RoleBinding"
-                and o["metadata"]["namespace"] == "modelplane-builds" for s in o["subjects"]]
-    assert all((s["kind"], s.get("namespace")) == ("ServiceAccount", "modelplane-system") for s in subjects)
-    (policy,) = [o for o in objects(stack_plan, "system", "NetworkPolicy")]
-    assert policy["metadata"]["namespace"] == "modelplane-builds" and policy["spec"]["ingress"] == []
+    subjects = [s for o in everything if o["kind"].endswith("Binding")
+                and o["metadata"].get("namespace") == "modelplane-builds" for s in o["subjects"]]
+    assert subjects and all(s == OPERATOR_SUBJECT for s in subjects)
+    policies = {o["metadata"]["namespace"]: o for o in objects(stack_plan, "system", "NetworkPolicy")}
+    policy = policies["modelplane-builds"]
+    assert policy["spec"]["ingress"] == []
     peers = [peer for rule in policy["spec"]["egress"] for peer in rule["to"]]
     assert {"podSelector": {}} not in peers  # not even other builds
     internet = [p["ipBlock"] for p in peers if p.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
     assert internet and "10.0.0.0/8" in internet[0]["except"]
     (config_map,) = objects(stack_plan, "system", "ConfigMap")
     assert config_map["data"]["MODELPLANE_BUILD_NAMESPACE"] == "modelplane-builds"
-    # The operator's cluster-wide role reaches build Jobs, their pods and events in that namespace.
-    roles = objects(stack_plan, "system", "ClusterRole")
-    (role,) = [r for r in roles if r["metadata"]["name"] == "modelplane-operator"]
-    verbs = {(group, resource): set(rule["verbs"]) for rule in role["rules"] for group in rule["apiGroups"]
-             for resource in rule["resources"]}
+    # The operator's Role there reaches build Jobs, their pods and events.
+    (role,) = [r for r in objects(stack_plan, "system", "Role") if r["metadata"]["namespace"] == "modelplane-builds"]
+    verbs: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for resource in rule["resources"]:
+            verbs.setdefault((rule["apiGroups"][0], resource), set()).update(rule["verbs"])
     assert {"create", "get", "list", "watch"} <= verbs["batch", "jobs"]
-    assert {"get", "list"} <= verbs["", "pods"] and "list" in verbs["", "events"]
+    assert "list" in verbs["", "pods"] and "list" in verbs["", "events"]
 
 
 def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan) -> None:

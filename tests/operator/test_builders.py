@@ -6,7 +6,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from modelplane.api.common import Workload
+from modelplane.api.common import Workload, quantity
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
 from modelplane.builders.job import BACKOFF_LIMIT, job_name, run_children
@@ -68,6 +68,22 @@ def test_fuse_volumes_scope_each_prefix_and_protect_inputs() -> None:
     assert mounts["/content/params.json"]["subPath"] == "params.json"
 
 
+@pytest.mark.parametrize(("disk", "per_input_mib"), [
+    (None, 5120),  # the default 20Gi: half for the cache, split between the base model and the dataset
+    ("100G", 23841),  # 10^11 bytes / 2 / 2 inputs, in MiB, rounded down
+    (2**31, 512),  # a number of bytes
+])
+def test_file_cache_is_bounded_by_half_the_pods_disk(disk: str | int | None, per_input_mib: int) -> None:
+    resources = {**TRAIN.resources.model_dump(by_alias=True, exclude_none=True), **({"disk": disk} if disk else {})}
+    _, job = children(ModelSpec.model_validate({**TRAIN.model_dump(by_alias=True), "resources": resources}))
+    options = {v["name"]: v["csi"]["volumeAttributes"]["mountOptions"].split(",") for v in pod(job)["volumes"]
+               if "csi" in v}
+    assert f"file-cache:max-size-mb:{per_input_mib}" in options["basemodel"]
+    assert f"file-cache:max-size-mb:{per_input_mib}" in options["dataset"]
+    assert not [o for o in options["artifacts"] if o.startswith("file-cache")]  # outputs are not cached
+    assert pod(job)["containers"][0]["resources"]["limits"]["ephemeral-storage"] == quantity(disk or "20Gi")
+
+
 def test_params_reach_the_file_and_the_environment() -> None:
     config_map, job = children()
     assert json.loads(config_map["data"]["params.json"]) == TRAIN.params
@@ -116,6 +132,7 @@ def test_on_demand_pool_gets_no_spot_toleration_and_cpu_work_no_gpu() -> None:
 def test_workload_runs_as_non_root_with_workload_identity() -> None:
     _, job = children()
     assert pod(job)["serviceAccountName"] == "modelplane-workload"
+    assert pod(job)["automountServiceAccountToken"] is False  # Workload Identity and GCS FUSE need no API token
     security = pod(job)["securityContext"]
     assert security["runAsNonRoot"] is True and security["runAsUser"] == 1000 and security["fsGroup"] == 1000
     container = pod(job)["containers"][0]

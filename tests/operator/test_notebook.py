@@ -35,6 +35,7 @@ def test_notebook_runs_jupyter_with_a_token_and_its_workspace() -> None:
     assert {"name": "JUPYTER_TOKEN", "valueFrom": {"secretKeyRef": {"name": "notebook-nb-token", "key": "token"}}} \
         in container["env"]
     assert container["ports"] == [{"name": "jupyter", "containerPort": 8888}]
+    assert pod["automountServiceAccountToken"] is False
     volumes = {v["name"]: v["csi"] for v in pod["volumes"] if "csi" in v}
     assert volumes["workspace"]["readOnly"] is False and volumes["model"]["readOnly"] is True
     assert "only-dir=ml/notebooks/nb/workspace" in volumes["workspace"]["volumeAttributes"]["mountOptions"]

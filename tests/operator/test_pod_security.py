@@ -16,7 +16,7 @@ from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
 from modelplane.api.modelserver import ModelServerSpec
 from modelplane.api.notebook import NotebookSpec
-from modelplane.deploy import ENFORCE_LABEL, PlatformFacts, all_manifests
+from modelplane.deploy import ENFORCE_LABEL, all_manifests
 from modelplane.meta import Owner
 from modelplane.names import BUILD_NAMESPACE
 from modelplane.reconcile.artifacts import Observed, reconcile
@@ -24,18 +24,12 @@ from modelplane.reconcile.build import BuildObserved, build_stage
 from modelplane.reconcile.common import JobState, Outcome, RefState
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from modelplane.reconcile.server import ServerObserved, reconcile_server
-from tests.support.kube import DEV_CLUSTER, NAMESPACE, owner
+from tests.support.kube import DEV_CLUSTER, DEV_PLATFORM, NAMESPACE, owner
 from tests.support.pod_security import Level, pod_template, violations
 
 NOW = "2026-11-24T10:00:00Z"
 EXAMPLES = Path(__file__).parents[2] / "examples"
-FACTS = PlatformFacts(
-    project="p", region="us-central1", bucket=DEV_CLUSTER.bucket, registry=DEV_CLUSTER.registry,
-    operator_service_account="operator@p.iam.gserviceaccount.com",
-    builder_service_accounts={NAMESPACE: "builder@p.iam.gserviceaccount.com"}, gpu_pools=[], tenants=[NAMESPACE],
-    operator_image="registry/modelplane-operator:0.1.0", server_image=DEV_CLUSTER.server_image,
-    notebook_image=DEV_CLUSTER.notebook_image, builder_image=DEV_CLUSTER.builder_image)
-RENDERED = [m for group in all_manifests(FACTS).values() for m in group]
+RENDERED = [m for group in all_manifests(DEV_PLATFORM).values() for m in group]
 ENFORCED: dict[str, Level] = {m["metadata"]["name"]: m["metadata"]["labels"][ENFORCE_LABEL]
                               for m in RENDERED if m["kind"] == "Namespace"}
 POD_MAKERS = ("Pod", "Job", "Deployment", "StatefulSet")

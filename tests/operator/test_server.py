@@ -50,6 +50,7 @@ def test_serves_the_model_read_only_on_8080_with_the_default_server() -> None:
     assert model["csi"]["readOnly"] is True
     assert "only-dir=ml/models/ft/gen-1" in model["csi"]["volumeAttributes"]["mountOptions"]
     assert pod["restartPolicy"] == "Always" and pod["nodeSelector"]["cloud.google.com/gke-accelerator"] == "nvidia-l4"
+    assert pod["automountServiceAccountToken"] is False
     service = children["Service"]
     assert service["spec"]["type"] == "ClusterIP" and service["spec"]["ports"][0]["port"] == 8080
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]

@@ -19,12 +19,12 @@ from google.oauth2 import service_account
 
 from modelplane.api import GROUP, KINDS, VERSION
 from modelplane.cluster import ClusterFacts, GpuPool
-from modelplane.deploy import operator_rbac
+from modelplane.deploy import PlatformFacts, system, tenants
 from modelplane.meta import Owner
-from modelplane.names import BUILD_NAMESPACE
+from modelplane.names import BUILD_NAMESPACE, OPERATOR, SYSTEM_NAMESPACE
 from modelplane.operator.kube import USER_AGENT, Kube
 from modelplane.storage import ArtifactStore, UploadSigner
-from tests.support.rbac import denied
+from tests.support import rbac
 
 KUBERNETES_VERSION = "1.34.0"  # the REGULAR channel's minor when this was written
 
@@ -34,6 +34,17 @@ DEV_CLUSTER = ClusterFacts(
     registry="us-central1-docker.pkg.dev/modelplane-dev/modelplane-dev",
     gpu_pools=(GpuPool("l4", "nvidia-l4", 1, spot=True), GpuPool("a100", "nvidia-tesla-a100", 1, spot=True)),
 )
+
+
+NAMESPACE = "ml"  # the tenant namespace of the tests
+# The in-cluster half as a stack with that one tenant renders it (modelplane.deploy), for checks against it.
+DEV_PLATFORM = PlatformFacts(
+    project="p", region="us-central1", bucket=DEV_CLUSTER.bucket, registry=DEV_CLUSTER.registry,
+    operator_service_account="operator@p.iam.gserviceaccount.com",
+    builder_service_accounts={NAMESPACE: "builder@p.iam.gserviceaccount.com"}, gpu_pools=[], tenants=[NAMESPACE],
+    operator_image="registry/modelplane-operator:0.1.0", server_image=DEV_CLUSTER.server_image,
+    notebook_image=DEV_CLUSTER.notebook_image, builder_image=DEV_CLUSTER.builder_image)
+OPERATOR_USER = rbac.service_account(SYSTEM_NAMESPACE, OPERATOR)
 
 
 @pytest.fixture
@@ -46,8 +57,6 @@ def owner(kind: str, name: str, generation: int = 1, namespace: str = "ml") -> O
 
 
 # --- kopf in-process against kmock's Kubernetes emulator -------------------------------------------------------
-
-NAMESPACE = "ml"
 
 
 @pytest.fixture
@@ -103,7 +112,6 @@ class Operator:
 
     async def start(self) -> None:
         settings = kopf.OperatorSettings()
-        settings.scanning.disabled = True  # kmock 0.8 cannot list namespaces cluster-wide
         cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name)  # the test's own bucket
         memo = kopf.Memo(kube=kube_for(self.k8s), cluster=cluster, store=self.store, signer=self.signer)
         ready, self.stop_flag = asyncio.Event(), asyncio.Event()
@@ -139,9 +147,9 @@ async def operator(k8s: kmock.KubernetesEmulator, kubeconfig: Path, bucket: stor
     await running.start()
     yield running
     await running.stop()
-    # Whatever the test made the operator do, its ClusterRole (as the stack deploys it) allows.
-    (role,) = [m for m in operator_rbac() if m["kind"] == "ClusterRole"]
-    assert denied(role["rules"], (r for r in list(k8s) if _from_operator(r))) == []
+    # Whatever the test made the operator do, the RBAC the stack deploys allows, in the namespace it was done in.
+    assert rbac.denied([*system(DEV_PLATFORM), *tenants(DEV_PLATFORM)], OPERATOR_USER,
+                  (r for r in list(k8s) if _from_operator(r))) == []
 
 
 def _from_operator(request: Any) -> bool:

@@ -6,6 +6,7 @@ same list as YAML for Argo CD or Flux. Both call the functions below with the sa
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from modelplane.api import GROUP, KINDS
+from modelplane.api import GROUP
 from modelplane.api.crd import CRDS_DIR
 from modelplane.names import (
     BUILD_NAMESPACE,
@@ -24,6 +25,7 @@ from modelplane.names import (
     WORKLOAD_KSA,
     builder_ksa,
 )
+from modelplane.operator.access import PLURALS, Scope, rules
 
 PART_OF = {"app.kubernetes.io/part-of": "modelplane"}
 OPERATOR_LABELS = {**PART_OF, "app.kubernetes.io/name": OPERATOR}
@@ -72,34 +74,20 @@ def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str
     return {"apiGroups": groups, "resources": resources, "verbs": verbs}
 
 
-PLURALS = [kind.plural for kind in KINDS]
 READ = ["get", "list", "watch"]
 WRITE = ["create", "delete", "patch", "update"]
 
 
-def operator_rbac() -> list[dict[str, Any]]:
-    """What the operator touches, nothing more: its kinds, the children it creates, and what kopf needs.
+def operator_access(namespace: str, scope: Scope = Scope.TENANT) -> list[dict[str, Any]]:
+    """The operator's Role in one namespace and its binding, from the permission table (operator/access.py).
 
-    Cluster-wide, so it covers the build namespace too: build Jobs (create, read, watch), their pods (the log tail)
-    and events (why a pod could not be created)."""
-    rules = [
-        _rule([GROUP], PLURALS, [*READ, "patch", "update"]),
-        _rule([GROUP], [f"{p}/status" for p in PLURALS], ["get", "patch", "update"]),
-        _rule(["batch"], ["jobs"], [*READ, "create", "delete"]),
-        _rule(["apps"], ["deployments", "statefulsets"], [*READ, *WRITE]),
-        _rule([""], ["services", "configmaps"], [*READ, *WRITE]),
-        _rule([""], ["secrets"], ["get", "create"]),
-        _rule([""], ["pods"], READ),
-        _rule(["autoscaling"], ["horizontalpodautoscalers"], [*READ, *WRITE]),
-        _rule(["", "events.k8s.io"], ["events"], ["create", "patch", "list"]),
-        _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], READ),
-        _rule([""], ["namespaces"], READ),
-    ]
+    Only RoleBindings, in the tenants' namespaces and the build namespace: no ClusterRoleBinding, so the operator
+    can do nothing in any other namespace and nothing cluster-wide (access.py says why it needs nothing there)."""
     return [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": _meta(OPERATOR),
-         "rules": rules},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": _meta(OPERATOR),
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": OPERATOR},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(OPERATOR, namespace),
+         "rules": rules(scope)},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta(OPERATOR, namespace),
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": OPERATOR},
          "subjects": [{"kind": "ServiceAccount", "name": OPERATOR, "namespace": SYSTEM_NAMESPACE}]},
     ]
 
@@ -110,7 +98,7 @@ def user_roles() -> list[dict[str, Any]]:
         labels = {f"rbac.authorization.k8s.io/aggregate-to-{target}": "true" for target in aggregate_to}
         return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": {"name": name, "labels": {**PART_OF, **labels}},
-                "rules": [_rule([GROUP], PLURALS, verbs)]}
+                "rules": [_rule([GROUP], list(PLURALS), verbs)]}
 
     return [role("modelplane-edit", [*READ, *WRITE], "edit", "admin"), role("modelplane-view", READ, "view")]
 
@@ -173,11 +161,14 @@ def _namespace(name: str, level: str, **labels: str) -> dict[str, Any]:
 
 
 def system(facts: PlatformFacts) -> list[dict[str, Any]]:
-    """The operator and what it runs with, in modelplane-system, and the namespace it runs image builds in."""
+    """The operator and what it runs with, in modelplane-system, and the namespace it runs image builds in.
+
+    No Role or RoleBinding here: the operator needs nothing in its own namespace (operator/access.py)."""
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(
         OPERATOR, SYSTEM_NAMESPACE, annotations={GKE_SA_ANNOTATION: facts.operator_service_account})}
-    return [_namespace(SYSTEM_NAMESPACE, SYSTEM_LEVEL), account, *operator_rbac(), *user_roles(),
-            operator_config(facts), operator_deployment(facts), *tenant_image_policy(facts.registry), *builds()]
+    return [_namespace(SYSTEM_NAMESPACE, SYSTEM_LEVEL), account, *user_roles(), operator_config(facts),
+            operator_deployment(facts), network_policy(SYSTEM_NAMESPACE, peers=False, internet=HTTPS_ANYWHERE),
+            *tenant_image_policy(facts.registry), *builds()]
 
 
 TENANT_IMAGES_POLICY = "modelplane-tenant-images"
@@ -208,8 +199,9 @@ def tenant_image_policy(registry: str) -> list[dict[str, Any]]:
                  f" && !i.startsWith({own}))")}],
              "validations": [{
                  "expression": "size(variables.foreign) == 0",
-                 "messageExpression": ("'images from the platform\'s or another tenant\'s repository may not run "
-                                       f"here: ' + variables.foreign.join(', ') + '; use images from ' + {own}"),
+                 "messageExpression": (
+                     "\"images from the platform's or another tenant's repository may not run here: \" + "
+                     f"variables.foreign.join(', ') + \"; use images from \" + {own}"),
                  "reason": "Forbidden"}],
          }},
         {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
@@ -220,14 +212,36 @@ def tenant_image_policy(registry: str) -> list[dict[str, Any]]:
 
 
 def builds() -> list[dict[str, Any]]:
-    """The build namespace: no RoleBinding (tenants have no access), and a policy that isolates builds from the
+    """The build namespace: the operator's access (tenants have none), and a policy that isolates builds from the
     cluster (builders/build.py has the threat model). The builders' service accounts come with their tenants."""
-    return [_namespace(BUILD_NAMESPACE, BUILD_LEVEL), network_policy(BUILD_NAMESPACE, peers=False)]
+    return [_namespace(BUILD_NAMESPACE, BUILD_LEVEL), *operator_access(BUILD_NAMESPACE, Scope.BUILD),
+            network_policy(BUILD_NAMESPACE, peers=False)]
 
 
-def network_policy(namespace: str, peers: bool = True) -> dict[str, Any]:
-    """Deny by default; allow DNS, the metadata server, the internet, and (with `peers`) the namespace's own
-    traffic. Builds get no peers: one tenant's build has no business with another's."""
+# Tenants and builds reach the internet on the web's ports, and nothing private (the VPC, peered networks).
+WEB = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}],
+       "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 80}]}
+# The operator: HTTPS to any address, private ones included, since that is how the API server is reached (see
+# network_policy), and HTTPS only.
+HTTPS_ANYWHERE = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+
+
+def network_policy(namespace: str, peers: bool = True, internet: dict[str, Any] = WEB) -> dict[str, Any]:
+    """Deny by default; allow DNS, the metadata server, `internet`, and (with `peers`) the namespace's own traffic.
+
+    Builds get no peers: one tenant's build has no business with another's. Nor does the operator's pod, which
+    needs no ingress at all: its liveness probe comes from the kubelet on its node, and traffic from the pod's own
+    node is always allowed (kubernetes.io/docs/concepts/services-networking/network-policies: "traffic to and from
+    the node where a Pod is running is always allowed"; Cilium, behind GKE Dataplane V2, admits the local host).
+
+    The operator's egress is the API server, Google APIs (GCS, IAM signBlob) over 443, DNS and the metadata server
+    (Workload Identity tokens). The API server is the `kubernetes` Service, whose backend is the control plane's
+    private endpoint: GKE translates a Service address to its backend before it evaluates a policy (GKE docs, FQDN
+    network policies: "GKE translates the Service virtual IP address (VIP) to backend Pod IP addresses before
+    evaluating network policy rules"), and that endpoint is a private address in the VPC, assigned when the cluster
+    is created and unknown when this is rendered. So the operator may reach 443 on any address, private ones
+    included; it may not use plain HTTP or any other port. Narrowing it to the endpoint's /32 needs that address as
+    a stack output (infra), which a later change can pass in."""
     own: list[dict[str, Any]] = [{"podSelector": {}}]
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -242,8 +256,7 @@ def network_policy(namespace: str, peers: bool = True) -> dict[str, Any]:
                          "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
                  "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
                 {"to": [{"ipBlock": {"cidr": cidr}} for cidr in METADATA_SERVER]},
-                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}],
-                 "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 80}]},
+                copy.deepcopy(internet),  # each manifest its own: no rule shared between two policies
             ],
         },
     }
@@ -254,12 +267,14 @@ def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
     and its builder service account in the build namespace, out of the tenant's reach."""
     manifests = [
         _namespace(namespace, TENANT_LEVEL, **{TENANT_LABEL: "true"}),
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(WORKLOAD_KSA, namespace)},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(WORKLOAD_KSA, namespace),
+         "automountServiceAccountToken": False},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(
             builder_ksa(namespace), BUILD_NAMESPACE,
             annotations={GKE_SA_ANNOTATION: facts.builder_service_accounts[namespace]}),
          "automountServiceAccountToken": False},
         network_policy(namespace),
+        *operator_access(namespace),
     ]
     members = facts.tenant_members.get(namespace, ())
     if members:

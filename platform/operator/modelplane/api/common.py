@@ -6,6 +6,7 @@ message a user understands, so `kubectl apply` rejects bad input before the oper
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
@@ -75,6 +76,28 @@ def quantity(value: str | int | float) -> str:
     if isinstance(value, int):
         return str(value)
     return format(Decimal(repr(value)).normalize(), "f")
+
+
+_SCALES: dict[str, Decimal] = {
+    **{suffix: Decimal(1024) ** power for power, suffix in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{suffix: Decimal(10) ** power for suffix, power in (("n", -9), ("u", -6), ("m", -3), ("k", 3), ("M", 6),
+                                                          ("G", 9), ("T", 12), ("P", 15), ("E", 18))},
+}
+_NUMBER_AND_SUFFIX = re.compile(rf"^(?P<number>[+-]?{_NUMBER})(?P<suffix>.*)$")
+
+
+def quantity_value(value: str | int | float) -> Decimal:
+    """What a quantity amounts to, as the API server reads it: `16Gi` -> 17179869184, `500m` -> 0.5, `1e3` -> 1000.
+
+    ValueError for what QUANTITY refuses (the CRD's schema does so before the operator sees it)."""
+    text = quantity(value)
+    match = _NUMBER_AND_SUFFIX.match(text)
+    if match is None or not re.match(QUANTITY, text):
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    number, suffix = Decimal(match["number"]), match["suffix"]
+    if suffix in _SCALES:
+        return number * _SCALES[suffix]
+    return number * Decimal(10) ** Decimal(suffix[1:])  # an exponent, e.g. e3
 
 
 Name = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]

@@ -7,6 +7,13 @@
 
 Bucket prefixes are mounted with the GCS FUSE CSI driver under the tenant's Workload Identity service account;
 GPUs become an `nvidia.com/gpu` limit, the accelerator node selector, and the tolerations of the pools.
+
+The pod mounts no Kubernetes API token: the workload never calls the API (its service account has no RBAC), and
+neither Google credential path needs the pod's token. The GKE metadata server fetches a token for the pod's service
+account itself when the workload asks it for Google credentials (cloud.google.com/kubernetes-engine/docs/concepts/
+workload-identity, "How Workload Identity Federation for GKE works"), and the GCS FUSE CSI driver gets one from the
+kubelet in the volume's publish call (CSIDriver `tokenRequests`; GoogleCloudPlatform/gcs-fuse-csi-driver
+pkg/cloud_provider/auth/token_manager.go reads `csi.storage.k8s.io/serviceAccount.tokens`).
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from modelplane.api.common import SECRET_REF, Workload, quantity
+from modelplane.api.common import SECRET_REF, Workload, quantity, quantity_value
 from modelplane.cluster import ClusterFacts
 
 CONTENT = "/content"
@@ -31,6 +39,7 @@ ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 GPU_RESOURCE = "nvidia.com/gpu"
 SPOT_TOLERATION = {"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+CACHE_SHARE = Decimal("0.5")  # of the pod's ephemeral storage, for the inputs' file cache (file_cache_mib)
 _SECRET = re.compile(SECRET_REF)
 
 
@@ -44,11 +53,27 @@ class Mount:
     read_only: bool
 
 
-def fuse_volume(bucket: str, mount: Mount) -> dict[str, Any]:
-    """An inline GCS FUSE volume scoped to one prefix (`only-dir`); inputs read through the parallel file cache."""
+def file_cache_mib(spec: Workload, mounts: list[Mount]) -> int:
+    """Each input's share of the file cache, in MiB: half the pod's `resources.disk`, split evenly among the
+    read-only mounts (gcsfuse evicts the least recently used files beyond it).
+
+    Why bounded, and by `disk`: the cache lives in the GCS FUSE sidecar's emptyDir (`gke-gcsfuse-cache`, on the
+    node's boot disk, gcs-fuse-csi-driver pkg/webhook/sidecar_spec.go), and the kubelet evicts a pod whose emptyDirs
+    and container writes together pass the sum of its containers' ephemeral-storage limits (pkg/kubelet/eviction,
+    podEphemeralStorageLimitEviction). The sidecar has no limit
+    of its own (`gke-gcsfuse/ephemeral-storage-limit: "0"`), so that sum is the workload container's `disk`: cache
+    and scratch share it. An unbounded cache (`max-size-mb:-1`) grows until the node's disk is full, and gets the pod
+    evicted as soon as an input outgrows `disk`; half leaves the other half to the workload's own files."""
+    inputs = sum(1 for mount in mounts if mount.read_only) or 1
+    return int(quantity_value(spec.resources.disk) * CACHE_SHARE / inputs) // 2**20
+
+
+def fuse_volume(bucket: str, mount: Mount, cache_mib: int) -> dict[str, Any]:
+    """An inline GCS FUSE volume scoped to one prefix (`only-dir`); inputs read through the parallel file cache,
+    of at most `cache_mib`."""
     options = ["implicit-dirs", f"only-dir={mount.prefix.rstrip('/')}", f"uid={USER_ID}", f"gid={USER_ID}"]
     if mount.read_only:
-        options += ["file-cache:max-size-mb:-1", "file-cache:cache-file-for-range-read:true",
+        options += [f"file-cache:max-size-mb:{cache_mib}", "file-cache:cache-file-for-range-read:true",
                     "file-cache:enable-parallel-downloads:true", "metadata-cache:ttl-secs:-1"]
     return {"name": mount.name, "csi": {"driver": FUSE_DRIVER, "readOnly": mount.read_only,
                                         "volumeAttributes": {"bucketName": bucket, "mountOptions": ",".join(options)}}}
@@ -137,12 +162,14 @@ def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster:
         container["ports"] = ports
     if probe:
         container["readinessProbe"] = probe
+    cache_mib = file_cache_mib(spec, mounts)
     return {
         "metadata": {
             "labels": labels,
             "annotations": {
                 "gke-gcsfuse/volumes": "true",
-                # The sidecar holds the file cache; "0" lifts its limits so large models load at full speed.
+                # "0" lifts the sidecar's limits so large models load at full speed; its file cache is bounded
+                # within the pod's ephemeral storage all the same (file_cache_mib).
                 "gke-gcsfuse/cpu-limit": "0", "gke-gcsfuse/memory-limit": "0",
                 "gke-gcsfuse/ephemeral-storage-limit": "0",
                 **(annotations or {}),
@@ -150,11 +177,12 @@ def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster:
         },
         "spec": {
             "serviceAccountName": cluster.workload_service_account,
+            "automountServiceAccountToken": False,  # the workload never calls the Kubernetes API (see above)
             "restartPolicy": restart_policy,
             "securityContext": {"runAsNonRoot": True, "runAsUser": USER_ID, "runAsGroup": USER_ID,
                                 "fsGroup": USER_ID, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [container],
-            "volumes": [fuse_volume(cluster.bucket, m) for m in mounts]
+            "volumes": [fuse_volume(cluster.bucket, m, cache_mib) for m in mounts]
             + [{"name": "params", "configMap": {"name": params_config_map}}],
             **placement(spec, cluster),
         },

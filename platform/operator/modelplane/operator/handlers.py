@@ -74,6 +74,9 @@ def now() -> str:
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     settings.posting.level = logging.WARNING
+    # No cluster-wide scans of Namespaces and CRDs: the operator serves the namespaces it is given, where its RBAC
+    # is (access.py), and finds its kinds once through discovery.
+    settings.scanning.disabled = True
     settings.watching.server_timeout = 270
     # Server-side filtering: the operator receives only the Jobs it created, not every Job of the cluster.
     for group, resource in (("batch", "jobs"), ("apps", "deployments"), ("apps", "statefulsets")):

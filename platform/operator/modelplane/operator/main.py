@@ -1,7 +1,8 @@
 """`modelplane-operator`: the operator process (what the image runs).
 
-Watches the tenant namespaces listed in MODELPLANE_NAMESPACES (comma-separated; all namespaces when unset) and the
-build namespace (its build Jobs), logs JSON lines, and answers liveness probes on :8080/healthz.
+Watches the tenant namespaces listed in MODELPLANE_NAMESPACES (comma-separated) and the build namespace (its build
+Jobs), logs JSON lines, and answers liveness probes on :8080/healthz. Unset, it watches all namespaces: for a local
+run with your own credentials, since the deployed RBAC grants only the listed namespaces (operator/access.py).
 """
 
 from __future__ import annotations
