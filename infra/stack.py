@@ -1,5 +1,6 @@
 """Infra: the whole cloud side of one environment, composed from the components beside this module."""
 
+import hashlib
 import re
 from functools import partial
 
@@ -44,6 +45,13 @@ MEMBER_PROJECT_ROLE = "roles/container.clusterViewer"
 def _tenant_principal(tenant: str, resolved: list[str]) -> str:
     project_number, workload_pool = resolved
     return ksa_principal(project_number, workload_pool, tenant, WORKLOAD_KSA)
+
+
+def member_key(member: str) -> str:
+    """A resource name for a member's grants that stays when other members are added or removed, and that no two
+    members share (`user:a.b@x` and `user:a-b@x` differ in the digest)."""
+    readable = re.sub(r"[^a-z0-9]+", "-", member.lower()).strip("-")[:40]
+    return f"{readable}-{hashlib.sha256(member.encode()).hexdigest()[:6]}"
 
 
 def _allowlist(images: list[str], extra: tuple[str, ...], repositories: list[str]) -> list[str]:
@@ -112,14 +120,14 @@ class Infra(pulumi.ComponentResource):
             grants += [PrefixGrant(f"tenant-{tenant.name}", workload, OBJECT_USER, tenant_prefix(tenant.name)),
                        PrefixGrant(f"builder-{tenant.name}-uploads", accounts.builders[tenant.name].member,
                                    OBJECT_VIEWER, uploads_prefix(tenant.name))]
-            grants += [PrefixGrant(f"member-{tenant.name}-{i}-notebooks", member, OBJECT_USER,
-                                   notebooks_prefix(tenant.name)) for i, member in enumerate(tenant.members)]
+            grants += [PrefixGrant(f"member-{tenant.name}-{member_key(member)}", member, OBJECT_USER,
+                                   notebooks_prefix(tenant.name)) for member in tenant.members]
         BucketAccess("artifacts-access", BucketAccessArgs(
             bucket=bucket.bucket.name, whole_bucket={"operator": accounts.operator.member}, prefix_grants=grants),
             child)
         for member in sorted({m for tenant in c.tenants for m in tenant.members}):
-            gcp.projects.IAMMember(re.sub(r"[^a-z0-9-]", "-", f"member-{member.lower()}"), project=c.project,
-                                   role=MEMBER_PROJECT_ROLE, member=member, opts=child)
+            gcp.projects.IAMMember(f"member-{member_key(member)}", project=c.project, role=MEMBER_PROJECT_ROLE,
+                                   member=member, opts=child)
         if c.binary_authorization.mode != "off":
             images = [c.images.operator, c.images.server, c.images.notebook, c.images.builder, CLOUD_SDK_IMAGE]
             AdmissionPolicy("admission", AdmissionPolicyArgs(

@@ -25,9 +25,18 @@ def cluster_setting(settings: BinaryAuthorization) -> gcp.container.ClusterBinar
     return {"evaluation_mode": "DISABLED" if settings.mode == "off" else "PROJECT_SINGLETON_POLICY_ENFORCE"}
 
 
+def image_pattern(image: str) -> str:
+    """The pattern that admits `image` by its repository: `docker.io/vllm/vllm-openai:*` for
+    `docker.io/vllm/vllm-openai:v0.11.0@sha256:...`. A pattern holding a tag and a digest is undocumented, so the
+    documented trailing `*` (no `/` after it) stands in; the pods still name the digest the stack pins."""
+    name, last = image.rsplit("/", 1)
+    separator = ":" if ":" in last else "@"
+    return f"{name}/{last.split(separator, 1)[0]}{separator}*"
+
+
 def allowlist(repositories: Sequence[str], images: Sequence[str], extra: Sequence[str]) -> list[str]:
-    """Every image in the platform's and the tenants' repositories, the exact images the stack runs, and `extra`."""
-    return sorted({*(f"{repository}/**" for repository in repositories), *images, *extra})
+    """Every image in the platform's and the tenants' repositories, the images the stack runs, and `extra`."""
+    return sorted({*(f"{repository}/**" for repository in repositories), *map(image_pattern, images), *extra})
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ from typing import Any
 
 from infra.offline import Plan, run_program
 from modelplane.api.common import Build, GitSource
-from modelplane.builders.build import build_job, upload_object
+from modelplane.builders.build import build_job, image_ref, upload_object
 from modelplane.builders.notebook import workspace_prefix
 from modelplane.cluster import ClusterFacts
 from modelplane.images import DIGEST_PINNED
 from modelplane.meta import Owner
 from modelplane.names import uploads_prefix
+from tests.support.admission import review, selects
 from tests.support.binauthz import admitted
 from tests.support.iam import listing_access, object_access
 
@@ -174,5 +175,30 @@ def test_binary_authorization_admits_what_the_platform_runs_and_nothing_else(sta
     tenant = stack_plan.outputs["tenants"][0]
     assert admitted(patterns, f"{registry}-{tenant}/model-m:main")  # what the tenant's builds push
     assert not admitted(patterns, "docker.io/library/nginx:latest")
+    assert not admitted(patterns, "docker.io/vllm/vllm-openai-fork:v1")  # the pinned image's name, extended
     assert not admitted(patterns, f"{registry}-{tenant}-x/model-m:main")
     assert not admitted(patterns, "us-central1-docker.pkg.dev/someone-else/images/miner:1")
+
+
+def _pod(*images: str, init: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]}
+    if init:
+        spec["initContainers"] = [{"name": "init", "image": init}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec}
+
+
+def test_the_api_server_keeps_a_tenant_off_other_repositories(prod_plan: Plan) -> None:
+    """A member with `edit` creates pods directly, past the operator: the admission policy must refuse them."""
+    objects = rendered(prod_plan)
+    (policy,) = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"]
+    (binding,) = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"]
+    namespaces = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Namespace"}
+    assert {n for n, ns in namespaces.items() if selects(binding, ns)} == set(prod_plan.outputs["tenants"])
+    registry, research = prod_plan.outputs["registry"], namespaces["research"]
+    built = image_ref(ClusterFacts(project="p", bucket="b", registry=registry), owner("research"),
+                      Build(git=GitSource(url="https://github.com/org/repo", ref="main")))
+    assert review(policy, _pod(built, "docker.io/library/python:3.12"), research) is None
+    refused = review(policy, _pod(f"{registry}-product-ml/model-m:main"), research)
+    assert refused and f"{registry}-product-ml/model-m:main" in refused and f"{registry}-research/" in refused
+    assert review(policy, _pod("docker.io/library/python:3.12", init=prod_plan.outputs["operatorImage"]), research)
+    assert review(policy, _pod(f"{registry}-research-x/model-m:main"), research)  # a name that extends the tenant's
