@@ -54,6 +54,7 @@ class ServiceAccountsArgs:
 class ServiceAccounts(pulumi.ComponentResource):
     nodes: gcp.serviceaccount.Account
     operator: gcp.serviceaccount.Account
+    release: gcp.serviceaccount.Account  # builds the operator image with Cloud Build (infra/operator_image.py)
     builders: dict[str, gcp.serviceaccount.Account]  # tenant -> its builder
 
     def __init__(self, name: str, args: ServiceAccountsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -67,6 +68,7 @@ class ServiceAccounts(pulumi.ComponentResource):
 
         self.nodes = account("nodes", "GKE nodes: write logs and metrics, pull images")
         self.operator = account("operator", "modelplane operator: artifacts bucket, signed upload URLs")
+        self.release = account("release", "Cloud Build of the operator image: push to the platform repository")
         self.builders = {
             tenant: account(f"builder-{tenant}", f"image builds of tenant {tenant}: its uploads, its repository",
                             builder_account_id(args.prefix, tenant))
@@ -74,11 +76,14 @@ class ServiceAccounts(pulumi.ComponentResource):
         for role in NODE_ROLES:
             gcp.projects.IAMMember(f"{name}-nodes-{role.split('/')[1]}", project=args.project, role=role,
                                    member=self.nodes.member, opts=child)
+        gcp.projects.IAMMember(f"{name}-release-logWriter", project=args.project, role="roles/logging.logWriter",
+                               member=self.release.member, opts=child)
         # Signing a V4 URL without a key is an IAM signBlob call on the operator's own account.
         gcp.serviceaccount.IAMMember(f"{name}-operator-signs", service_account_id=self.operator.name,
                                      role="roles/iam.serviceAccountTokenCreator", member=self.operator.member,
                                      opts=child)
         self.register_outputs({"nodes": self.nodes.email, "operator": self.operator.email,
+                               "release": self.release.email,
                                "builders": {tenant: a.email for tenant, a in self.builders.items()}})
 
 

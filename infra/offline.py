@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import runpy
 from collections.abc import Mapping
@@ -88,6 +87,8 @@ class _CloudMocks(pulumi.runtime.Mocks):
                              **endpoint}})
         elif args.typ == "gcp:storage/bucket:Bucket":
             state.update(url=f"gs://{args.inputs['name']}")
+        elif args.typ == "command:local:Command":
+            state.update(stdout="", stderr="")  # the offline plan runs no command
         elif args.typ == "gcp:artifactregistry/repository:Repository":
             state.update(name=args.inputs["repositoryId"], registryUri=(
                 f"{args.inputs['location']}-docker.pkg.dev/{self.project}/{args.inputs['repositoryId']}"))
@@ -97,11 +98,10 @@ class _CloudMocks(pulumi.runtime.Mocks):
         if args.token == "gcp:organizations/getProject:getProject":
             return {"projectId": args.args.get("projectId"), "number": MOCK_PROJECT_NUMBER}, []
         if args.token == "gcp:artifactregistry/getDockerImage:getDockerImage":
-            # A stand-in digest (of the name), so the plan shows where the real one goes: `pulumi up` reads it.
-            name = args.args["imageName"].split(":")[0]
-            digest = hashlib.sha256(args.args["imageName"].encode()).hexdigest()
+            # Offline there is no registry to read a digest from, and a made-up one must never reach a rendered
+            # manifest: the image stays named by its tag, which the platform repository keeps immutable.
             return {"selfLink": f"{args.args['location']}-docker.pkg.dev/{self.project}/{args.args['repositoryId']}/"
-                                f"{name}@sha256:{digest}"}, []
+                                f"{args.args['imageName']}"}, []
         raise NotImplementedError(f"offline plan has no mock for {args.token}")
 
 

@@ -23,8 +23,9 @@ from infra.identity import (
     ksa_principal,
 )
 from infra.network import Network, NetworkArgs
+from infra.operator_image import OperatorImage, OperatorImageArgs
 from infra.registry import Registry, RegistryArgs
-from modelplane.images import CLOUD_SDK_IMAGE, DIGEST_PINNED
+from modelplane.images import CLOUD_SDK_IMAGE, DIGEST_PINNED, OPERATOR_IMAGE_NAME, OPERATOR_VERSION
 from modelplane.names import (
     WORKLOAD_KSA,
     notebooks_prefix,
@@ -36,7 +37,7 @@ from modelplane.names import (
 APIS = ("compute.googleapis.com", "container.googleapis.com", "storage.googleapis.com",
         "artifactregistry.googleapis.com", "iam.googleapis.com", "iamcredentials.googleapis.com",
         "logging.googleapis.com", "monitoring.googleapis.com", "cloudkms.googleapis.com",
-        "binaryauthorization.googleapis.com")
+        "binaryauthorization.googleapis.com", "cloudbuild.googleapis.com")
 # What a tenant's member needs from the project to reach the cluster at all (get credentials, connect through the
 # DNS endpoint); what they may do inside is Kubernetes RBAC (the namespace's `edit`, modelplane/deploy.py).
 MEMBER_PROJECT_ROLE = "roles/container.clusterViewer"
@@ -105,7 +106,8 @@ class Infra(pulumi.ComponentResource):
                 pullers=[accounts.nodes.member], pushers=pushers, immutable_tags=immutable_tags,
                 protect=c.deletion_protection), child)
 
-        platform_registry = registry("registry", name, "modelplane's own images (the operator)", [], True)
+        platform_registry = registry("registry", name, "modelplane's own images (the operator)",
+                                     [accounts.release.member], True)
         tenant_registries = [
             registry(f"registry-{tenant}", tenant_repository(name, tenant), f"images built for tenant {tenant}",
                      [accounts.builders[tenant].member], False)
@@ -146,10 +148,11 @@ class Infra(pulumi.ComponentResource):
             "kubeconfig": kubeconfig_text,
             "bucket": bucket.bucket.name,
             "registry": platform_registry.url,
-            "operatorImage": self._operator_image(c, platform_registry, provider),
+            "operatorImage": self._operator_image(c, accounts, platform_registry, provider),
             "workloadPool": cluster.workload_pool,
             "nodeServiceAccount": accounts.nodes.email,
             "operatorServiceAccount": accounts.operator.email,
+            "releaseServiceAccount": accounts.release.email,
             "builderServiceAccounts": {tenant: account.email for tenant, account in accounts.builders.items()},
             "gpuPools": [{"name": p.name, "gpuType": p.gpu_type, "gpusPerNode": p.gpus_per_node, "spot": p.spot,
                           "machineType": p.machine_type} for p in c.gpu_pools],
@@ -158,12 +161,19 @@ class Infra(pulumi.ComponentResource):
         self.node_pools = [pools.system, pools.builds, *pools.gpu.values()]
         self.register_outputs(self.outputs)
 
-    def _operator_image(self, c: StackConfig, registry: Registry, provider: gcp.Provider) -> pulumi.Output[str]:
-        """The operator image by digest: as configured when pinned, else its tag in the platform repository looked up
-        at `pulumi up` (the repository's tags are immutable). The lookup waits for the repository, so a first
-        `pulumi up` fails here, naming the image, if it was not pushed yet."""
+    def _operator_image(self, c: StackConfig, accounts: ServiceAccounts, registry: Registry,
+                        provider: gcp.Provider) -> pulumi.Output[str]:
+        """The operator image by digest: as configured when pinned; built from this checkout by Cloud Build when
+        not configured (infra/operator_image.py); else a tag someone pushed to the platform repository, looked up at
+        `pulumi up` (its tags are immutable)."""
         if re.search(DIGEST_PINNED, c.images.operator):
             return pulumi.Output.from_input(c.images.operator)
+        platform_default = f"{c.region}-docker.pkg.dev/{c.project}/{c.cluster_name}/{OPERATOR_IMAGE_NAME}"
+        if c.images.operator == f"{platform_default}:{OPERATOR_VERSION}":
+            return OperatorImage("operator-image", OperatorImageArgs(
+                project=c.project, region=c.region, bucket_name=f"{c.project}-{c.cluster_name}-src",
+                repository=registry.repository, registry_url=registry.url, builder=accounts.release,
+                provider=provider), pulumi.ResourceOptions(parent=self, providers=[provider])).image
         found = gcp.artifactregistry.get_docker_image_output(
             location=c.region, repository_id=registry.repository.repository_id,
             image_name=c.images.operator.rsplit("/", 1)[1],

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from infra.offline import Plan, run_program
+from infra.operator_image import source_tag
 from modelplane.api.common import Build, GitSource
 from modelplane.builders.build import build_job, image_ref, upload_object
 from modelplane.builders.notebook import workspace_prefix
@@ -67,13 +68,17 @@ def test_no_google_service_account_serves_two_tenants(prod_plan: Plan) -> None:
 
 def test_no_tenant_identity_can_write_where_the_operator_image_lives(stack_plan: Plan) -> None:
     registry = stack_plan.outputs["registry"]
-    assert stack_plan.outputs["operatorImage"].startswith(f"{registry}/modelplane-operator@sha256:")
+    assert stack_plan.outputs["operatorImage"].startswith(f"{registry}/modelplane-operator")
     platform = stack_plan.one("modelplane:infra:Registry", "registry").urn
     platform_grants = [r.inputs for r in stack_plan.of_type(
         "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember") if r.parent == platform]
-    # Nodes pull; nobody the stack creates may push (the platform engineer pushes with their own rights).
-    assert [(g["role"], g["member"]) for g in platform_grants] == [
-        ("roles/artifactregistry.reader", account(stack_plan.outputs["nodeServiceAccount"]))]
+    # Nodes pull; only the release account, which builds the operator with Cloud Build, may push.
+    release = account(stack_plan.outputs["releaseServiceAccount"])
+    assert sorted((g["role"], g["member"]) for g in platform_grants) == [
+        ("roles/artifactregistry.reader", account(stack_plan.outputs["nodeServiceAccount"])),
+        ("roles/artifactregistry.writer", release)]
+    # No Kubernetes service account may act as the release account, so no pod, a tenant's or the platform's, can.
+    assert release.removeprefix("serviceAccount:") not in impersonators(stack_plan)
     # Tenant workloads and members hold no registry role at all.
     members = {r.inputs["member"] for r in stack_plan.resources if "member" in r.inputs and "artifactregistry" in
                r.inputs.get("role", "")}
@@ -143,9 +148,14 @@ def platform_images(plan: Plan) -> list[str]:
 
 
 def test_every_image_the_platform_runs_is_pinned_by_digest(stack_plan: Plan) -> None:
+    """Offline, the operator image is named by its tag: there is no registry to read the digest from (`pulumi up`
+    reads it), and the tag is as fixed as a digest, since the platform repository's tags are immutable."""
     images = platform_images(stack_plan)
     assert len(set(images)) == 5  # operator, server, notebook, builder, cloud SDK (build helpers)
-    assert [i for i in images if not re.search(DIGEST_PINNED, i)] == []
+    operator = f"{stack_plan.outputs['registry']}/modelplane-operator:{source_tag()}"
+    assert stack_plan.one("gcp:artifactregistry/repository:Repository", "registry").inputs["dockerConfig"] == {
+        "immutableTags": True}
+    assert [i for i in images if not re.search(DIGEST_PINNED, i) and i != operator] == []
 
 
 def test_prod_encrypts_secrets_with_its_own_key(prod_plan: Plan, dev_plan: Plan) -> None:

@@ -11,6 +11,7 @@ from pulumi.runtime import rpc
 from infra.cli import main, manifests_yaml
 from infra.config import parse_stack_config
 from infra.offline import Plan, PlannedResource, read_stack_values
+from infra.operator_image import source_tag
 from infra.platform import platform_facts
 from modelplane.deploy import all_manifests
 from modelplane.operator.access import Scope, rules
@@ -71,9 +72,9 @@ def test_operator_deployment_is_hardened(stack_plan: Plan) -> None:
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
-    # By digest, looked up at `pulumi up` in the platform repository (its tag is immutable there).
+    # Built from this checkout; `pulumi up` names it by digest, offline by its immutable tag.
     assert container["image"] == stack_plan.outputs["operatorImage"]
-    assert container["image"].startswith(f"{stack_plan.outputs['registry']}/modelplane-operator@sha256:")
+    assert container["image"] == f"{stack_plan.outputs['registry']}/modelplane-operator:{source_tag()}"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsNonRoot"] is True
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"

@@ -38,7 +38,9 @@ def condition_allows(expression: str, resource_name: str, list_prefix: str = "")
 
 
 def _grants(plan: Plan, roles: set[str]) -> list[dict[str, Any]]:
-    return [r.inputs for r in plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember") if r.inputs["role"] in roles]
+    """The artifacts bucket's grants of `roles` (the plan holds other buckets' too)."""
+    return [r.inputs for r in plan.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+            if r.inputs["role"] in roles and r.inputs["bucket"] == plan.outputs["bucket"]]
 
 
 def object_access(plan: Plan, name: str, write: bool = False) -> set[str]:
