@@ -1,12 +1,14 @@
-"""The platform engineer's offline tools, both running the real Pulumi program under Pulumi's mocks:
+"""The platform engineer's tools. The first two run the real Pulumi program offline, under Pulumi's mocks:
 
-    modelplane plan --stack dev                  the resource tree the stack would create
-    modelplane render --stack dev --out DIR      the in-cluster manifests as YAML + kustomization (GitOps)
+    modelplane plan --stack dev                    the resource tree the stack would create
+    modelplane render --stack dev --out DIR        the in-cluster manifests as YAML + kustomization (GitOps)
+    modelplane kubeconfig --stack dev --tenant ml  an ML user's kubeconfig in a tenant namespace (deployed stack)
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,8 +16,9 @@ from typing import Any
 
 import yaml
 
-from infra.config import ConfigError
-from infra.offline import STACKS_DIR, Plan, PlannedResource, read_stack_values, run_program
+from infra.config import ConfigError, decode_pulumi_config, parse_stack_config
+from infra.gke.kubeconfig import for_tenant
+from infra.offline import STACKS_DIR, Plan, PlannedResource, as_pulumi_config, read_stack_values, run_program
 
 
 def _pool(i: dict[str, Any]) -> str:
@@ -185,13 +188,50 @@ def render_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def kubeconfig_command(args: argparse.Namespace) -> int:
+    """An ML user's kubeconfig: the stack's own (from `pulumi stack output`, so it needs the deployed stack), in the
+    tenant's namespace. It holds no credential: whoever uses it authenticates as themselves through gcloud."""
+    try:
+        tenants = parse_stack_config(decode_pulumi_config(as_pulumi_config(
+            read_stack_values(args.stack, args.stacks_dir))), args.stack).tenant_names
+    except (FileNotFoundError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.tenant not in tenants:
+        print(f"error: --tenant {args.tenant!r} is not a tenant of stack {args.stack!r}; its tenants: "
+              f"{', '.join(tenants)}", file=sys.stderr)
+        return 2
+    try:
+        found = subprocess.run(["pulumi", "stack", "output", "kubeconfig", "--show-secrets", "--stack", args.stack],
+                               capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        print("error: the pulumi CLI is not on PATH (https://www.pulumi.com/docs/install/)", file=sys.stderr)
+        return 3
+    if found.returncode != 0:
+        print(f"error: pulumi stack output kubeconfig --stack {args.stack} failed (is the stack deployed, and are you "
+              f"logged in to its state?): {found.stderr.strip()}", file=sys.stderr)
+        return 3
+    text = for_tenant(found.stdout, args.tenant)
+    if args.out:
+        args.out.touch(mode=0o600)
+        args.out.write_text(text)
+        print(f"wrote {args.out}: context in namespace {args.tenant}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelplane", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="print the resources a stack would create (offline)")
     render = commands.add_parser("render", help="write the in-cluster manifests for GitOps (offline)")
     render.add_argument("--out", type=Path, help="output directory (default deploy/<stack>)")
-    for command, run in ((plan, plan_command), (render, render_command)):
+    tenant_kubeconfig = commands.add_parser(
+        "kubeconfig", help="an ML user's kubeconfig for a tenant namespace (needs the deployed stack and pulumi)")
+    tenant_kubeconfig.add_argument("--tenant", required=True, help="the tenant namespace the context works in")
+    tenant_kubeconfig.add_argument("--out", type=Path, help="write here (mode 0600) instead of stdout")
+    for command, run in ((plan, plan_command), (render, render_command), (tenant_kubeconfig, kubeconfig_command)):
         command.add_argument("--stack", "-s", default="dev", help="stack: stacks/Pulumi.<stack>.yaml (default dev)")
         command.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help="where the stack files are")
         command.set_defaults(run=run)

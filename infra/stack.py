@@ -59,9 +59,9 @@ def _allowlist(images: list[str], extra: tuple[str, ...], repositories: list[str
     return allowlist(repositories, images, extra)
 
 
-def _kubeconfig(cluster_name: str, resolved: list[str | None]) -> str:
+def _kubeconfig(cluster_name: str, namespace: str, resolved: list[str | None]) -> str:
     server, ca_certificate = resolved
-    return kubeconfig(cluster_name, f"https://{server}", ca_certificate)
+    return kubeconfig(cluster_name, f"https://{server}", ca_certificate, namespace)
 
 
 class Infra(pulumi.ComponentResource):
@@ -141,7 +141,7 @@ class Infra(pulumi.ComponentResource):
         server = dns_endpoint if c.dns_endpoint else cluster.cluster.endpoint
         ca = None if c.dns_endpoint else cluster.cluster.master_auth.cluster_ca_certificate
         kubeconfig_text: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(server, ca).apply(partial(_kubeconfig, name)))
+            pulumi.Output.all(server, ca).apply(partial(_kubeconfig, name, c.tenant_names[0])))
         self.outputs = {
             "clusterName": cluster.cluster.name,
             "endpoint": server,
