@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,38 +22,67 @@ from infra.gke.kubeconfig import for_tenant
 from infra.offline import STACKS_DIR, Plan, PlannedResource, as_pulumi_config, read_stack_values, run_program
 
 
+def _list(values: Iterable[Any]) -> str:
+    return "[" + ", ".join(str(v) for v in values) + "]"
+
+
 def _pool(i: dict[str, Any]) -> str:
     node = i.get("nodeConfig", {})
     scale = i.get("autoscaling", {})
     gpus = [f"{g['count']} x {g['type']}" for g in node.get("guestAccelerators", [])]
     parts = [f"machine={node.get('machineType')}", f"gpu={', '.join(gpus) or 'none'}",
              f"nodes={scale.get('totalMinNodeCount')}..{scale.get('totalMaxNodeCount')}",
-             f"spot={node.get('spot', False)}", f"zones={','.join(i.get('nodeLocations', []))}"]
+             f"spot={node.get('spot', False)}", f"zones={','.join(i.get('nodeLocations', []))}",
+             f"disk={node.get('diskSizeGb')}GB/{node.get('diskType', 'pd-balanced')}",
+             f"image={node.get('imageType')}"]
+    if node.get("sandboxConfig"):
+        parts.append(f"sandbox={node['sandboxConfig']['sandboxType']}")
     if node.get("ephemeralStorageLocalSsdConfig"):
         parts.append(f"localSsd={node['ephemeralStorageLocalSsdConfig']['localSsdCount']}")
-    return " ".join(parts)
+    taints = [f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in node.get("taints", [])]
+    return " ".join([*parts, f"taints={_list(taints)}"])
 
 
 def _cluster(i: dict[str, Any]) -> str:
+    networks = [n["cidrBlock"] for n in i.get("masterAuthorizedNetworksConfig", {}).get("cidrBlocks", [])]
+    dns = i.get("controlPlaneEndpointsConfig", {}).get("dnsEndpointConfig", {})
     return (f"location={i.get('location')} channel={i.get('releaseChannel', {}).get('channel')} "
             f"privateNodes={i.get('privateClusterConfig', {}).get('enablePrivateNodes')} "
+            f"authorizedNetworks={_list(networks)} dnsEndpointExternal={dns.get('allowExternalTraffic', False)} "
             f"workloadPool={i.get('workloadIdentityConfig', {}).get('workloadPool')} "
             f"gcsFuse={i.get('addonsConfig', {}).get('gcsFuseCsiDriverConfig', {}).get('enabled')} "
             f"datapath={i.get('datapathProvider')} deletionProtection={i.get('deletionProtection')} "
             f"secretsEncryption={i.get('databaseEncryption', {}).get('state', 'DECRYPTED')} "
-            f"binaryAuthorization={i.get('binaryAuthorization', {}).get('evaluationMode')}")
+            f"binaryAuthorization={i.get('binaryAuthorization', {}).get('evaluationMode')} "
+            f"groupsForRbac={i.get('authenticatorGroupsConfig', {}).get('securityGroup', 'off')}")
+
+
+def _lifecycle(rule: dict[str, Any]) -> str:
+    condition = rule["condition"]
+    what = "noncurrent versions" if "daysSinceNoncurrentTime" in condition else (
+        ",".join(condition.get("matchesPrefixes", [])) or "all objects")
+    days = condition.get("daysSinceNoncurrentTime", condition.get("age"))
+    return f"{rule['action']['type'].lower()} {what} after {days}d"
 
 
 def _bucket(i: dict[str, Any]) -> str:
     return (f"name={i.get('name')} location={i.get('location')} "
             f"uniformAccess={i.get('uniformBucketLevelAccess')} publicAccess={i.get('publicAccessPrevention')} "
-            f"versioning={i.get('versioning', {}).get('enabled')} "
+            f"versioning={i.get('versioning', {}).get('enabled', False)} "
             f"softDelete={i.get('softDeletePolicy', {}).get('retentionDurationSeconds', 0) // 86400}d "
-            f"forceDestroy={i.get('forceDestroy')}")
+            f"forceDestroy={i.get('forceDestroy')} "
+            f"lifecycle={_list(_lifecycle(rule) for rule in i.get('lifecycleRules', []))}")
+
+
+def _firewall(i: dict[str, Any]) -> str:
+    rules = [f"{verb} {r['protocol']}" + (f":{','.join(r['ports'])}" if r.get("ports") else "")
+             for verb, key in (("allow", "allows"), ("deny", "denies")) for r in i.get(key, [])]
+    return (f"{i.get('direction')} priority={i.get('priority')} from={_list(i.get('sourceRanges', []))} "
+            f"{' '.join(rules)}")
 
 
 def _iam(i: dict[str, Any]) -> str:
-    condition = i.get("condition", {}).get("title")
+    condition = i.get("condition", {}).get("description")
     return f"{i.get('role')} -> {i.get('member')}" + (f" (if {condition})" if condition else "")
 
 
@@ -60,21 +90,29 @@ def _group(i: dict[str, Any]) -> str:
     kinds: dict[str, int] = {}
     for obj in i.get("objs", []):
         kinds[obj["kind"]] = kinds.get(obj["kind"], 0) + 1
-    return ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    return ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+
+
+def _labels(i: dict[str, Any]) -> str:
+    labels = i.get("defaultLabels", "{}")
+    return f"project={i.get('project')} region={i.get('region')} labels=" + json.dumps(
+        json.loads(labels) if isinstance(labels, str) else labels, sort_keys=True)
 
 
 SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "kubernetes:yaml/v2:ConfigGroup": _group,
+    "pulumi:providers:gcp": _labels,
     "gcp:container/cluster:Cluster": _cluster,
     "gcp:container/nodePool:NodePool": _pool,
     "gcp:storage/bucket:Bucket": _bucket,
+    "gcp:compute/firewall:Firewall": _firewall,
     "gcp:artifactregistry/repository:Repository": lambda i: (
         f"id={i.get('repositoryId')} format={i.get('format')} cleanupPolicies={len(i.get('cleanupPolicies', []))} "
         f"immutableTags={i.get('dockerConfig', {}).get('immutableTags', False)}"),
     "gcp:binaryauthorization/policy:Policy": lambda i: (
         f"default={i.get('defaultAdmissionRule', {}).get('evaluationMode')}/"
         f"{i.get('defaultAdmissionRule', {}).get('enforcementMode')} "
-        f"allowed={len(i.get('admissionWhitelistPatterns', []))} patterns"),
+        f"allow={_list(p['namePattern'] for p in i.get('admissionWhitelistPatterns', []))}"),
     "gcp:kms/cryptoKey:CryptoKey": lambda i: f"purpose={i.get('purpose')} rotation={i.get('rotationPeriod')}",
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": _iam,
     "gcp:serviceaccount/account:Account": lambda i: f"id={i.get('accountId')}",
@@ -85,6 +123,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "gcp:serviceaccount/iAMMember:IAMMember": _iam,
     "gcp:storage/bucketIAMMember:BucketIAMMember": _iam,
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": _iam,
+    "command:local:Command": lambda i: f"runs on `pulumi up`: Cloud Build of {i.get('environment', {}).get('IMAGE')}",
 }
 
 
@@ -110,10 +149,32 @@ def render_plan(plan: Plan) -> str:
     for root in roots:
         walk(root, 1)
     lines.append("Outputs:")
-    for key, value in plan.outputs.items():
-        shown = "[secret]" if key in plan.secret_outputs else value
-        lines.append(f"  {key}: {shown}")
+    for key, value in _shown_outputs(plan).items():
+        lines.append(f"  {key}: {value if isinstance(value, str) else json.dumps(value, sort_keys=True)}")
     return "\n".join(lines)
+
+
+def _shown_outputs(plan: Plan) -> dict[str, Any]:
+    return {key: "[secret]" if key in plan.secret_outputs else plan.outputs[key] for key in sorted(plan.outputs)}
+
+
+SECRET_INPUTS = ("kubeconfig",)  # the Kubernetes provider's: Pulumi keeps it secret, so the plan does too
+
+
+def _without_secrets(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {key: "[secret]" if key in SECRET_INPUTS else value for key, value in inputs.items()}
+
+
+def plan_json(plan: Plan) -> str:
+    """The plan for machines: every resource with all its inputs (secrets stay hidden), in a stable order."""
+    resources = sorted(plan.resources, key=lambda r: (r.type, r.name))
+    return json.dumps({
+        "stack": plan.stack,
+        "resources": [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "protect": r.protect,
+                       "dependencies": sorted(r.dependencies), "inputs": _without_secrets(r.inputs)}
+                      for r in resources],
+        "outputs": _shown_outputs(plan),
+    }, indent=2, sort_keys=True, default=str)
 
 
 def _planned(args: argparse.Namespace) -> Plan | None:
@@ -133,7 +194,7 @@ def plan_command(args: argparse.Namespace) -> int:
     plan = _planned(args)
     if plan is None:
         return 2
-    print(render_plan(plan))
+    print(plan_json(plan) if args.format == "json" else render_plan(plan))
     return 0
 
 
@@ -225,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelplane", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="print the resources a stack would create (offline)")
+    plan.add_argument("--format", choices=("text", "json"), default="text",
+                      help="text: a tree with what a reviewer checks; json: every input, for machines")
     render = commands.add_parser("render", help="write the in-cluster manifests for GitOps (offline)")
     render.add_argument("--out", type=Path, help="output directory (default deploy/<stack>)")
     tenant_kubeconfig = commands.add_parser(

@@ -1,5 +1,6 @@
 """`modelplane plan`: the offline plan a reviewer reads, and a clear refusal of a bad stack file."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,30 @@ def test_unknown_stack_names_the_known_ones(capsys: pytest.CaptureFixture[str]) 
     assert main(["plan", "--stack", "staging"]) == 2
     err = capsys.readouterr().err
     assert "Pulumi.staging.yaml" in err and "dev, prod" in err
+
+
+def test_the_prod_plan_shows_what_a_security_and_cost_review_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "prod"]) == 0
+    out = capsys.readouterr().out
+    for shown in ("authorizedNetworks=[203.0.113.0/24, 198.51.100.0/28]", "dnsEndpointExternal=True",
+                  '"cost-center": "ml-42"', "disk=500GB/pd-ssd", "taints=[nvidia.com/gpu=present:NO_SCHEDULE",
+                  "lifecycle=[delete uploads/ after 7d, delete noncurrent versions after 90d]",
+                  "from=[0.0.0.0/0] deny all", "(if objects under research/ only)",
+                  "secretsEncryption=ENCRYPTED", "default=ALWAYS_DENY/ENFORCED_BLOCK_AND_AUDIT_LOG"):
+        assert shown in out, shown
+    outputs = out.split("Outputs:\n", 1)[1]
+    assert "{'" not in outputs and "True" not in outputs  # JSON, not Python's repr
+    assert '"gpuType": "nvidia-l4"' in outputs
+
+
+def test_the_json_plan_is_complete_stable_and_keeps_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "prod", "--format", "json"]) == 0
+    first = capsys.readouterr().out
+    assert main(["plan", "--stack", "prod", "--format", "json"]) == 0
+    assert capsys.readouterr().out == first
+    plan = json.loads(first)
+    types = [(r["type"], r["name"]) for r in plan["resources"]]
+    assert types == sorted(types) and ("gcp:container/cluster:Cluster", "cluster") in types
+    assert plan["outputs"]["kubeconfig"] == "[secret]"
+    (provider,) = [r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes"]
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
