@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import projects, serviceaccount
 
 from modelplane.names import BUILD_NAMESPACE, SYSTEM_NAMESPACE, builder_ksa
 from modelplane.names import OPERATOR as OPERATOR_KSA
@@ -52,17 +52,17 @@ class ServiceAccountsArgs:
 
 
 class ServiceAccounts(pulumi.ComponentResource):
-    nodes: gcp.serviceaccount.Account
-    operator: gcp.serviceaccount.Account
-    release: gcp.serviceaccount.Account  # builds the operator image with Cloud Build (infra/operator_image.py)
-    builders: dict[str, gcp.serviceaccount.Account]  # tenant -> its builder
+    nodes: serviceaccount.Account
+    operator: serviceaccount.Account
+    release: serviceaccount.Account  # builds the operator image with Cloud Build (infra/operator_image.py)
+    builders: dict[str, serviceaccount.Account]  # tenant -> its builder
 
     def __init__(self, name: str, args: ServiceAccountsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:ServiceAccounts", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        def account(role: str, purpose: str, account_id: str = "") -> gcp.serviceaccount.Account:
-            return gcp.serviceaccount.Account(
+        def account(role: str, purpose: str, account_id: str = "") -> serviceaccount.Account:
+            return serviceaccount.Account(
                 f"{name}-{role}", account_id=account_id or f"{args.prefix}-{role}", display_name=f"modelplane {role}",
                 description=purpose, opts=child)
 
@@ -74,12 +74,12 @@ class ServiceAccounts(pulumi.ComponentResource):
                             builder_account_id(args.prefix, tenant))
             for tenant in args.tenants}
         for role in NODE_ROLES:
-            gcp.projects.IAMMember(f"{name}-nodes-{role.split('/')[1]}", project=args.project, role=role,
+            projects.IAMMember(f"{name}-nodes-{role.split('/')[1]}", project=args.project, role=role,
                                    member=self.nodes.member, opts=child)
-        gcp.projects.IAMMember(f"{name}-release-logWriter", project=args.project, role="roles/logging.logWriter",
+        projects.IAMMember(f"{name}-release-logWriter", project=args.project, role="roles/logging.logWriter",
                                member=self.release.member, opts=child)
         # Signing a V4 URL without a key is an IAM signBlob call on the operator's own account.
-        gcp.serviceaccount.IAMMember(f"{name}-operator-signs", service_account_id=self.operator.name,
+        serviceaccount.IAMMember(f"{name}-operator-signs", service_account_id=self.operator.name,
                                      role="roles/iam.serviceAccountTokenCreator", member=self.operator.member,
                                      opts=child)
         self.register_outputs({"nodes": self.nodes.email, "operator": self.operator.email,
@@ -105,7 +105,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         bindings += [(account, BUILD_NAMESPACE, builder_ksa(tenant))
                      for tenant, account in args.accounts.builders.items()]
         for account, namespace, ksa in bindings:
-            gcp.serviceaccount.IAMMember(
+            serviceaccount.IAMMember(
                 f"{name}-{namespace}-{ksa}",
                 service_account_id=account.name,
                 role="roles/iam.workloadIdentityUser",

@@ -7,7 +7,7 @@ without opening any ingress.
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import compute
 
 from infra.config import NetworkRanges
 
@@ -23,16 +23,16 @@ class NetworkArgs:
 
 
 class Network(pulumi.ComponentResource):
-    vpc: gcp.compute.Network
-    subnet: gcp.compute.Subnetwork
+    vpc: compute.Network
+    subnet: compute.Subnetwork
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ranges = args.ranges
-        self.vpc = gcp.compute.Network(
+        self.vpc = compute.Network(
             name, name=args.name, auto_create_subnetworks=False, routing_mode="REGIONAL", opts=child)
-        self.subnet = gcp.compute.Subnetwork(
+        self.subnet = compute.Subnetwork(
             name,
             name=args.name,
             region=args.region,
@@ -47,8 +47,8 @@ class Network(pulumi.ComponentResource):
                         "metadata": "INCLUDE_ALL_METADATA"},
             opts=child,
         )
-        router = gcp.compute.Router(name, name=args.name, region=args.region, network=self.vpc.id, opts=child)
-        gcp.compute.RouterNat(
+        router = compute.Router(name, name=args.name, region=args.region, network=self.vpc.id, opts=child)
+        compute.RouterNat(
             name,
             name=args.name,
             region=args.region,
@@ -59,7 +59,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         internal = [ranges.subnet_cidr, ranges.pods_cidr, ranges.services_cidr]
-        gcp.compute.Firewall(
+        compute.Firewall(
             f"{name}-allow-internal",
             name=f"{args.name}-allow-internal",
             network=self.vpc.id,
@@ -70,7 +70,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         # GCP already denies other ingress implicitly; an explicit logged rule makes the denials visible.
-        gcp.compute.Firewall(
+        compute.Firewall(
             f"{name}-deny-ingress",
             name=f"{args.name}-deny-ingress",
             network=self.vpc.id,

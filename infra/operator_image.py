@@ -24,7 +24,8 @@ from pathlib import Path
 import pathspec
 import pulumi
 import pulumi_command as command
-import pulumi_gcp as gcp
+from pulumi_gcp import artifactregistry, serviceaccount, storage
+from pulumi_gcp.provider import Provider as GcpProvider
 
 from modelplane.images import OPERATOR_IMAGE_NAME, OPERATOR_VERSION
 
@@ -65,10 +66,10 @@ class OperatorImageArgs:
     project: str
     region: str
     bucket_name: str  # where gcloud stages the uploaded context
-    repository: gcp.artifactregistry.Repository  # the platform repository, where the release account may push
+    repository: artifactregistry.Repository  # the platform repository, where the release account may push
     registry_url: pulumi.Input[str]
-    builder: gcp.serviceaccount.Account  # the release service account the build runs as
-    provider: gcp.Provider
+    builder: serviceaccount.Account  # the release service account the build runs as
+    provider: GcpProvider
 
 
 class OperatorImage(pulumi.ComponentResource):
@@ -79,12 +80,12 @@ class OperatorImage(pulumi.ComponentResource):
     def __init__(self, name: str, args: OperatorImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:OperatorImage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        source = gcp.storage.Bucket(
+        source = storage.Bucket(
             f"{name}-source", name=args.bucket_name, location=args.region.upper(), uniform_bucket_level_access=True,
             public_access_prevention="enforced", force_destroy=True,  # staged sources only, never data
             soft_delete_policy={"retention_duration_seconds": 0},
             lifecycle_rules=[{"action": {"type": "Delete"}, "condition": {"age": SOURCE_EXPIRY_DAYS}}], opts=child)
-        reads = gcp.storage.BucketIAMMember(f"{name}-source-reader", bucket=source.name,
+        reads = storage.BucketIAMMember(f"{name}-source-reader", bucket=source.name,
                                             role="roles/storage.objectViewer", member=args.builder.member, opts=child)
         tag = source_tag()
         build = command.local.Command(
@@ -96,7 +97,7 @@ class OperatorImage(pulumi.ComponentResource):
             triggers=[tag],  # a new checkout is a new image; the same one is looked up, not rebuilt
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.repository, reads]),
         )
-        found = gcp.artifactregistry.get_docker_image_output(
+        found = artifactregistry.get_docker_image_output(
             location=args.region, repository_id=args.repository.repository_id,
             image_name=f"{OPERATOR_IMAGE_NAME}:{tag}",
             opts=pulumi.InvokeOutputOptions(parent=self, provider=args.provider, depends_on=[build]))

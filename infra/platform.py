@@ -13,7 +13,8 @@ from functools import partial
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes.provider import Provider as KubernetesProvider
+from pulumi_kubernetes.yaml.v2 import ConfigGroup
 
 from infra.config import StackConfig
 from modelplane.deploy import PlatformFacts, crds, system, tenants
@@ -39,22 +40,22 @@ class PlatformArgs:
 
 
 class Platform(pulumi.ComponentResource):
-    provider: k8s.Provider
+    provider: KubernetesProvider
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:platform:Platform", name, None, opts)
-        self.provider = k8s.Provider(
+        self.provider = KubernetesProvider(
             "gke", kubeconfig=args.outputs["kubeconfig"], enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.node_pools))
         needed = {key: args.outputs[key] for key in ("bucket", "registry", "operatorServiceAccount",
                                                      "builderServiceAccounts", "gpuPools", "operatorImage")}
         facts = pulumi.Output.all(**needed).apply(partial(platform_facts, args.config))
         with_provider = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        crd_group = k8s.yaml.v2.ConfigGroup("crds", objs=crds(), opts=with_provider)
-        system_group = k8s.yaml.v2.ConfigGroup(
+        crd_group = ConfigGroup("crds", objs=crds(), opts=with_provider)
+        system_group = ConfigGroup(
             "system", objs=facts.apply(system), opts=pulumi.ResourceOptions.merge(
                 with_provider, pulumi.ResourceOptions(depends_on=[crd_group])))
-        k8s.yaml.v2.ConfigGroup(
+        ConfigGroup(
             "tenants", objs=facts.apply(tenants), opts=pulumi.ResourceOptions.merge(
                 with_provider, pulumi.ResourceOptions(depends_on=[system_group])))
         self.register_outputs({})

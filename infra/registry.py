@@ -10,7 +10,7 @@ re-tags `:<branch>`, and the layer cache is re-written on every build.
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import artifactregistry
 
 from infra.config import RegistrySettings
 
@@ -28,12 +28,12 @@ class RegistryArgs:
 
 
 class Registry(pulumi.ComponentResource):
-    repository: gcp.artifactregistry.Repository
+    repository: artifactregistry.Repository
     url: pulumi.Output[str]
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:Registry", name, None, opts)
-        self.repository = gcp.artifactregistry.Repository(
+        self.repository = artifactregistry.Repository(
             name,
             repository_id=args.repository_id,
             location=args.region,
@@ -54,7 +54,7 @@ class Registry(pulumi.ComponentResource):
         for role, members in (("roles/artifactregistry.reader", args.pullers),
                               ("roles/artifactregistry.writer", args.pushers)):
             for i, member in enumerate(members):
-                gcp.artifactregistry.RepositoryIamMember(
+                artifactregistry.RepositoryIamMember(
                     f"{name}-{role.rsplit('.', 1)[1]}-{i}",
                     repository=self.repository.name,
                     location=args.region,

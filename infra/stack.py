@@ -5,7 +5,8 @@ import re
 from functools import partial
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import artifactregistry, organizations, projects
+from pulumi_gcp.provider import Provider as GcpProvider
 
 from infra.buckets.access import OBJECT_USER, OBJECT_VIEWER, BucketAccess, BucketAccessArgs, PrefixGrant
 from infra.buckets.artifacts import ArtifactBucket, ArtifactBucketArgs
@@ -74,18 +75,18 @@ class Infra(pulumi.ComponentResource):
         super().__init__("modelplane:infra:Infra", config.cluster_name, None, opts)
         c = config
         name = c.cluster_name
-        provider = gcp.Provider(
+        provider = GcpProvider(
             "gcp", project=c.project, region=c.region,
             default_labels={**c.labels, "managed-by": "modelplane", "modelplane-stack": c.stack},
             opts=pulumi.ResourceOptions(parent=self))
         services = [
-            gcp.projects.Service(api.split(".")[0], service=api, disable_on_destroy=False,
+            projects.Service(api.split(".")[0], service=api, disable_on_destroy=False,
                                  opts=pulumi.ResourceOptions(parent=self, provider=provider))
             for api in APIS
         ]
         child = pulumi.ResourceOptions(parent=self, providers=[provider], depends_on=services)
 
-        project_number = gcp.organizations.get_project_output(
+        project_number = organizations.get_project_output(
             project_id=c.project, opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)).number
         network = Network("network", NetworkArgs(name=name, region=c.region, ranges=c.network), child)
         accounts = ServiceAccounts("sa", ServiceAccountsArgs(prefix=name, project=c.project, tenants=c.tenant_names),
@@ -128,7 +129,7 @@ class Infra(pulumi.ComponentResource):
             bucket=bucket.bucket.name, whole_bucket={"operator": accounts.operator.member}, prefix_grants=grants),
             child)
         for member in sorted({m for tenant in c.tenants for m in tenant.members}):
-            gcp.projects.IAMMember(f"member-{member_key(member)}", project=c.project, role=MEMBER_PROJECT_ROLE,
+            projects.IAMMember(f"member-{member_key(member)}", project=c.project, role=MEMBER_PROJECT_ROLE,
                                    member=member, opts=child)
         if c.binary_authorization.mode != "off":
             images = [c.images.operator, c.images.server, c.images.notebook, c.images.builder, CLOUD_SDK_IMAGE]
@@ -162,7 +163,7 @@ class Infra(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
     def _operator_image(self, c: StackConfig, accounts: ServiceAccounts, registry: Registry,
-                        provider: gcp.Provider) -> pulumi.Output[str]:
+                        provider: GcpProvider) -> pulumi.Output[str]:
         """The operator image by digest: as configured when pinned; built from this checkout by Cloud Build when
         not configured (infra/operator_image.py); else a tag someone pushed to the platform repository, looked up at
         `pulumi up` (its tags are immutable)."""
@@ -174,7 +175,7 @@ class Infra(pulumi.ComponentResource):
                 project=c.project, region=c.region, bucket_name=f"{c.project}-{c.cluster_name}-src",
                 repository=registry.repository, registry_url=registry.url, builder=accounts.release,
                 provider=provider), pulumi.ResourceOptions(parent=self, providers=[provider])).image
-        found = gcp.artifactregistry.get_docker_image_output(
+        found = artifactregistry.get_docker_image_output(
             location=c.region, repository_id=registry.repository.repository_id,
             image_name=c.images.operator.rsplit("/", 1)[1],
             opts=pulumi.InvokeOutputOptions(parent=self, provider=provider))

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import storage
 
 OBJECT_USER = "roles/storage.objectUser"  # read, write, delete objects
 OBJECT_VIEWER = "roles/storage.objectViewer"  # read objects
@@ -42,10 +42,10 @@ class BucketAccess(pulumi.ComponentResource):
         super().__init__("modelplane:infra:BucketAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         for title, member in args.whole_bucket.items():
-            gcp.storage.BucketIAMMember(f"{name}-{title}", bucket=args.bucket, role=OBJECT_USER,
+            storage.BucketIAMMember(f"{name}-{title}", bucket=args.bucket, role=OBJECT_USER,
                                         member=member, opts=child)
         for grant in args.prefix_grants:
-            gcp.storage.BucketIAMMember(
+            storage.BucketIAMMember(
                 f"{name}-{grant.title}",
                 bucket=args.bucket,
                 role=grant.role,

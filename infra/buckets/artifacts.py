@@ -7,7 +7,7 @@ versioned, soft-deleted, never force-destroyed, and protected from `pulumi destr
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import storage
 
 from infra.config import BucketSettings
 from modelplane.names import UPLOADS_ROOT
@@ -21,12 +21,12 @@ class ArtifactBucketArgs:
 
 
 class ArtifactBucket(pulumi.ComponentResource):
-    bucket: gcp.storage.Bucket
+    bucket: storage.Bucket
 
     def __init__(self, name: str, args: ArtifactBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:ArtifactBucket", name, None, opts)
         s = args.settings
-        self.bucket = gcp.storage.Bucket(
+        self.bucket = storage.Bucket(
             name,
             name=args.name,
             location=s.location,

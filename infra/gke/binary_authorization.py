@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import binaryauthorization, container
 
 from infra.config import BinaryAuthorization
 
 ENFORCEMENT = {"enforce": "ENFORCED_BLOCK_AND_AUDIT_LOG", "dryrun": "DRYRUN_AUDIT_LOG_ONLY"}
 
 
-def cluster_setting(settings: BinaryAuthorization) -> gcp.container.ClusterBinaryAuthorizationArgsDict:
+def cluster_setting(settings: BinaryAuthorization) -> container.ClusterBinaryAuthorizationArgsDict:
     """The cluster evaluates the project's policy, unless the stack turned it off."""
     return {"evaluation_mode": "DISABLED" if settings.mode == "off" else "PROJECT_SINGLETON_POLICY_ENFORCE"}
 
@@ -49,7 +49,7 @@ class AdmissionPolicyArgs:
 class AdmissionPolicy(pulumi.ComponentResource):
     def __init__(self, name: str, args: AdmissionPolicyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:AdmissionPolicy", name, None, opts)
-        gcp.binaryauthorization.Policy(
+        binaryauthorization.Policy(
             name,
             project=args.project,
             description="modelplane: the platform's and the tenants' repositories, and the images the stack runs",

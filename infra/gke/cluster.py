@@ -7,7 +7,7 @@ VPC) while the IP endpoint admits only the configured authorized networks.
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import container
 
 from infra.config import StackConfig
 from infra.gke.binary_authorization import cluster_setting
@@ -17,7 +17,7 @@ from infra.network import PODS_RANGE, SERVICES_RANGE
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
-def hardened_node_config(service_account: pulumi.Input[str]) -> gcp.container.ClusterNodeConfigArgsDict:
+def hardened_node_config(service_account: pulumi.Input[str]) -> container.ClusterNodeConfigArgsDict:
     """Node settings every pool shares: own service account, GKE metadata server, shielded boot."""
     return {
         "service_account": service_account,
@@ -38,14 +38,14 @@ class ClusterArgs:
 
 
 class Cluster(pulumi.ComponentResource):
-    cluster: gcp.container.Cluster
+    cluster: container.Cluster
     workload_pool: pulumi.Output[str]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:Cluster", name, None, opts)
         c = args.config
         key = args.secrets_key
-        self.cluster = gcp.container.Cluster(
+        self.cluster = container.Cluster(
             name,
             name=c.cluster_name,
             location=c.region,

@@ -9,7 +9,7 @@ imported (`pulumi import`), which is why the dev stack turns this off.
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import kms
 
 ROTATION = f"{90 * 86400}s"
 
@@ -26,16 +26,16 @@ class SecretsKeyArgs:
 
 
 class SecretsKey(pulumi.ComponentResource):
-    key: gcp.kms.CryptoKey
-    grant: gcp.kms.CryptoKeyIAMMember  # the cluster must wait for it: GKE checks it can use the key
+    key: kms.CryptoKey
+    grant: kms.CryptoKeyIAMMember  # the cluster must wait for it: GKE checks it can use the key
 
     def __init__(self, name: str, args: SecretsKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:SecretsKey", name, None, opts)
         protected = pulumi.ResourceOptions(parent=self, protect=True)
-        ring = gcp.kms.KeyRing(name, name=args.name, location=args.region, opts=protected)
-        self.key = gcp.kms.CryptoKey(name, name="secrets", key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
+        ring = kms.KeyRing(name, name=args.name, location=args.region, opts=protected)
+        self.key = kms.CryptoKey(name, name="secrets", key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
                                      rotation_period=ROTATION, opts=protected)
-        self.grant = gcp.kms.CryptoKeyIAMMember(
+        self.grant = kms.CryptoKeyIAMMember(
             f"{name}-gke", crypto_key_id=self.key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
             member=pulumi.Output.from_input(args.project_number).apply(gke_service_agent),
             opts=pulumi.ResourceOptions(parent=self))

@@ -13,21 +13,21 @@ which the `gvisor` RuntimeClass tolerates). GKE Sandbox needs COS with container
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
+from pulumi_gcp import container
 
 from infra.config import CpuPool, GpuPool, StackConfig
 from infra.gke.cluster import hardened_node_config
 from modelplane.names import BUILD_POOL, BUILD_POOL_LABEL, BUILD_POOL_TAINT_KEY
 
 POOL_LABEL = "modelplane.dev/gpu-pool"
-Taint = gcp.container.NodePoolNodeConfigTaintArgsDict
+Taint = container.NodePoolNodeConfigTaintArgsDict
 GPU_TAINT: Taint = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
 SPOT_TAINT: Taint = {"key": "cloud.google.com/gke-spot", "value": "true", "effect": "NO_SCHEDULE"}
 BUILD_TAINT: Taint = {"key": BUILD_POOL_TAINT_KEY, "value": BUILD_POOL, "effect": "NO_SCHEDULE"}
 
 
-def gpu_node_config(pool: GpuPool, service_account: pulumi.Input[str]) -> gcp.container.NodePoolNodeConfigArgsDict:
-    config: gcp.container.NodePoolNodeConfigArgsDict = {
+def gpu_node_config(pool: GpuPool, service_account: pulumi.Input[str]) -> container.NodePoolNodeConfigArgsDict:
+    config: container.NodePoolNodeConfigArgsDict = {
         **hardened_node_config(service_account),
         "machine_type": pool.machine_type,
         "disk_size_gb": pool.disk_size_gb,
@@ -54,24 +54,24 @@ def gpu_node_config(pool: GpuPool, service_account: pulumi.Input[str]) -> gcp.co
 @dataclass(frozen=True)
 class NodePoolsArgs:
     config: StackConfig
-    cluster: gcp.container.Cluster
+    cluster: container.Cluster
     node_service_account: pulumi.Input[str]
 
 
 class NodePools(pulumi.ComponentResource):
-    system: gcp.container.NodePool
-    builds: gcp.container.NodePool
-    gpu: dict[str, gcp.container.NodePool]
+    system: container.NodePool
+    builds: container.NodePool
+    gpu: dict[str, container.NodePool]
 
     def __init__(self, name: str, args: NodePoolsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelplane:infra:NodePools", name, None, opts)
         c = args.config
         child = pulumi.ResourceOptions(parent=self, ignore_changes=["initial_node_count"])
-        management: gcp.container.NodePoolManagementArgsDict = {"auto_repair": True, "auto_upgrade": True}
+        management: container.NodePoolManagementArgsDict = {"auto_repair": True, "auto_upgrade": True}
 
         def cpu_pool(pool_name: str, pool: CpuPool, initial: int, location_policy: str,
-                     node: gcp.container.NodePoolNodeConfigArgsDict | None = None) -> gcp.container.NodePool:
-            return gcp.container.NodePool(
+                     node: container.NodePoolNodeConfigArgsDict | None = None) -> container.NodePool:
+            return container.NodePool(
                 f"{name}-{pool_name}",
                 name=pool_name,
                 node_locations=list(c.zones),
@@ -95,7 +95,7 @@ class NodePools(pulumi.ComponentResource):
             "sandbox_config": {"sandbox_type": "gvisor"}, "labels": {BUILD_POOL_LABEL: BUILD_POOL},
             "taints": [BUILD_TAINT]})
         self.gpu = {
-            pool.name: gcp.container.NodePool(
+            pool.name: container.NodePool(
                 f"{name}-{pool.name}",
                 name=pool.name,
                 node_locations=list(pool.zones),
