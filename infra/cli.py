@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from infra.config import ConfigError
-from infra.offline import STACKS_DIR, Plan, PlannedResource, read_stack_values, run_program
+from infra.offline import STACKS_DIR, Plan, PlannedResource, read_stack_values, run_program, stack_file
 
 
 def _pool(i: dict[str, Any]) -> str:
@@ -114,15 +114,16 @@ def render_plan(plan: Plan) -> str:
 
 
 def _planned(args: argparse.Namespace) -> Plan | None:
-    """The offline plan of the stack, or None after printing why there is none."""
+    """The offline plan of the stack, or None after printing why there is none (a bad stack file is a message, never
+    a traceback)."""
     try:
         return run_program(args.stack, read_stack_values(args.stack, args.stacks_dir))
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
     except ConfigError as error:
         print(f"stack {args.stack!r}: {error}", file=sys.stderr)
-        print("Nothing was planned. Fix the keys above in "
-              f"stacks/Pulumi.{args.stack}.yaml (see README.md, 'Stack configuration').", file=sys.stderr)
+        print(f"Nothing was planned. Fix the keys above in {stack_file(args.stack, args.stacks_dir)} "
+              "(see README.md, 'Stack configuration').", file=sys.stderr)
     return None
 
 
