@@ -17,9 +17,17 @@ from typing import Any
 
 import yaml
 
-from infra.config import ConfigError, decode_pulumi_config, parse_stack_config
+from infra.config import ConfigError, parse_pulumi_config
 from infra.gke.kubeconfig import for_tenant
-from infra.offline import STACKS_DIR, Plan, PlannedResource, as_pulumi_config, read_stack_values, run_program
+from infra.offline import (
+    STACKS_DIR,
+    Plan,
+    PlannedResource,
+    as_pulumi_config,
+    read_stack_values,
+    run_program,
+    stack_file,
+)
 
 
 def _list(values: Iterable[Any]) -> str:
@@ -178,15 +186,16 @@ def plan_json(plan: Plan) -> str:
 
 
 def _planned(args: argparse.Namespace) -> Plan | None:
-    """The offline plan of the stack, or None after printing why there is none."""
+    """The offline plan of the stack, or None after printing why there is none (a bad stack file is a message, never
+    a traceback)."""
     try:
         return run_program(args.stack, read_stack_values(args.stack, args.stacks_dir))
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
     except ConfigError as error:
         print(f"stack {args.stack!r}: {error}", file=sys.stderr)
-        print("Nothing was planned. Fix the keys above in "
-              f"stacks/Pulumi.{args.stack}.yaml (see README.md, 'Stack configuration').", file=sys.stderr)
+        print(f"Nothing was planned. Fix the keys above in {stack_file(args.stack, args.stacks_dir)} "
+              "(see README.md, 'Stack configuration').", file=sys.stderr)
     return None
 
 
@@ -253,8 +262,8 @@ def kubeconfig_command(args: argparse.Namespace) -> int:
     """An ML user's kubeconfig: the stack's own (from `pulumi stack output`, so it needs the deployed stack), in the
     tenant's namespace. It holds no credential: whoever uses it authenticates as themselves through gcloud."""
     try:
-        tenants = parse_stack_config(decode_pulumi_config(as_pulumi_config(
-            read_stack_values(args.stack, args.stacks_dir))), args.stack).tenant_names
+        tenants = parse_pulumi_config(as_pulumi_config(read_stack_values(args.stack, args.stacks_dir)),
+                                      args.stack).tenant_names
     except (FileNotFoundError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

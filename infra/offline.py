@@ -23,6 +23,8 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.config import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = REPO_ROOT / "stacks"
 MOCK_PROJECT_NUMBER = "123456789012"
@@ -141,14 +143,60 @@ def from_wire(value: Any) -> Any:
     return value
 
 
+# The top-level keys of a Pulumi stack file: anything else (a config key written outside `config:`) is never read.
+STACK_FILE_KEYS = ("config", "environment", "secretsprovider", "encryptedkey", "encryptionsalt")
+_YAML_NULL = "tag:yaml.org,2002:null"
+
+
+def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    return stacks_dir / f"Pulumi.{stack}.yaml"
+
+
 def read_stack_values(stack: str, stacks_dir: Path = STACKS_DIR) -> dict[str, Any]:
-    """The `config:` block of a stack file, keys as written (`modelplane:region`)."""
-    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    """The `config:` block of a stack file, keys as written (`modelplane:region`).
+
+    A file that is not YAML, or whose shape Pulumi would not read as intended (a list for `config:`, a config key
+    outside it), raises ConfigError naming the file and line, before any program runs.
+    """
+    path = stack_file(stack, stacks_dir)
     if not path.is_file():
         known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in path.parent.glob("Pulumi.*.yaml"))
         raise FileNotFoundError(f"no stack file {path}; stacks here: {', '.join(known) or 'none'}")
-    document = yaml.safe_load(path.read_text()) or {}
+    loader = yaml.SafeLoader(path.read_bytes())
+    try:
+        root = loader.get_single_node()
+        document = loader.construct_document(root) if root is not None else {}  # an empty file: no config
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError([f"{where}: not valid YAML: {getattr(error, 'problem', None) or error}"]) from None
+    finally:
+        loader.dispose()
+    problems = _shape_problems(path, root) if root is not None else []
+    if problems:
+        raise ConfigError(problems)
     return dict(document.get("config") or {})
+
+
+def _shape_problems(path: Path, root: yaml.Node) -> list[str]:
+    """What in the document's shape Pulumi would reject or never read, each at its line."""
+    def at(node: yaml.Node) -> str:
+        return f"{path}:{node.start_mark.line + 1}"
+
+    def written(node: yaml.Node) -> str:
+        return repr(node.value) if isinstance(node, yaml.ScalarNode) else "a list"
+
+    if not isinstance(root, yaml.MappingNode):
+        return [f"{at(root)}: a stack file is a mapping with a `config:` key, not {written(root)}"]
+    problems = []
+    for key, value in root.value:
+        if key.value not in STACK_FILE_KEYS:
+            problems.append(f"{at(key)}: {key.value!r} is outside `config:` and nothing reads it; indent it under "
+                            f"`config:` (a stack file's top-level keys are {', '.join(STACK_FILE_KEYS)})")
+        elif key.value == "config" and not (isinstance(value, yaml.MappingNode) or value.tag == _YAML_NULL):
+            problems.append(f"{at(value)}: `config:` must be a mapping of keys such as modelplane:project, "
+                            f"not {written(value)}")
+    return problems
 
 
 def as_pulumi_config(values: Mapping[str, Any]) -> dict[str, str]:

@@ -1,10 +1,16 @@
-"""Which GCE machine types carry which GPUs, and how many.
+"""Which GCE machine types carry which GPUs, and how many; and the general-purpose (CPU) machine types.
 
-GKE refuses a node pool whose machine type cannot attach the requested accelerators, but only after minutes of
-`pulumi up`. This catalogue lets the stack config be checked offline, before anything is planned, and lists the
-valid choices in the error.
+GKE refuses a node pool whose machine type cannot attach the requested accelerators, or does not exist, but only
+after minutes of `pulumi up`. This catalogue lets the stack config be checked offline, before anything is planned,
+and lists the valid choices in the error.
+
+Source: https://cloud.google.com/compute/docs/gpus and https://cloud.google.com/compute/docs/general-purpose-machines,
+as of 2026-11-25. The CPU families are the ones a system or build pool would use (e2, n2, n2d, c3, n1); to allow
+another, add its shapes to CPU_FAMILIES (`gcloud compute machine-types list --zones=<zone>` lists what exists).
 """
 
+import difflib
+import re
 from dataclasses import dataclass
 
 
@@ -77,3 +83,41 @@ def machine_problem(gpu_type: str, count: int, machine_type: str | None, spot: b
         return (f"{count} x {gpu_type} per node exists only as Spot capacity: "
                 f"set spot: true or use {max(family.machines)} GPUs per node")
     return None
+
+
+# vCPU counts of each general-purpose family's predefined shapes.
+CPU_FAMILIES: dict[str, dict[str, tuple[int, ...]]] = {
+    "e2": {"standard": (2, 4, 8, 16, 32), "highmem": (2, 4, 8, 16), "highcpu": (2, 4, 8, 16, 32)},
+    "n2": {"standard": (2, 4, 8, 16, 32, 48, 64, 80, 96, 128), "highmem": (2, 4, 8, 16, 32, 48, 64, 80, 96, 128),
+           "highcpu": (2, 4, 8, 16, 32, 48, 64, 80, 96)},
+    "n2d": {"standard": (2, 4, 8, 16, 32, 48, 64, 80, 96, 128, 224), "highmem": (2, 4, 8, 16, 32, 48, 64, 80, 96),
+            "highcpu": (2, 4, 8, 16, 32, 48, 64, 80, 96, 128, 224)},
+    "c3": {"standard": (4, 8, 22, 44, 88, 176), "highmem": (4, 8, 22, 44, 88, 176),
+           "highcpu": (4, 8, 22, 44, 88, 176)},
+    "n1": {"standard": (1, 2, 4, 8, 16, 32, 64, 96), "highmem": (2, 4, 8, 16, 32, 64, 96),
+           "highcpu": (2, 4, 8, 16, 32, 64, 96)},
+}
+CPU_MACHINE_TYPES = frozenset(f"{family}-{shape}-{vcpus}" for family, shapes in CPU_FAMILIES.items()
+                              for shape, sizes in shapes.items() for vcpus in sizes)
+# Machine types that come with GPUs attached (N1 machines only take T4s as an option: they are CPU machines too).
+GPU_MACHINE_TYPES = {machine: family.gpu_type for family in CATALOGUE.values()
+                     for machines in family.machines.values() for machine in machines
+                     if machine not in CPU_MACHINE_TYPES}
+
+
+def cpu_machine_problem(machine_type: str) -> str | None:
+    """Why `machine_type` cannot run a CPU pool (the system or build pool), or None when it can."""
+    if machine_type in CPU_MACHINE_TYPES:
+        return None
+    if machine_type in GPU_MACHINE_TYPES:
+        return (f"{machine_type!r} is a GPU machine type (it comes with {GPU_MACHINE_TYPES[machine_type]}); this pool "
+                "runs CPU work: use a general-purpose type such as e2-standard-4 (GPUs go in gpuPools)")
+    shape = re.fullmatch(r"([a-z0-9]+)-([a-z]+)-(\d+)", machine_type)
+    sizes = CPU_FAMILIES.get(shape[1], {}).get(shape[2]) if shape else None
+    if shape and sizes:
+        return (f"{machine_type!r} does not exist: {shape[1]}-{shape[2]} comes with "
+                f"{', '.join(map(str, sizes))} vCPUs")
+    close = difflib.get_close_matches(machine_type, sorted(CPU_MACHINE_TYPES), n=1, cutoff=0.8)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return (f"{machine_type!r} is not a general-purpose machine type; {hint}use <family>-<standard|highmem|highcpu>-"
+            f"<vCPUs> of {', '.join(CPU_FAMILIES)}, such as e2-standard-4 (sizes: infra/gke/catalogue.py)")
