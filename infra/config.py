@@ -41,8 +41,6 @@ from modelplane.images import (
     BUILDER_IMAGE,
     DIGEST_PINNED,
     NOTEBOOK_IMAGE,
-    OPERATOR_IMAGE_NAME,
-    OPERATOR_VERSION,
     SERVER_IMAGE,
 )
 from modelplane.names import BUCKET_ROOTS, BUILD_NAMESPACE, BUILD_POOL, SYSTEM_NAMESPACE
@@ -384,10 +382,11 @@ class BinaryAuthorization(_Section):
 
 
 class Images(_Section):
-    """Every image by digest (images.py says why). The operator's image may also be a tag in the stack's own
-    platform repository, where tags are immutable: `pulumi up` resolves it to its digest (infra/platform.py)."""
+    """Every image by digest (images.py says why). The operator's image, when not set, is built from this checkout
+    by `pulumi up` (infra/operator_image.py); it may also be a tag someone pushed to the stack's own platform
+    repository, where tags are immutable, which `pulumi up` resolves to its digest (infra/stack.py)."""
 
-    operator: Str = ""  # built from platform/operator/Dockerfile and pushed to the stack's registry
+    operator: Str = ""  # "": built from this checkout
     server: PinnedImage = SERVER_IMAGE
     notebook: PinnedImage = NOTEBOOK_IMAGE
     builder: PinnedImage = BUILDER_IMAGE
@@ -398,9 +397,7 @@ class Images(_Section):
         registry = _scope(info.context).registry
         if registry is None:
             return image  # the project, region or cluster name is wrong, and named on its own key
-        if not image:
-            return f"{registry}/{OPERATOR_IMAGE_NAME}:{OPERATOR_VERSION}"
-        if not (image.startswith(f"{registry}/") and _IMAGE_RE.match(image)):
+        if image and not (image.startswith(f"{registry}/") and _IMAGE_RE.match(image)):
             _raise_if(_pinned_problem(image))
         return image
 

@@ -26,7 +26,7 @@ from infra.identity import (
 from infra.network import Network, NetworkArgs
 from infra.operator_image import OperatorImage, OperatorImageArgs
 from infra.registry import Registry, RegistryArgs
-from modelplane.images import CLOUD_SDK_IMAGE, DIGEST_PINNED, OPERATOR_IMAGE_NAME, OPERATOR_VERSION
+from modelplane.images import CLOUD_SDK_IMAGE, DIGEST_PINNED
 from modelplane.names import (
     WORKLOAD_KSA,
     notebooks_prefix,
@@ -132,7 +132,9 @@ class Infra(pulumi.ComponentResource):
             projects.IAMMember(f"member-{member_key(member)}", project=c.project, role=MEMBER_PROJECT_ROLE,
                                    member=member, opts=child)
         if c.binary_authorization.mode != "off":
-            images = [c.images.operator, c.images.server, c.images.notebook, c.images.builder, CLOUD_SDK_IMAGE]
+            # The operator image built here lies in the platform repository, which the allowlist holds already.
+            images = [i for i in (c.images.operator, c.images.server, c.images.notebook, c.images.builder,
+                                  CLOUD_SDK_IMAGE) if i]
             AdmissionPolicy("admission", AdmissionPolicyArgs(
                 project=c.project, settings=c.binary_authorization,
                 allow=pulumi.Output.all(platform_registry.url, *(r.url for r in tenant_registries)).apply(
@@ -167,14 +169,13 @@ class Infra(pulumi.ComponentResource):
         """The operator image by digest: as configured when pinned; built from this checkout by Cloud Build when
         not configured (infra/operator_image.py); else a tag someone pushed to the platform repository, looked up at
         `pulumi up` (its tags are immutable)."""
-        if re.search(DIGEST_PINNED, c.images.operator):
-            return pulumi.Output.from_input(c.images.operator)
-        platform_default = f"{c.region}-docker.pkg.dev/{c.project}/{c.cluster_name}/{OPERATOR_IMAGE_NAME}"
-        if c.images.operator == f"{platform_default}:{OPERATOR_VERSION}":
+        if not c.images.operator:
             return OperatorImage("operator-image", OperatorImageArgs(
                 project=c.project, region=c.region, bucket_name=f"{c.project}-{c.cluster_name}-src",
                 repository=registry.repository, registry_url=registry.url, builder=accounts.release,
                 provider=provider), pulumi.ResourceOptions(parent=self, providers=[provider])).image
+        if re.search(DIGEST_PINNED, c.images.operator):
+            return pulumi.Output.from_input(c.images.operator)
         found = artifactregistry.get_docker_image_output(
             location=c.region, repository_id=registry.repository.repository_id,
             image_name=c.images.operator.rsplit("/", 1)[1],
