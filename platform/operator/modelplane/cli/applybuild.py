@@ -1,6 +1,8 @@
 """`kubectl applybuild -f model.yaml DIR`: build an object's image from a local directory, then apply it.
 
-Exit codes: see modelplane/cli/errors.py (0 ok, 1 failed, 3 no cluster, 4 no CRDs, 5 refused, 6 timeout, 7 upload).
+DIR is the build context, with its Dockerfile at DIR/Dockerfile (the build reads that one; a symlink is not
+followed). The manifest and DIR are checked, and DIR packed, before any cluster call. Ctrl-C stops the command
+where it is; what it applied stays applied (a started build goes on).
 """
 
 from __future__ import annotations
@@ -10,29 +12,39 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
+from modelplane.api import KINDS
+from modelplane.cli import command
 from modelplane.cli.cluster import Cluster, ready_condition
 from modelplane.cli.errors import CliError, Exit
-from modelplane.cli.pack import pack
+from modelplane.cli.pack import DOCKERFILE, has_dockerfile, pack
 from modelplane.cli.upload import upload_and_build
 
 WAIT_TIMEOUT = 6 * 3600.0
 
 
-def run(args: argparse.Namespace, cluster: Cluster) -> int:
+def build_context(directory: str) -> Path:
+    """DIR, refused (Exit.USAGE) unless it is a directory whose Dockerfile the packed context will hold."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise CliError(Exit.USAGE, f"{directory}: not a directory")
+    if not has_dockerfile(path):
+        raise CliError(Exit.USAGE, f"no Dockerfile at {path / DOCKERFILE}: the build reads the context's top-level "
+                                   "Dockerfile (a regular file: a symlink is not followed)")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         if not args.quiet:
             print(line, file=sys.stderr)
 
-    cluster.check_platform()
-    obj = yaml.safe_load(Path(args.filename).read_text())
-    if not isinstance(obj, dict) or "kind" not in obj or "spec" not in obj:
-        raise CliError(Exit.USAGE, f"{args.filename}: expected one modelplane object with kind and spec")
-    packed = pack(Path(args.directory))
+    obj = command.read_manifest(args.filename, [kind.kind for kind in KINDS])
+    packed = pack(build_context(args.directory))
+    cluster = Cluster.from_kubeconfig(args.kubeconfig, args.context, args.namespace)
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    cluster.check_platform(kind)
     say(f"packed {args.directory}: {len(packed.files)} files, md5 {packed.md5}")
     upload_and_build(cluster, obj, packed, say)
-    kind, name = obj["kind"], obj["metadata"]["name"]
     if args.wait:
         done = cluster.wait(kind, name, lambda o: bool((o.get("status") or {}).get("ready")), WAIT_TIMEOUT, "Ready",
                             lambda o: say(f"{kind} {name}: {ready_condition(o).get('reason', '...')}"))
@@ -41,21 +53,15 @@ def run(args: argparse.Namespace, cluster: Cluster) -> int:
     return Exit.OK
 
 
-def main(argv: Sequence[str] | None = None, cluster: Cluster | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kubectl applybuild", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = command.parser("kubectl applybuild", __doc__)
     parser.add_argument("-f", "--filename", required=True, help="manifest of a Dataset, Model, ModelServer or Notebook")
     parser.add_argument("directory", help="build context: a directory with a Dockerfile")
-    parser.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
-    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
     parser.add_argument("--wait", action="store_true", help="wait until the object is Ready")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     args = parser.parse_args(argv)
-    try:
-        return run(args, cluster or Cluster.from_kubeconfig(args.namespace, args.context))
-    except CliError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return int(error.code)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return int(Exit.USAGE)
+    return command.finish(lambda: run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,10 +1,12 @@
-"""The cluster as the plugins see it: the current kubeconfig context and namespace, like any kubectl command."""
+"""The cluster as the plugins see it: the context and namespace kubectl would use (modelplane.cli.kubeconfig), and
+every failure of a call as a one-line error that names the call."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import kubernetes
@@ -12,7 +14,9 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from modelplane.api import GROUP, VERSION, kind_for
-from modelplane.cli.errors import CliError, Exit
+from modelplane.cli.errors import CliError, Exit, warn
+from modelplane.cli.kubeconfig import Target, connect
+from modelplane.deploy import TENANT_LABEL
 
 POLL_SECONDS = 0.5
 FAILED = {"JobFailed": Exit.FAILED, "BuildFailed": Exit.FAILED, "InvalidSpec": Exit.REFUSED,
@@ -24,50 +28,80 @@ def ready_condition(obj: dict[str, Any]) -> dict[str, Any]:
     return next((c for c in conditions if c.get("type") == "Ready"), {})
 
 
+def answered(error: ApiException) -> str:
+    """The API server's own words for a refusal: its Status message (which names the field, the quota or the missing
+    permission), else the HTTP status."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"{error.status} {error.reason}" + (f": {message}" if message else "")
+
+
 class Cluster:
-    def __init__(self, api: kubernetes.client.ApiClient, namespace: str) -> None:
-        self.api, self.namespace = api, namespace
+    def __init__(self, api: kubernetes.client.ApiClient, target: Target) -> None:
+        self.api, self.target, self.namespace = api, target, target.namespace
         self.custom = kubernetes.client.CustomObjectsApi(api)
         self.core = kubernetes.client.CoreV1Api(api)
 
     @classmethod
-    def from_kubeconfig(cls, namespace: str | None = None, context: str | None = None) -> Cluster:
-        try:
-            contexts, active = kubernetes.config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
-            chosen = next((c for c in contexts if c["name"] == context), active) if context else active
-            api = kubernetes.config.new_client_from_config(context=chosen["name"])  # type: ignore[no-untyped-call]
-        except (kubernetes.config.ConfigException, FileNotFoundError, TypeError) as error:
-            raise CliError(Exit.NO_CLUSTER, f"no cluster: {error} (check `kubectl config current-context`)") from error
-        return cls(api, namespace or chosen.get("context", {}).get("namespace") or "default")
+    def from_kubeconfig(cls, kubeconfig: str | None, context: str | None, namespace: str | None) -> Cluster:
+        return cls(*connect(kubeconfig, context, namespace))
 
-    def _call(self, doing: str, call: Callable[[], Any]) -> Any:
+    def _call(self, doing: str, call: Callable[[], Any], failing: Exit = Exit.NO_CLUSTER,
+              expected: Collection[int] = ()) -> Any:
+        """`call()`, its failures as one-line errors that say what was being done where; an ApiException with an
+        `expected` status is the caller's to handle. 401 is always Exit.NO_CLUSTER (the credentials), any other
+        refusal `failing`."""
+        where = f"(context {self.target.context}, namespace {self.namespace})"
         try:
             return call()
+        except ApiException as error:
+            if error.status in expected:
+                raise
+            code = Exit.NO_CLUSTER if error.status == 401 else failing
+            raise CliError(code, f"{doing} {where}: {answered(error)}") from error
         except urllib3.exceptions.HTTPError as error:
-            raise CliError(Exit.NO_CLUSTER, f"cannot reach the cluster ({error.__class__.__name__}) while {doing}; "
-                                            "check `kubectl config current-context`") from error
+            raise CliError(Exit.NO_CLUSTER, f"cannot reach the cluster ({error.__class__.__name__}) while {doing} "
+                                            f"{where}; check `kubectl config current-context`") from error
 
-    def check_platform(self) -> None:
-        """The API server answers and serves modelplane.dev (the CRDs are installed)."""
+    def check_platform(self, kind: str) -> None:
+        """The API server answers and serves `kind` (modelplane's CRDs are installed), before anything is applied."""
+        if self.target.namespace_defaulted:
+            self._warn_unless_tenant()
+        plural = kind_for(kind).plural
         try:
             # A collection answers 404 only when its resource type does not exist.
-            self._call("listing notebooks", lambda: self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, "notebooks", limit=1))
+            self._call(f"listing {plural}", lambda: self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, limit=1), expected=(404,))
         except ApiException as error:
-            if error.status != 404:
-                raise CliError(Exit.NO_CLUSTER, f"the cluster answered {error.status} {error.reason}") from error
-            raise CliError(Exit.NO_CRDS, "this cluster has no modelplane CRDs: install the platform "
-                                         "(pulumi up, or kubectl apply -k deploy/<stack>)") from error
+            raise CliError(Exit.NO_CRDS, f"this cluster has no modelplane CRDs ({plural}.{GROUP} is not served): "
+                                         "install the platform (pulumi up, or kubectl apply -k deploy/<stack>)"
+                           ) from error
+
+    def _warn_unless_tenant(self) -> None:
+        """No -n and no namespace in the context means `default` (kubectl's rule), where the operator, which watches
+        only tenant namespaces, would leave whatever is applied waiting: say so, unless `default` is a tenant's."""
+        try:
+            found = self._call(f"reading namespace {self.namespace}",
+                               lambda: self.core.read_namespace(self.namespace), expected=(403, 404))
+            labels = (found.metadata and found.metadata.labels) or {}
+        except ApiException:  # not there, or not readable by its members: not theirs either way
+            labels = {}
+        if TENANT_LABEL not in labels:
+            warn(f"no -n given and context {self.target.context!r} sets no namespace, so this is namespace "
+                 f"{self.namespace!r}, which is no modelplane tenant's (no {TENANT_LABEL} label): the operator watches "
+                 "only tenant namespaces; give -n TENANT (or `kubectl config set-context --current --namespace "
+                 "TENANT`)")
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         plural = kind_for(kind).plural
         try:
             found: dict[str, Any] = self._call(f"reading {kind} {name}", lambda: (
-                self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name)))
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+                self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name)),
+                expected=(404,))
+        except ApiException:
+            return None
         return found
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -77,21 +111,17 @@ class Cluster:
         obj = {**obj, "metadata": {**obj["metadata"], "namespace": self.namespace}}
         try:
             created: dict[str, Any] = self._call(f"creating {kind} {name}", lambda: (
-                self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, obj)))
+                self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, obj)),
+                Exit.REFUSED, expected=(409,))
             return created
-        except ApiException as error:
-            if error.status != 409:
-                raise CliError(Exit.REFUSED, f"{kind} {name} refused: {error.reason}: {error.body}") from error
-        return self.patch_spec(kind, name, obj["spec"])
+        except ApiException:  # it exists
+            return self.patch_spec(kind, name, obj["spec"])
 
     def patch_spec(self, kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         plural = kind_for(kind).plural
-        try:
-            patched: dict[str, Any] = self._call(f"updating {kind} {name}", lambda: (
-                self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name,
-                                                           {"spec": spec})))
-        except ApiException as error:
-            raise CliError(Exit.REFUSED, f"{kind} {name} refused: {error.reason}: {error.body}") from error
+        patched: dict[str, Any] = self._call(f"updating {kind} {name}", lambda: (
+            self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name, {"spec": spec})),
+            Exit.REFUSED)
         return patched
 
     def wait(self, kind: str, name: str, done: Callable[[dict[str, Any]], bool], timeout: float,
@@ -120,4 +150,6 @@ class Cluster:
         secret = self._call(f"reading secret {name}", lambda: self.core.read_namespaced_secret(name, self.namespace))
         if secret.data and key in secret.data:
             return base64.b64decode(secret.data[key]).decode()
-        return str((secret.string_data or {})[key])
+        if key in (given := secret.string_data or {}):
+            return str(given[key])
+        raise CliError(Exit.FAILED, f"secret {name} has no {key!r}")

@@ -7,10 +7,11 @@
 While open, local edits go to the notebook's workspace and the notebook's edits come back (deletions included; on
 a conflict the notebook's version wins and the local one is kept as <name>.local-conflict). Files the directory's
 ignore files ignore stay where they are, on both sides; objects whose names would land outside the directory or
-through a symlink are refused with a warning. Ctrl-C finishes the last sync and suspends the notebook (frees the
-GPU; the workspace stays) unless --no-suspend. The URL is printed without its login token unless --show-token (a
-terminal's output ends up in logs and screen shares); --open hands the browser the URL with the token.
-Exit codes: see modelplane/cli/errors.py.
+through a symlink are refused with a warning. However the command ends (Ctrl-C at any point, an error, or the
+end), the notebook it started is suspended (its GPU freed; the workspace stays), after a last sync if it was
+open, unless --no-suspend, when it says what it left running. The URL is printed once port-forward listens,
+without its login token unless --show-token (a terminal's output ends up in logs and screen shares); --open
+hands the browser the URL with the token.
 """
 
 from __future__ import annotations
@@ -18,39 +19,37 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
-import subprocess
+import shlex
 import sys
 import time
 import webbrowser
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-import yaml
+from google.api_core.exceptions import GoogleAPIError
+from google.auth.exceptions import GoogleAuthError
 from google.cloud import storage
 from rich.console import Console
 
 from modelplane.api import GROUP, VERSION
+from modelplane.api.common import GpuType
+from modelplane.cli import command
 from modelplane.cli.cluster import Cluster, ready_condition
+from modelplane.cli.command import read_manifest
 from modelplane.cli.errors import CliError, Exit, warn
-from modelplane.cli.pack import pack
+from modelplane.cli.forward import port_forward
+from modelplane.cli.pack import Packed, has_dockerfile, pack
 from modelplane.cli.sync import SyncResult, sync
 from modelplane.cli.upload import upload_and_build
 
 READY_TIMEOUT = 3600.0
-PortForward = Callable[[str, str, int], subprocess.Popen[bytes]]
 
 
-def kubectl_port_forward(namespace: str, pod: str, port: int) -> subprocess.Popen[bytes]:
-    """Only a port-forward reaches the notebook: it has no Service address, ingress or public IP."""
-    return subprocess.Popen(["kubectl", "port-forward", "-n", namespace, f"pod/{pod}", f"{port}:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def notebook_object(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]:
+def notebook_object(args: argparse.Namespace, manifest: dict[str, Any] | None, cluster: Cluster) -> dict[str, Any]:
     """The Notebook to apply: from -f, from an existing NAME, or a new one named after the directory."""
-    if args.filename:
-        obj: dict[str, Any] = yaml.safe_load(Path(args.filename).read_text())
+    if manifest:
+        obj = manifest
     elif args.name and cluster.get("Notebook", args.name) is not None:
         obj = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Notebook", "metadata": {"name": args.name}, "spec": {}}
     elif args.directory:
@@ -67,9 +66,19 @@ def notebook_object(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any
     return obj
 
 
-def workspace(url: str) -> tuple[storage.Bucket, str]:
+def google_storage() -> storage.Client:
+    """The sync's client, made before anything starts: without credentials the notebook would take a GPU only for
+    the sync to fail."""
+    try:
+        return storage.Client()
+    except (GoogleAuthError, OSError) as error:
+        raise CliError(Exit.NO_CLUSTER, f"no Google credentials for the workspace sync ({error}); run "
+                                        "`gcloud auth application-default login`") from error
+
+
+def workspace(client: storage.Client, url: str) -> tuple[storage.Bucket, str]:
     bucket, prefix = url.removeprefix("gs://").split("/", 1)
-    return storage.Client().bucket(bucket), prefix
+    return client.bucket(bucket), prefix
 
 
 def describe(result: SyncResult) -> str:
@@ -93,7 +102,8 @@ class WorkspaceSync:
     def __call__(self, note: str = "") -> None:
         try:
             result = sync(self.directory, self.bucket, self.prefix)
-        except CliError as error:  # e.g. an ignore file in the middle of an edit: the next sync tries again
+        # An ignore file in the middle of an edit, expired credentials, the network: the next sync tries again.
+        except (CliError, GoogleAPIError, GoogleAuthError, OSError) as error:
             self.warn_once(f"sync skipped: {error}")
             return
         for refused, why in result.refused.items():
@@ -107,20 +117,66 @@ class WorkspaceSync:
             warn(problem)
 
 
-def run(args: argparse.Namespace, cluster: Cluster, port_forward: PortForward,
-        keep_running: Callable[[], bool]) -> int:
-    cluster.check_platform()
-    console = Console(stderr=True, quiet=args.quiet)
-    obj = notebook_object(args, cluster)
-    name = obj["metadata"]["name"]
+def suspend_command(cluster: Cluster, name: str) -> str:
+    return shlex.join(["kubectl", *cluster.target.kubectl_flags(), "patch", "notebook", name, "--type", "merge",
+                       "-p", '{"spec":{"suspend":true}}'])
+
+
+@dataclasses.dataclass
+class Started:
+    """The notebook this command set running, left as asked however the command ends: suspended (its GPU freed), or
+    with --no-suspend running, saying so. A second Ctrl-C while suspending leaves it running, and says so too."""
+
+    cluster: Cluster
+    name: str
+    no_suspend: bool
+    log: Callable[[str], None]
+
+    def leave(self) -> None:
+        left = f"`{suspend_command(self.cluster, self.name)}` frees it"
+        try:
+            if self.cluster.get("Notebook", self.name) is None:  # the apply was cut short: nothing started
+                return
+            if self.no_suspend:  # a GPU that stays paid for is worth a line even with -q
+                warn(f"notebook {self.name} left running (--no-suspend), its GPU in use: {left}")
+                return
+            self.cluster.patch_spec("Notebook", self.name, {"suspend": True})
+        except (CliError, KeyboardInterrupt) as error:
+            warn(f"notebook {self.name} may be left running, its GPU in use ({str(error) or 'interrupted'}): {left}")
+            return
+        self.log(f"notebook {self.name} suspended (its GPU is free; `kubectl notebook {self.name}` reopens it)")
+
+
+def run(args: argparse.Namespace, keep_running: Callable[[], bool]) -> int:
+    """Everything local is checked (Exit.USAGE, credentials) before the first cluster call, and whatever this
+    starts is left as --no-suspend says however it ends."""
+    manifest = read_manifest(args.filename, ["Notebook"]) if args.filename else None
     directory = Path(args.directory) if args.directory else None
+    if directory and not directory.is_dir():
+        raise CliError(Exit.USAGE, f"-d {directory}: not a directory")
+    packed = pack(directory) if directory and has_dockerfile(directory) else None
+    client = google_storage() if directory else None
+    cluster = Cluster.from_kubeconfig(args.kubeconfig, args.context, args.namespace)
+    cluster.check_platform("Notebook")
+    obj = notebook_object(args, manifest, cluster)
+    console = Console(stderr=True, quiet=args.quiet)
+    started = Started(cluster, obj["metadata"]["name"], args.no_suspend, console.log)
+    try:
+        return serve(args, obj, packed, cluster, console, client, keep_running)
+    finally:
+        started.leave()
+
+
+def serve(args: argparse.Namespace, obj: dict[str, Any], packed: Packed | None, cluster: Cluster, console: Console,
+          client: storage.Client | None, keep_running: Callable[[], bool]) -> int:
+    """Apply (building first from `packed`), wait for Ready, port-forward, and sync until told to stop."""
+    name = obj["metadata"]["name"]
     with console.status(f"notebook {name}: applying") as status:
         def progress(current: dict[str, Any]) -> None:
             ready = ready_condition(current)
             status.update(f"notebook {name}: {ready.get('reason', 'waiting')}: {ready.get('message', '')}")
 
-        if directory and (directory / "Dockerfile").is_file():
-            packed = pack(directory)
+        if packed:
             sent = 0
 
             def uploaded(count: int) -> None:
@@ -135,62 +191,54 @@ def run(args: argparse.Namespace, cluster: Cluster, port_forward: PortForward,
                              "Ready", progress)
     facts = ready["status"]
     token = cluster.secret_value(facts["tokenSecret"], "token")
-    forward = port_forward(cluster.namespace, facts["pod"], facts["port"])
-    url = f"http://localhost:{facts['port']}/"
-    print(f"{url}?token={token}" if args.show_token else url)
-    if not args.show_token:
-        console.log(f"login token: --show-token prints it, or kubectl -n {cluster.namespace} get secret "
-                    f"{facts['tokenSecret']} -o jsonpath='{{.data.token}}' | base64 -d")
-    if args.open:
-        webbrowser.open(f"{url}?token={token}")
-    try:
-        synced = WorkspaceSync(directory, *workspace(facts["workspace"]), console.log) if directory else None
+    with port_forward(cluster.target, facts["pod"], facts["port"]):
+        url = f"http://localhost:{facts['port']}/"
+        print(f"{url}?token={token}" if args.show_token else url, flush=True)
+        if not args.show_token:
+            read_token = shlex.join(["kubectl", *cluster.target.kubectl_flags(), "get", "secret",
+                                     facts["tokenSecret"], "-o", "jsonpath={.data.token}"])
+            console.log(f"login token: --show-token prints it, or {read_token} | base64 -d")
+        if args.open:
+            webbrowser.open(f"{url}?token={token}")
+        synced = WorkspaceSync(Path(args.directory), *workspace(client, facts["workspace"]), console.log) \
+            if client else None
         try:
             while keep_running():
                 if synced:
                     synced()
                 time.sleep(args.sync_interval)
-        except KeyboardInterrupt:
-            pass
-        if synced:
-            synced(" (final)")
-    finally:
-        forward.terminate()
-        if not args.no_suspend:
-            cluster.patch_spec("Notebook", name, {"suspend": True})
-            console.log(f"notebook {name} suspended (its GPU is free; `kubectl notebook {name}` reopens it)")
+        finally:  # Ctrl-C too: the last edits still go (a second Ctrl-C cuts this short)
+            if synced:
+                synced(" (final)")
     return Exit.OK
 
 
-def main(argv: Sequence[str] | None = None, cluster: Cluster | None = None,
-         port_forward: PortForward = kubectl_port_forward, keep_running: Callable[[], bool] = lambda: True) -> int:
-    parser = argparse.ArgumentParser(prog="kubectl notebook", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def main(argv: Sequence[str] | None = None, keep_running: Callable[[], bool] = lambda: True) -> int:
+    parser = command.parser("kubectl notebook", __doc__)
     parser.add_argument("name", nargs="?", help="the Notebook (default: named after DIR)")
     parser.add_argument("-d", "--directory", help="local directory to sync (and build from, if it has a Dockerfile)")
     parser.add_argument("-f", "--filename", help="a Notebook manifest")
     parser.add_argument("--model", help="a Model to mount read-only at /content/model")
     parser.add_argument("--dataset", help="a Dataset to mount read-only at /content/data")
-    parser.add_argument("--gpu", default="nvidia-l4", help="GPU type for a new notebook (default nvidia-l4)")
-    parser.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
-    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+    parser.add_argument("--gpu", default="nvidia-l4", choices=get_args(GpuType),
+                        help="GPU type for a new notebook (default nvidia-l4)")
     parser.add_argument("--no-suspend", action="store_true", help="leave the notebook running on exit")
     parser.add_argument("--open", action="store_true", help="open the notebook in a browser")
     parser.add_argument("--show-token", action="store_true",
                         help="print the URL with its login token (by default the token stays off stdout)")
-    parser.add_argument("--sync-interval", type=float, default=2.0, help="seconds between syncs (default 2)")
+    parser.add_argument("--sync-interval", type=positive, default=2.0, help="seconds between syncs (default 2)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the notebook's URL (and warnings)")
     args = parser.parse_args(argv)
     if not (args.name or args.directory or args.filename):
         parser.error("give NAME, -d DIR or -f FILE")
-    try:
-        return run(args, cluster or Cluster.from_kubeconfig(args.namespace, args.context), port_forward,
-                   keep_running)
-    except CliError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return int(error.code)
-    except KeyboardInterrupt:
-        return int(Exit.INTERRUPTED)
+    return command.finish(lambda: run(args, keep_running))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,12 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelplane.cli.errors import CliError, Exit
 from modelplane.cli.ignore import DOCKERIGNORE_FILES, scan
 from modelplane.cli.paths import open_regular
 
-BUILD_FILES = ("Dockerfile", *DOCKERIGNORE_FILES)
+DOCKERFILE = "Dockerfile"  # the builder reads the context's top-level Dockerfile: build.upload has no path option
+BUILD_FILES = (DOCKERFILE, *DOCKERIGNORE_FILES)
 
 
 @dataclass(frozen=True)
@@ -33,19 +35,31 @@ class Packed:
     skipped: tuple[str, ...]  # symlinks and other non-regular files, not followed
 
 
+def _sent(path: Path) -> bool:
+    """A build file goes when it is a regular file (a symlink is not followed)."""
+    return path.is_file() and not path.is_symlink()
+
+
+def has_dockerfile(directory: Path) -> bool:
+    """Whether the packed context will hold the Dockerfile the build needs."""
+    return _sent(directory / DOCKERFILE)
+
+
 def pack(directory: Path) -> Packed:
     listing = scan(directory)
-    build_files = (name for name in BUILD_FILES
-                   if (directory / name).is_file() and not (directory / name).is_symlink())
+    build_files = (name for name in BUILD_FILES if _sent(directory / name))
     files = sorted(set(listing.files).union(build_files))
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
         for name in files:
-            with open_regular(directory / name) as content:
-                info = tarfile.TarInfo(name)
-                status = os.fstat(content.fileno())
-                info.size = status.st_size
-                info.mode = 0o755 if status.st_mode & 0o111 else 0o644
-                tar.addfile(info, content)
+            try:
+                with open_regular(directory / name) as content:
+                    info = tarfile.TarInfo(name)
+                    status = os.fstat(content.fileno())
+                    info.size = status.st_size
+                    info.mode = 0o755 if status.st_mode & 0o111 else 0o644
+                    tar.addfile(info, content)
+            except OSError as error:  # unreadable, or replaced by a symlink since the walk
+                raise CliError(Exit.USAGE, f"cannot pack {directory / name}: {error.strerror or error}") from error
     data = buffer.getvalue()
     return Packed(data=data, md5=hashlib.md5(data).hexdigest(), files=tuple(files), skipped=listing.skipped)

@@ -93,8 +93,8 @@ def upload_and_build(cluster: Cluster, obj: dict[str, Any], packed: Packed, repo
                 report("the upload URL expired; asking for a new one")
                 continue
             raise CliError(Exit.UPLOAD, f"upload failed: HTTP {error.code} {error.reason}") from error
-        except urllib.error.URLError as error:
-            raise CliError(Exit.UPLOAD, f"upload failed: {error.reason}") from error
+        except OSError as error:  # urllib's URLError, a timeout, a dropped connection
+            raise CliError(Exit.UPLOAD, f"upload failed: {getattr(error, 'reason', None) or error}") from error
         report("uploaded")
         return answered
     raise CliError(Exit.UPLOAD, "the upload URL expired twice")
