@@ -1,0 +1,47 @@
+"""Every `./run` command the README shows, except `./run test` (CI runs that), runs and succeeds as written.
+
+`pulumi` is stood in by a script that answers `stack output kubeconfig` with the planned kubeconfig (the one command
+that reads a deployed stack); `--out` paths are moved into a temporary directory. The ML user's kubectl steps are
+run by tests/operator/test_walkthrough.py.
+"""
+
+import os
+import re
+import shlex
+import stat
+from pathlib import Path
+
+import pytest
+
+from infra.cli import main
+from infra.offline import Plan
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_run_commands() -> list[list[str]]:
+    commands = []
+    for line in README.read_text().splitlines():
+        found = re.search(r"(?:^\s{4}|`)\./run (?!test\b)([^`#&]+)", line)
+        if found:
+            commands.append(shlex.split(found.group(1)))
+    return commands
+
+
+def test_the_readme_shows_the_commands_this_test_runs() -> None:
+    verbs = [command[0] for command in readme_run_commands()]
+    assert {"plan", "render", "kubeconfig"} <= set(verbs) and len(verbs) >= 6
+
+
+@pytest.mark.parametrize("command", readme_run_commands(), ids=" ".join)
+def test_each_readme_command_succeeds(command: list[str], tmp_path: Path, dev_plan: Plan,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "kubeconfig").write_text(dev_plan.outputs["kubeconfig"])
+    pulumi = tmp_path / "bin/pulumi"
+    pulumi.parent.mkdir()
+    pulumi.write_text(f"#!/bin/sh\ncat {tmp_path}/kubeconfig\n")
+    pulumi.chmod(pulumi.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{pulumi.parent}:{os.environ['PATH']}")
+    args = [str(tmp_path / Path(a).name) if previous == "--out" else a
+            for previous, a in zip(["", *command[:-1]], command, strict=True)]
+    assert main(args) == 0
