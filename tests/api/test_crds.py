@@ -46,8 +46,9 @@ def test_only_metadata_params_and_quantities_keep_unknown_content(kind: Kind) ->
     """Structurality is tests/api/test_structural.py's; this pins where the schema lets content through unchecked."""
     open_nodes = [path for path, node in nodes(schema(kind), kind.kind)
                   if node.get("x-kubernetes-preserve-unknown-fields") or node == {"type": "object"}]
-    assert open_nodes == [f"{kind.kind}.metadata", f"{kind.kind}.spec.params", f"{kind.kind}.spec.resources.cpu",
-                          f"{kind.kind}.spec.resources.memory", f"{kind.kind}.spec.resources.disk"]
+    workload = [f"{kind.kind}.spec.params", f"{kind.kind}.spec.resources.cpu", f"{kind.kind}.spec.resources.memory",
+                f"{kind.kind}.spec.resources.disk"]
+    assert open_nodes == [f"{kind.kind}.metadata", *([] if kind.record else workload)]
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
@@ -68,7 +69,8 @@ def test_names_columns_and_status(kind: Kind) -> None:
     version = crd["spec"]["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns[:2] == ["Ready", "Reason"] and columns[-1] == "Age"
+    # A record (ModelVersion) has no Ready to show: it is written once, complete.
+    assert (columns[:2] == ["Ready", "Reason"]) != kind.record and columns[-1] == "Age"
     status = schema(kind)["properties"]["status"]["properties"]
     conditions = status["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map" and conditions["x-kubernetes-list-map-keys"] == ["type"]
@@ -82,13 +84,13 @@ def test_short_names_and_kind_specific_columns() -> None:
         return [c["name"] for c in CRDS[kind]["spec"]["versions"][0]["additionalPrinterColumns"]]
 
     assert {k: CRDS[k]["spec"]["names"]["shortNames"] for k in CRDS} == {
-        "Dataset": ["ds"], "Model": ["mdl"], "ModelServer": ["msrv"], "Notebook": ["nb"]}
+        "Dataset": ["ds"], "Model": ["mdl"], "ModelServer": ["msrv"], "Notebook": ["nb"], "ModelVersion": ["mv"]}
     assert {"Size", "Source"} <= set(columns("Dataset")) and {"Size", "Source"} <= set(columns("Model"))
     assert {"Model", "Replicas"} <= set(columns("ModelServer"))
     assert {"GPU", "Suspended"} <= set(columns("Notebook"))
 
 
 def test_reason_column_reads_the_ready_condition() -> None:
-    for crd in CRDS.values():
+    for crd in (CRDS[kind.kind] for kind in KINDS if not kind.record):
         (reason,) = [c for c in crd["spec"]["versions"][0]["additionalPrinterColumns"] if c["name"] == "Reason"]
         assert reason["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'

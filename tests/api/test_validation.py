@@ -165,8 +165,9 @@ def test_dataset_source_is_immutable(change: Callable[[Obj], Any]) -> None:
     new = with_spec(DS, change)
     with pytest.raises(AdmissionError) as rejected:
         admit(new, old=old)
-    assert rejected.value.errors == ["spec: a Dataset is immutable: image, build, command and params cannot change; "
-                                     "create a new Dataset for new data"]
+    assert rejected.value.errors == [
+        "spec: a Dataset's loader is immutable: image, build, command and params cannot change; set "
+        "spec.reload.requestID to load new data from the same source, or create a new Dataset for another source"]
 
 
 def test_dataset_metadata_and_status_may_change() -> None:

@@ -51,7 +51,8 @@ def test_crds_before_the_operator_before_tenants(stack_plan: Plan) -> None:
     assert group["crds"].urn in group["system"].dependencies
     assert group["system"].urn in group["tenants"].dependencies
     assert {o["metadata"]["name"] for o in group["crds"].inputs["objs"]} == {
-        "datasets.modelplane.dev", "models.modelplane.dev", "modelservers.modelplane.dev", "notebooks.modelplane.dev"}
+        "datasets.modelplane.dev", "models.modelplane.dev", "modelservers.modelplane.dev", "notebooks.modelplane.dev",
+        "modelversions.modelplane.dev"}
 
 
 def test_operator_config_carries_the_infra_outputs(stack_plan: Plan) -> None:

@@ -172,7 +172,7 @@ async def test_upload_build_train_serve_and_roll_on_retrain(k8s: kmock.Kubernete
                        "spec": {"image": "loader:1", "params": {"name": "tiny"}}})
     await create(k8s, {"apiVersion": "modelplane.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": "data"},
                        "spec": {"image": "loader:1"}})
-    write_artifacts(bucket, "ml/models/base/gen-1/", {"weights.bin": 100})
+    write_artifacts(bucket, "ml/models/base/v1/", {"weights.bin": 100})
     await finish_job(k8s, "model-base-1")
     await finish_job(k8s, "dataset-data-1")
 
@@ -194,7 +194,7 @@ async def test_upload_build_train_serve_and_roll_on_retrain(k8s: kmock.Kubernete
     image = k8s.objects["batch/v1/jobs", NAMESPACE, "model-tuned-1"]["spec"]["template"]["spec"]["containers"][0]
     assert image["image"] == f"{DEV_CLUSTER.registry}-ml/model-tuned:{md5}"
     assert obj_of(k8s, "Model", "tuned")["status"]["buildUpload"]["stored"] is True
-    write_artifacts(bucket, "ml/models/tuned/gen-1/", {"adapter.bin": 10})
+    write_artifacts(bucket, "ml/models/tuned/v1/", {"adapter.bin": 10})
     await finish_job(k8s, "model-tuned-1")
     await eventually(lambda: ready(k8s, "Model", "tuned")["reason"] == "Trained")
 
@@ -217,5 +217,5 @@ async def test_upload_build_train_serve_and_roll_on_retrain(k8s: kmock.Kubernete
         template = k8s.objects["apps/v1/deployments", NAMESPACE, "srv"]["spec"]["template"]
         return str(template["metadata"]["annotations"]["modelplane.dev/model-url"])
 
-    await eventually(lambda: served().endswith("/ml/models/tuned/gen-2/"))
+    await eventually(lambda: served().endswith("/ml/models/tuned/v2/"))
     assert len([r for r in k8s["post batch/v1/jobs"] if r.data["metadata"]["name"] == build]) == 1  # built once

@@ -9,7 +9,7 @@ import pytest
 from modelplane.api.common import Workload, quantity
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
-from modelplane.builders.job import BACKOFF_LIMIT, job_name, run_children
+from modelplane.builders.job import BACKOFF_LIMIT, run_children
 from modelplane.builders.workload import Mount, gpu_problem, param_env, user_env
 from modelplane.cluster import ClusterFacts, GpuPool
 from modelplane.meta import child_name
@@ -21,13 +21,13 @@ TRAIN = ModelSpec.model_validate({
     "env": {"HF_TOKEN": "${{ secrets.huggingface.token }}", "MODE": "fast"},
     "resources": {"cpu": 8, "memory": "32Gi", "gpu": {"type": "nvidia-l4", "count": 1}},
 })
-MOUNTS = [Mount("artifacts", "ml/models/ft/gen-1/", "/content/artifacts", read_only=False),
-          Mount("basemodel", "ml/models/falcon-7b/gen-1/", "/content/model", read_only=True),
-          Mount("dataset", "ml/datasets/squad/gen-1/", "/content/data", read_only=True)]
+MOUNTS = [Mount("artifacts", "ml/models/ft/v1/", "/content/artifacts", read_only=False),
+          Mount("basemodel", "ml/models/falcon-7b/v1/", "/content/model", read_only=True),
+          Mount("dataset", "ml/datasets/squad/v1/", "/content/data", read_only=True)]
 
 
 def children(spec: Workload = TRAIN, cluster: ClusterFacts = DEV_CLUSTER) -> tuple[dict[str, Any], dict[str, Any]]:
-    config_map, job = run_children(owner("Model", "ft"), spec, "trainer:1", cluster, MOUNTS)
+    config_map, job = run_children(owner("Model", "ft"), spec, "trainer:1", cluster, MOUNTS, "model-ft-1")
     return config_map, job
 
 
@@ -58,8 +58,8 @@ def test_fuse_volumes_scope_each_prefix_and_protect_inputs() -> None:
     assert {out["driver"], base["driver"]} == {"gcsfuse.csi.storage.gke.io"}
     assert out["readOnly"] is False and base["readOnly"] is True and data["readOnly"] is True
     assert out["volumeAttributes"]["bucketName"] == DEV_CLUSTER.bucket
-    assert "only-dir=ml/models/ft/gen-1" in out["volumeAttributes"]["mountOptions"]
-    assert "only-dir=ml/models/falcon-7b/gen-1" in base["volumeAttributes"]["mountOptions"]
+    assert "only-dir=ml/models/ft/v1" in out["volumeAttributes"]["mountOptions"]
+    assert "only-dir=ml/models/falcon-7b/v1" in base["volumeAttributes"]["mountOptions"]
     assert "file-cache:enable-parallel-downloads:true" in base["volumeAttributes"]["mountOptions"]
     assert "file-cache" not in out["volumeAttributes"]["mountOptions"]
     mounts = {m["mountPath"]: m for m in pod(job)["containers"][0]["volumeMounts"]}
@@ -155,8 +155,8 @@ def test_gpu_problems_name_what_is_offered(gpu: dict[str, Any], problem: str | N
 
 def test_long_names_are_shortened_deterministically() -> None:
     long = owner("Dataset", "d" * 60, generation=12)
-    name = job_name(long)
-    assert len(name) <= 63 and name == job_name(long) and name != job_name(owner("Dataset", "d" * 59, 12))
+    name = child_name(long, 12)
+    assert len(name) <= 63 and name == child_name(long, 12) and name != child_name(owner("Dataset", "d" * 59, 12), 12)
     assert child_name(owner("Model", "m"), 3, "params") == "model-m-3-params"
 
 

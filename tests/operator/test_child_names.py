@@ -19,6 +19,7 @@ from modelplane.builders.job import run_children
 from modelplane.builders.notebook import notebook_children
 from modelplane.builders.server import server_children
 from modelplane.builders.workload import Mount
+from modelplane.meta import child_name
 from tests.support import names
 from tests.support.apiserver import AdmissionError, admit
 from tests.support.kube import DEV_CLUSTER, owner
@@ -103,7 +104,7 @@ def test_runs_and_builds(kind: str, name: str) -> None:
     mounts = [Mount("artifacts", "ml/x/", "/content/artifacts", read_only=False),
               Mount("basemodel", "ml/y/", "/content/model", read_only=True)]
     who = owner(kind, name, generation=123456789)
-    children = run_children(who, spec, "img:1", DEV_CLUSTER, mounts)
+    children = run_children(who, spec, "img:1", DEV_CLUSTER, mounts, child_name(who, who.generation))
     children += [build_job(who, build, "img:1", DEV_CLUSTER) for build in BUILDS]
     assert problems_of(children) == []
 
@@ -114,8 +115,8 @@ def test_servers(name: str) -> None:
     spec = ModelServerSpec.model_validate({**SPEC, "model": {"name": "m" * MAX_NAME},
                                            "autoscaling": {"maxReplicas": 3}})
     for default_image in (True, False):
-        children = server_children(owner("ModelServer", name), spec, "img:1", default_image, "ml/models/m/gen-1/",
-                                   "gs://b/ml/models/m/gen-1/", DEV_CLUSTER)
+        children = server_children(owner("ModelServer", name), spec, "img:1", default_image, "ml/models/m/v1/",
+                                   "gs://b/ml/models/m/v1/", DEV_CLUSTER)
         assert {c["kind"] for c in children} == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler"}
         assert problems_of(children) == []
 
@@ -124,8 +125,8 @@ def test_servers(name: str) -> None:
 def test_notebooks(name: str) -> None:
     admitted("Notebook", name)
     spec = NotebookSpec.model_validate(SPEC)
-    inputs = [Mount("model", "ml/models/m/gen-1/", "/content/model", read_only=True),
-              Mount("dataset", "ml/datasets/d/gen-1/", "/content/data", read_only=True)]
+    inputs = [Mount("model", "ml/models/m/v1/", "/content/model", read_only=True),
+              Mount("dataset", "ml/datasets/d/v1/", "/content/data", read_only=True)]
     for default_image in (True, False):
         children = notebook_children(owner("Notebook", name), spec, "img:1", default_image, inputs, DEV_CLUSTER,
                                      token="t")

@@ -34,7 +34,7 @@ async def patch_spec(k8s: kmock.KubernetesEmulator, kind: str, name: str, spec: 
 
 async def ready_model(k8s: kmock.KubernetesEmulator, bucket: storage.Bucket) -> None:
     await create(k8s, example("model-falcon-7b.yaml"))
-    write_artifacts(bucket, "ml/models/falcon-7b/gen-1/", {"model.safetensors": 10})
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"model.safetensors": 10})
     await finish_job(k8s, "model-falcon-7b-1")
     await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
 
@@ -110,7 +110,7 @@ async def test_a_500_on_the_status_write_after_the_job_succeeded_still_converges
         k8s: ApiServerEmulator, operator: Operator, bucket: storage.Bucket) -> None:
     await create(k8s, example("model-falcon-7b.yaml"))
     await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Loading")
-    write_artifacts(bucket, "ml/models/falcon-7b/gen-1/", {"model.safetensors": 10})
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"model.safetensors": 10})
     k8s.fail("PATCH", r"/models/falcon-7b/status$", 500, times=2)
     await finish_job(k8s, "model-falcon-7b-1")
     await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Imported", timeout=10)

@@ -14,7 +14,7 @@ from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Opera
 
 NOW = "2026-11-24T10:00:00Z"
 SPEC = NotebookSpec.model_validate({"model": {"name": "m"}, "resources": {"gpu": {"type": "nvidia-l4"}}})
-MODEL = {"model": RefState(found=True, ready=True, url="gs://b/ml/models/m/gen-1/")}
+MODEL = {"model": RefState(found=True, ready=True, url="gs://b/ml/models/m/v1/")}
 
 
 def by_kind(children: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

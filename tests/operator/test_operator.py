@@ -91,12 +91,12 @@ async def test_model_import_runs_a_job_and_becomes_ready_with_artifacts(
     await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Loading")
     assert obj_of(k8s, "Model", "falcon-7b")["status"]["observedGeneration"] == 1
 
-    write_artifacts(bucket, "ml/models/falcon-7b/gen-1/", {"config.json": 100, "model.safetensors": 4096})
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"config.json": 100, "model.safetensors": 4096})
     await finish_job(k8s, "model-falcon-7b-1")
     await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
     status = obj_of(k8s, "Model", "falcon-7b")["status"]
     assert ready(k8s, "Model", "falcon-7b")["reason"] == "Imported"
-    assert status["artifacts"] == {"url": f"gs://{bucket.name}/ml/models/falcon-7b/gen-1/",
+    assert status["artifacts"] == {"url": f"gs://{bucket.name}/ml/models/falcon-7b/v1/",
                                    "files": ["config.json", "model.safetensors"], "count": 2, "size": "4.1Ki",
                                    "bytes": 4196}
 
@@ -119,11 +119,11 @@ async def test_fine_tune_waits_for_its_inputs_by_watching_then_trains(
     pod = k8s.objects["batch/v1/jobs", NAMESPACE, "model-falcon-7b-squad-1"]["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["basemodel"]["csi"]["readOnly"] is True
-    assert "only-dir=ml/models/falcon-7b/gen-1" in volumes["basemodel"]["csi"]["volumeAttributes"]["mountOptions"]
-    assert "only-dir=ml/datasets/squad/gen-1" in volumes["dataset"]["csi"]["volumeAttributes"]["mountOptions"]
+    assert "only-dir=ml/models/falcon-7b/v1" in volumes["basemodel"]["csi"]["volumeAttributes"]["mountOptions"]
+    assert "only-dir=ml/datasets/squad/v1" in volumes["dataset"]["csi"]["volumeAttributes"]["mountOptions"]
     assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
 
-    write_artifacts(bucket, "ml/models/falcon-7b-squad/gen-1/", {"adapter.bin": 2048})
+    write_artifacts(bucket, "ml/models/falcon-7b-squad/v1/", {"adapter.bin": 2048})
     await finish_job(k8s, "model-falcon-7b-squad-1")
     await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "Trained")
 
@@ -178,7 +178,7 @@ async def test_restart_mid_run_creates_no_duplicate(k8s: kmock.KubernetesEmulato
 
 async def ready_with_data(k8s: kmock.KubernetesEmulator, bucket: storage.Bucket, **spec: Any) -> None:
     await create(k8s, example("model-falcon-7b.yaml", **spec))
-    write_artifacts(bucket, "ml/models/falcon-7b/gen-1/", {"model.safetensors": 10})
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"model.safetensors": 10})
     await finish_job(k8s, "model-falcon-7b-1")
     await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
 
@@ -194,16 +194,16 @@ async def test_deleting_a_model_keeps_its_data_by_default(k8s: kmock.KubernetesE
     response = await k8s.delete(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/models/falcon-7b")
     assert response.status == 200
     await eventually(lambda: not exists(k8s, resource("Model"), "falcon-7b"))
-    assert blobs(bucket) == ["ml/models/falcon-7b/gen-1/model.safetensors"]
+    assert blobs(bucket) == ["ml/models/falcon-7b/v1/lineage.json", "ml/models/falcon-7b/v1/model.safetensors"]
 
 
 async def test_on_delete_delete_removes_the_data(k8s: kmock.KubernetesEmulator, operator: Operator,
                                                  bucket: storage.Bucket) -> None:
     await ready_with_data(k8s, bucket, onDelete="Delete")
-    bucket.blob("ml/models/falcon-7b-other/gen-1/keep").upload_from_string(b"k")
+    bucket.blob("ml/models/falcon-7b-other/v1/keep").upload_from_string(b"k")
     finalizers = ["modelplane.dev/finalizer"]  # deletion waits for the data to go
     await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["metadata"]["finalizers"] == finalizers)
     response = await k8s.delete(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/models/falcon-7b")
     assert response.status == 200
-    await eventually(lambda: blobs(bucket) == ["ml/models/falcon-7b-other/gen-1/keep"])
+    await eventually(lambda: blobs(bucket) == ["ml/models/falcon-7b-other/v1/keep"])
     await eventually(lambda: not exists(k8s, resource("Model"), "falcon-7b"))

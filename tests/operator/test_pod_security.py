@@ -33,7 +33,7 @@ RENDERED = [m for group in all_manifests(DEV_PLATFORM).values() for m in group]
 ENFORCED: dict[str, Level] = {m["metadata"]["name"]: m["metadata"]["labels"][ENFORCE_LABEL]
                               for m in RENDERED if m["kind"] == "Namespace"}
 POD_MAKERS = ("Pod", "Job", "Deployment", "StatefulSet")
-READY = {field: RefState(found=True, ready=True, url=f"gs://{DEV_CLUSTER.bucket}/{NAMESPACE}/{field}/gen-1/")
+READY = {field: RefState(found=True, ready=True, url=f"gs://{DEV_CLUSTER.bucket}/{NAMESPACE}/{field}/v1/")
          for field in ("baseModel", "dataset", "model")}
 GIT = {"git": {"url": "https://github.com/org/repo", "ref": "v1"}}
 UPLOAD = {"upload": {"md5": "d41d8cd98f00b204e9800998ecf8427e", "requestID": "r1"}}

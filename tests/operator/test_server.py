@@ -14,8 +14,8 @@ from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Opera
 
 NOW = "2026-11-24T10:00:00Z"
 SPEC = ModelServerSpec.model_validate({"model": {"name": "ft"}, "resources": {"gpu": {"type": "nvidia-l4"}}})
-MODEL_V1 = RefState(found=True, ready=True, url="gs://b/ml/models/ft/gen-1/")
-MODEL_V2 = RefState(found=True, ready=True, url="gs://b/ml/models/ft/gen-2/")
+MODEL_V1 = RefState(found=True, ready=True, url="gs://b/ml/models/ft/v1/")
+MODEL_V2 = RefState(found=True, ready=True, url="gs://b/ml/models/ft/v2/")
 
 
 def by_kind(children: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -48,7 +48,7 @@ def test_serves_the_model_read_only_on_8080_with_the_default_server() -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": 8080}
     (model,) = [v for v in pod["volumes"] if "csi" in v]
     assert model["csi"]["readOnly"] is True
-    assert "only-dir=ml/models/ft/gen-1" in model["csi"]["volumeAttributes"]["mountOptions"]
+    assert "only-dir=ml/models/ft/v1" in model["csi"]["volumeAttributes"]["mountOptions"]
     assert pod["restartPolicy"] == "Always" and pod["nodeSelector"]["cloud.google.com/gke-accelerator"] == "nvidia-l4"
     assert pod["automountServiceAccountToken"] is False
     service = children["Service"]
@@ -95,7 +95,7 @@ async def test_server_follows_its_model_through_a_retrain(k8s: kmock.KubernetesE
     await create(k8s, example("server-falcon-7b-squad.yaml", model={"name": "falcon-7b"}))
     await eventually(lambda: ready(k8s, "ModelServer", "falcon-7b-squad")["reason"] == "ModelNotFound")
     await create(k8s, example("model-falcon-7b.yaml"))
-    write_artifacts(bucket, "ml/models/falcon-7b/gen-1/", {"model.safetensors": 10})
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"model.safetensors": 10})
     await finish_job(k8s, "model-falcon-7b-1")
     await eventually(lambda: exists(k8s, "apps/v1/deployments", "falcon-7b-squad"))
     await eventually(lambda: ready(k8s, "ModelServer", "falcon-7b-squad")["reason"] == "Deploying")
@@ -117,4 +117,4 @@ async def test_server_follows_its_model_through_a_retrain(k8s: kmock.KubernetesE
         deployment = k8s.objects["apps/v1/deployments", NAMESPACE, "falcon-7b-squad"]
         return str(deployment["spec"]["template"]["metadata"]["annotations"]["modelplane.dev/model-url"])
 
-    await eventually(lambda: annotation().endswith("/ml/models/falcon-7b/gen-2/"))
+    await eventually(lambda: annotation().endswith("/ml/models/falcon-7b/v2/"))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
+from typing import Any
 
 import google.auth.credentials
 import google.auth.transport.requests
@@ -45,6 +47,25 @@ class ArtifactStore:
                 files.append(blob.name.removeprefix(prefix))
         return Artifacts(url=f"gs://{self.bucket.name}/{prefix}", files=files, count=count, size=human_size(total),
                          bytes=total)
+
+    def manifest(self, prefix: str) -> list[dict[str, Any]]:
+        """Every file under prefix with its size and the MD5 GCS keeps (names relative to the prefix, sorted)."""
+        return sorted(({"name": blob.name.removeprefix(prefix), "size": blob.size or 0, "md5": blob.md5_hash or ""}
+                       for blob in self.bucket.client.list_blobs(self.bucket, prefix=prefix)
+                       if not blob.name.endswith("/")), key=lambda f: f["name"])
+
+    def read_json(self, name: str) -> Any:
+        """The JSON document at `name`, or None when there is none (or it is not JSON)."""
+        blob = self.bucket.get_blob(name)
+        if blob is None:
+            return None
+        try:
+            return json.loads(blob.download_as_bytes())
+        except ValueError:
+            return None
+
+    def write(self, name: str, data: bytes) -> None:
+        self.bucket.blob(name).upload_from_string(data, content_type="application/json")
 
     def holds(self, name: str, md5_hex: str) -> bool:
         """Whether the object exists with this MD5 (an upload is complete and intact)."""

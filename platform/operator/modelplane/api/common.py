@@ -130,6 +130,10 @@ class GitSource(ApiModel):
             "build.git.path must be a relative directory inside the repository (no leading '/' or '..')")))
 
 
+REQUEST_ID_RULE = "self.matches('^[A-Za-z0-9][-A-Za-z0-9]*$')"
+RequestID = Annotated[str, Field(max_length=63)]
+
+
 class UploadSource(ApiModel):
     """Build the image from a tarball uploaded through a signed URL (what `kubectl applybuild` does)."""
 
@@ -285,3 +289,19 @@ class ArtifactStatus(Status):
 
     artifacts: Artifacts | None = None
     source: str | None = Field(default=None, description="Where the data came from, for `kubectl get`.")
+
+
+class DatasetVersion(ApiModel):
+    """One immutable version of a Dataset: what its load wrote, summarised by the manifest's digest."""
+
+    version: int = Field(ge=1)
+    digest: str = Field(max_length=64, description="sha256 of the version's manifest (names, sizes, checksums).")
+    files: int = Field(default=0, ge=0)
+    bytes: int = Field(default=0, ge=0)
+    time: str = Field(json_schema_extra={"format": "date-time"})
+    image: str | None = Field(default=None, description="The loader image that wrote it.")
+
+
+MetricValues = Annotated[dict[str, float], WithJsonSchema({
+    "type": "object", "additionalProperties": {"type": "number"}, "maxProperties": 32,
+    "description": "Metric name -> value, as the run wrote them to metrics.json."})]

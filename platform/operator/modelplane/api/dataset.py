@@ -1,12 +1,21 @@
-"""Dataset: data imported once into the bucket by a loader container; immutable afterwards."""
+"""Dataset: data loaded into the bucket by a loader container, as immutable versions.
+
+Each load writes a new prefix `<ns>/datasets/<name>/v<N>/`. A load whose manifest (every file's name, size and
+checksum) has the digest of the latest version makes no new version ("Unchanged"), so nothing retrains for nothing.
+A load runs when the Dataset is created and whenever `spec.reload.requestID` changes.
+"""
 
 from pydantic import ConfigDict, Field, model_validator
 
 from modelplane.api.common import (
     EXACTLY_ONE_IMAGE,
     ON_DELETE_DESCRIPTION,
+    REQUEST_ID_RULE,
+    ApiModel,
     ArtifactStatus,
+    DatasetVersion,
     OnDelete,
+    RequestID,
     Workload,
     exactly_one_image,
     rule,
@@ -21,23 +30,51 @@ SOURCE_IMMUTABLE = rule(
     " && has(self.build) == has(oldSelf.build) && (!has(self.build) || self.build == oldSelf.build)"
     " && has(self.params) == has(oldSelf.params) && (!has(self.params) || self.params == oldSelf.params)"
     " && has(self.command) == has(oldSelf.command) && (!has(self.command) || self.command == oldSelf.command)",
-    "a Dataset is immutable: image, build, command and params cannot change; create a new Dataset for new data")
+    "a Dataset's loader is immutable: image, build, command and params cannot change; set spec.reload.requestID to "
+    "load new data from the same source, or create a new Dataset for another source")
+MAX_VERSIONS = 50
+
+
+class Reload(ApiModel):
+    """Load again now: a new requestID starts a load (what a user or CI sets when the source has new data)."""
+
+    request_id: RequestID = Field(alias="requestID", description="Any new value starts one load.",
+                                  json_schema_extra=validations(rule(
+                                      REQUEST_ID_RULE, "reload.requestID must be letters, digits and '-'")))
 
 
 class DatasetSpec(Workload):
-    """A loader container writes the data to /content/artifacts, once."""
+    """A loader container writes the data to /content/artifacts; each load is a new version if the data changed."""
 
     model_config = ConfigDict(json_schema_extra=validations(EXACTLY_ONE_IMAGE, SOURCE_IMMUTABLE))
 
     on_delete: OnDelete = Field(default="Retain", description=ON_DELETE_DESCRIPTION)
+    reload: Reload | None = Field(default=None, description="Load again, into a new version if the data changed.")
+    keep_last: int = Field(default=10, ge=1, le=MAX_VERSIONS,
+                           description="How many versions status.versions lists (the newest).")
 
     _one_image = model_validator(mode="after")(exactly_one_image)
 
 
+class Load(ApiModel):
+    """The load of a generation: which version it writes."""
+
+    generation: int = Field(ge=1)
+    version: int = Field(ge=1)
+
+
+class DatasetStatus(ArtifactStatus):
+    latest_version: int | None = Field(default=None, description="The newest version (what artifacts names).")
+    versions: list[DatasetVersion] = Field(default_factory=list, max_length=MAX_VERSIONS,
+                                           description="The newest versions, oldest first (spec.keepLast).")
+    load: Load | None = Field(default=None, description="The load of the latest generation.")
+
+
 DATASET = Kind(
     kind="Dataset", plural="datasets", short_name="ds",
-    description="Data imported once into the artifacts bucket by a loader container; immutable once loaded.",
-    spec=DatasetSpec, status=ArtifactStatus,
-    columns=(column("Size", ".status.artifacts.size", description="Total size of the data"),
+    description="Data loaded into the artifacts bucket by a loader container, as immutable versions.",
+    spec=DatasetSpec, status=DatasetStatus,
+    columns=(column("Version", ".status.latestVersion", "integer", "The newest version"),
+             column("Size", ".status.artifacts.size", description="Total size of the data"),
              column("Source", ".status.source", description="Where the data came from")),
 )

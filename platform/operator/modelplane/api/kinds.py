@@ -3,10 +3,11 @@
 from modelplane.api.dataset import DATASET
 from modelplane.api.model import MODEL
 from modelplane.api.modelserver import MODEL_SERVER
+from modelplane.api.modelversion import MODEL_VERSION
 from modelplane.api.notebook import NOTEBOOK
 from modelplane.api.resource import Kind
 
-KINDS: tuple[Kind, ...] = (DATASET, MODEL, MODEL_SERVER, NOTEBOOK)
+KINDS: tuple[Kind, ...] = (DATASET, MODEL, MODEL_SERVER, NOTEBOOK, MODEL_VERSION)
 
 
 def kind_for(name: str) -> Kind:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelplane.api.common import DNS_LABEL, GROUP, VERSION, Status, Workload, rule
+from modelplane.api.common import DNS_LABEL, GROUP, VERSION, ApiModel, Status, rule
 
 # What the API server admits as a custom resource's name is a DNS-1123 subdomain (up to 253 characters, dots
 # allowed); the operator needs less, so these root rules (CEL sees metadata.name at the root) say why.
@@ -47,10 +47,11 @@ class Kind:
     plural: str
     short_name: str
     description: str
-    spec: type[Workload]
+    spec: type[ApiModel]
     status: type[Status]
     columns: tuple[dict[str, Any], ...] = field(default=())
     name_rules: tuple[dict[str, str], ...] = field(default=())
+    record: bool = False  # a record the operator writes once (ModelVersion): no Ready to show, a spec never edited
 
     @property
     def validations(self) -> list[dict[str, str]]:
@@ -72,4 +73,4 @@ class Kind:
     @property
     def printer_columns(self) -> list[dict[str, Any]]:
         """Ready and Reason first, the kind's own next, Age last: the order `kubectl get` users expect."""
-        return [READY, REASON, *self.columns, AGE]
+        return [*(() if self.record else (READY, REASON)), *self.columns, AGE]

@@ -1,4 +1,4 @@
-"""The Job that loads a Dataset or a Model, or trains a Model: one run per generation of the object."""
+"""The Job that loads a Dataset or a Model, or trains a Model: one per load or run, each into its own version."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from modelplane.api.common import Workload
 from modelplane.builders.workload import Mount, params_config_map, pod_template
 from modelplane.cluster import ClusterFacts
-from modelplane.meta import Owner, child_name, labels, metadata
+from modelplane.meta import Owner, labels, metadata
 
 BACKOFF_LIMIT = 2  # a bounded number of pod retries, then JobFailed: no silent retry storm
 # Long enough that the operator has read the outcome even after a restart; the Job goes later on its own.
@@ -17,15 +17,10 @@ TTL_AFTER_FINISHED = 7 * 24 * 3600
 RUN_DEADLINE = 3 * 24 * 3600
 
 
-def job_name(owner: Owner) -> str:
-    return child_name(owner, owner.generation)
-
-
-def run_children(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts,
-                 mounts: list[Mount]) -> list[dict[str, Any]]:
-    """The params ConfigMap and the Job of this generation's run."""
-    name = job_name(owner)
-    config_map = params_config_map(metadata(owner, f"{name}-params"), spec.params)
+def run_children(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts, mounts: list[Mount], name: str,
+                 files: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The params ConfigMap and the Job of one run; `files` are more read-only files in /content (the data diff)."""
+    config_map = params_config_map(metadata(owner, f"{name}-params"), spec.params, files or {})
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -35,7 +30,7 @@ def run_children(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts
             "activeDeadlineSeconds": RUN_DEADLINE,
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
             "template": pod_template(labels=labels(owner), image=image, spec=spec, cluster=cluster, mounts=mounts,
-                                     params_config_map=config_map["metadata"]["name"]),
+                                     params_config_map=config_map["metadata"]["name"], files=sorted(files or {})),
         },
     }
     return [config_map, job]

@@ -141,15 +141,17 @@ def gpu_problem(spec: Workload, cluster: ClusterFacts) -> str | None:
 def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster: ClusterFacts, mounts: list[Mount],
                  params_config_map: str, args: list[str] | None = None, ports: list[dict[str, Any]] | None = None,
                  probe: dict[str, Any] | None = None, restart_policy: str = "Never",
-                 annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    """The pod template for `spec`, running `image` with `mounts`."""
+                 annotations: dict[str, str] | None = None, files: list[str] | None = None) -> dict[str, Any]:
+    """The pod template for `spec`, running `image` with `mounts`; `files` are keys of the params ConfigMap that
+    appear as /content/<key> too (a run's data diff)."""
     container: dict[str, Any] = {
         "name": "main",
         "image": image,
         "env": param_env(spec.params) + user_env(spec.env),
         "resources": resources(spec),
         "volumeMounts": [{"name": m.name, "mountPath": m.path, "readOnly": m.read_only} for m in mounts]
-        + [{"name": "params", "mountPath": PARAMS_PATH, "subPath": PARAMS_KEY, "readOnly": True}],
+        + [{"name": "params", "mountPath": f"{CONTENT}/{key}", "subPath": key, "readOnly": True}
+           for key in [PARAMS_KEY, *(files or [])]],
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                             "runAsNonRoot": True},
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -214,6 +216,7 @@ def _params_json(params: dict[str, Any]) -> str:
     return json.dumps(params, indent=2, sort_keys=True)
 
 
-def params_config_map(metadata: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def params_config_map(metadata: dict[str, Any], params: dict[str, Any],
+                      files: dict[str, str] | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
-            "data": {PARAMS_KEY: _params_json(params)}}
+            "data": {PARAMS_KEY: _params_json(params), **(files or {})}}

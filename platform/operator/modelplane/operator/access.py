@@ -56,7 +56,8 @@ class Grant:
 
 
 TENANT, BOTH = frozenset({Scope.TENANT}), frozenset({Scope.TENANT, Scope.BUILD})
-PLURALS = tuple(kind.plural for kind in KINDS)
+PLURALS = tuple(kind.plural for kind in KINDS if not kind.record)  # the kinds the operator reconciles
+RECORDS = tuple(kind.plural for kind in KINDS if kind.record)  # the kinds it writes once (ModelVersion)
 _KUBE, _HANDLERS = "modelplane.operator.kube.Kube", "modelplane.operator.handlers"
 
 GRANTS: tuple[Grant, ...] = (
@@ -76,6 +77,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant("autoscaling", ("horizontalpodautoscalers",), ("create", "patch", "delete"), TENANT,
           (f"{_KUBE}.apply", f"{_KUBE}.delete")),
     Grant("", ("secrets",), ("create",), TENANT, (f"{_KUBE}.apply",)),
+    Grant(GROUP, RECORDS, ("create",), TENANT, (f"{_KUBE}.apply",)),
     # Why a run or build failed, or got no pods.
     Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message",)),
     Grant("", ("events",), ("list",), BOTH, (f"{_KUBE}.pod_refusal",)),

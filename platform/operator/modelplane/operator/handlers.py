@@ -19,7 +19,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import google.auth
@@ -29,20 +29,28 @@ from google.cloud import storage
 from pydantic import ValidationError
 
 from modelplane.api.common import GROUP, VERSION, Workload
-from modelplane.api.dataset import DATASET
+from modelplane.api.dataset import DATASET, DatasetSpec
 from modelplane.api.kinds import kind_for
-from modelplane.api.model import MODEL
+from modelplane.api.model import MODEL, ModelSpec
 from modelplane.api.modelserver import MODEL_SERVER, ModelServerSpec
 from modelplane.api.notebook import NOTEBOOK, NotebookSpec
 from modelplane.api.resource import Kind
 from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, upload_object
-from modelplane.builders.job import job_name
 from modelplane.builders.workload import params_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL, Owner
 from modelplane.operator.kube import Kube, RefusedError, TransientError
 from modelplane.operator.queue import WorkQueue
-from modelplane.reconcile.artifacts import Observed, object_root, prefix, reconcile, settled
+from modelplane.reconcile.artifacts import (
+    METRICS,
+    Observed,
+    manifest_object,
+    object_root,
+    reconcile,
+    run_job_name,
+    settled,
+    version_prefix,
+)
 from modelplane.reconcile.build import BuildObserved, SignedUpload, needs_signing
 from modelplane.reconcile.common import (
     INVALID_SPEC,
@@ -139,8 +147,11 @@ async def resync(memo: Any) -> None:
 def ref_state(memo: Any, kind: str, namespace: str, name: str) -> RefState:
     body = memo.kube.get_object(kind_for(kind), namespace, name)
     status = (body or {}).get("status") or {}
+    version = status.get("latestVersion") if kind == DATASET.kind else status.get("champion")
+    digest = next((v["digest"] for v in status.get("versions") or [] if v.get("version") == version
+                   and "digest" in v), "")
     return RefState(found=body is not None, ready=bool(status.get("ready")),
-                    url=(status.get("artifacts") or {}).get("url"))
+                    url=(status.get("artifacts") or {}).get("url"), version=version, digest=digest)
 
 
 def observe_build(memo: Any, owner: Owner, spec: Workload, status: dict[str, Any]) -> BuildObserved:
@@ -165,12 +176,29 @@ def observe_build(memo: Any, owner: Owner, spec: Workload, status: dict[str, Any
 
 def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str, Any]) -> Observed:
     refs = {ref.field: ref_state(memo, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
-    job = memo.kube.job(owner.namespace, job_name(owner))
-    artifacts = memo.store.summarize(prefix(owner)) if job and job.succeeded else None
-    # Only a Job without pods can be refused them: the events are read then, not on every sync of a running Job.
-    refusal = memo.kube.pod_refusal(owner.namespace, job_name(owner)) if job and job.podless else ""
-    return Observed(job=job, refs=refs, artifacts=artifacts, build=observe_build(memo, owner, spec, status),
-                    pods_refused=refusal)
+    name = run_job_name(owner, status)
+    job = memo.kube.job(owner.namespace, name)
+    refusal = memo.kube.pod_refusal(owner.namespace, name) if job and job.podless else ""
+    observed = Observed(job=job, refs=refs, build=observe_build(memo, owner, spec, status), pods_refused=refusal)
+    if not (job and job.succeeded):
+        return observed
+    if isinstance(spec, DatasetSpec):
+        prefix = version_prefix(owner, (status.get("load") or {}).get("version", 1))
+        return replace(observed, artifacts=memo.store.summarize(prefix), manifest=memo.store.manifest(prefix))
+    assert isinstance(spec, ModelSpec)
+    run = status.get("run") or {}
+    prefix = version_prefix(owner, run.get("version", 1))
+    metrics = memo.store.read_json(prefix + METRICS)
+    pinned = memo.store.summarize(version_prefix(owner, spec.champion)) if spec.champion else None
+    data = refs.get("dataset")
+    manifests = {v: m for v in {data.version if data else None, *(s.get("datasetVersion") for s in
+                                                                   status.get("versions") or [])}
+                 if v and spec.dataset and (m := memo.store.read_json(
+                     manifest_object(Owner(DATASET.kind, spec.dataset.name, owner.namespace, "", 0), v))) is not None}
+    return replace(observed, artifacts=memo.store.summarize(prefix), pinned=pinned, data_manifests=manifests,
+                   metrics={k: float(v) for k, v in (metrics or {}).items()
+                            if isinstance(v, int | float) and not isinstance(v, bool)} if isinstance(metrics, dict)
+                   else None)
 
 
 def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> ServerObserved:
@@ -202,8 +230,7 @@ class Controller:
 
 CONTROLLERS = {c.kind.kind: c for c in (
     Controller(DATASET, observe_artifacts, reconcile, lambda spec: [], settled),
-    Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)],
-               settled),
+    Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)]),
     Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)]),
     Controller(NOTEBOOK, observe_notebook, reconcile_notebook,
                lambda spec: [(r.kind, r.name) for r in references(spec)]),
@@ -235,7 +262,7 @@ def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | N
     except ValidationError as error:  # the CRD admits it (or it predates a rule): say why, do not retry
         problem = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
     else:
-        problem = params_problem(spec.params)
+        problem = params_problem(spec.params) if isinstance(spec, Workload) else None
     if problem:
         outcome = Outcome([], failed_status(status, owner.generation, INVALID_SPEC, problem, now()))
     else:
@@ -243,6 +270,10 @@ def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | N
         outcome = controller.reconcile(owner, spec, status, memo.cluster, observed, now())
     try:
         apply_children(memo, key, outcome)
+        for prefix in outcome.deletes:  # before the status that says they are gone
+            memo.store.delete(prefix)
+        for name, data in outcome.writes.items():
+            memo.store.write(name, data)
     except RefusedError as error:  # RBAC, admission or validation said no: show it on the object, and retry slowly
         write_status(memo, kind, owner, status,
                      failed_status(status, owner.generation, REFUSED, str(error), now()), logger)

@@ -35,7 +35,8 @@ FIELD_MANAGER = "modelplane-operator"
 USER_AGENT = f"modelplane-operator/{OPERATOR_VERSION}"
 # Connect and read timeouts of every call: a hung connection must fail (and be retried), never stall a worker.
 REQUEST_TIMEOUT = (5.0, 30.0)
-CREATE_ONLY = {"Job", "Secret"}  # a Job's template is immutable; the token Secret is made once
+# A Job's template is immutable; the token Secret is made once; a ModelVersion is a record, written once.
+CREATE_ONLY = {"Job", "Secret", "ModelVersion"}
 REFUSALS = {400, 403, 422}  # the API server said no; asking again unchanged gets the same answer
 _API_PATHS = {  # kind -> (API prefix, plural) of every child the operator makes
     "ConfigMap": ("/api/v1", "configmaps"),
@@ -45,6 +46,7 @@ _API_PATHS = {  # kind -> (API prefix, plural) of every child the operator makes
     "Deployment": ("/apis/apps/v1", "deployments"),
     "StatefulSet": ("/apis/apps/v1", "statefulsets"),
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
+    "ModelVersion": (f"/apis/{GROUP}/{VERSION}", "modelversions"),
 }
 T = TypeVar("T")
 

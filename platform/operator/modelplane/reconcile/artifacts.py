@@ -1,46 +1,70 @@
-"""Reconcile a Dataset or a Model: the kinds whose run writes data into their own bucket prefix.
+"""Reconcile a Dataset or a Model: the kinds whose runs write versions of data into their own bucket prefix.
 
 `reconcile` is pure: from the object, the cluster facts and what was observed (the run's Job, the referenced
-objects, the bucket listing) it returns the children that must exist and the status to record. The kopf handlers
-only gather the observations and apply the outcome, so every branch here is a unit test away.
+objects, the bucket listing) it returns the children that must exist, the status to record and the bucket objects
+to write or delete. The kopf handlers only gather the observations and apply the outcome, so every branch here is a
+unit test away.
+
+A Dataset loads once per generation (creation, a new `spec.reload.requestID`) into version `latestVersion + 1`; a
+load that found the data unchanged makes no version. A Model runs once per generation, and with `retrain` again
+for each new version of its Dataset (or a new `retrain.requestID`); each run is version `run.version + 1`, recorded
+as a ModelVersion, and promoted to champion only when evaluation says it is better.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from modelplane.api.common import Artifacts, Workload
+from modelplane.api.dataset import DatasetSpec
 from modelplane.api.kinds import kind_for
-from modelplane.builders.job import job_name, run_children
-from modelplane.builders.workload import ARTIFACTS_PATH, Mount
+from modelplane.api.model import MAX_VERSIONS, ModelSpec
+from modelplane.api.modelversion import MODEL_VERSION
+from modelplane.builders.job import run_children
+from modelplane.builders.workload import ARTIFACTS_PATH, MODEL_PATH, Mount
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import find
-from modelplane.meta import Owner
+from modelplane.meta import Owner, child_name, metadata
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import READY, JobState, Outcome, RefState, pod_refusal_reason
+from modelplane.reconcile.common import READY, JobState, Outcome, RefState, Reply, pod_refusal_reason
 from modelplane.reconcile.inputs import mount_inputs, references
+from modelplane.reconcile.versions import Manifest, diff, digest, judge
 
-TERMINAL_REASONS = {"Loaded", "Imported", "Trained", "JobFailed", "BuildFailed"}
+TERMINAL_REASONS = {"Loaded", "Unchanged", "Imported", "Trained", "JobFailed", "BuildFailed"}
+LINEAGE = "lineage.json"
+METRICS = "metrics.json"
 
 
 @dataclass(frozen=True)
 class Observed:
-    job: JobState | None = None
+    job: JobState | None = None  # the Job of the current load or run
     refs: dict[str, RefState] = field(default_factory=dict)  # by Reference.field
-    artifacts: Artifacts | None = None
+    artifacts: Artifacts | None = None  # the listing of the run's prefix, once its Job succeeded
     build: BuildObserved = field(default_factory=BuildObserved)
     pods_refused: str = ""  # why the Job controller cannot create the run's pods (a FailedCreate event), or ""
+    manifest: Manifest | None = None  # a Dataset load's files (name, size, md5), once its Job succeeded
+    metrics: dict[str, float] | None = None  # a Model run's metrics.json, once its Job succeeded
+    data_manifests: dict[int, Manifest] = field(default_factory=dict)  # Dataset versions a new run compares
+    pinned: Artifacts | None = None  # the listing of spec.champion's version, when the user pins another one
 
 
-def prefix(owner: Owner) -> str:
-    """`<namespace>/<plural>/<name>/gen-<generation>/`: readable, deterministic, a fresh prefix per run."""
-    return f"{owner.namespace}/{kind_for(owner.kind).plural}/{owner.name}/gen-{owner.generation}/"
+def version_prefix(owner: Owner, version: int) -> str:
+    """`<namespace>/<plural>/<name>/v<N>/`: readable, deterministic, immutable once written."""
+    return f"{object_root(owner)}v{version}/"
 
 
 def object_root(owner: Owner) -> str:
     """Everything the object ever wrote (what `onDelete: Delete` removes)."""
     return f"{owner.namespace}/{kind_for(owner.kind).plural}/{owner.name}/"
+
+
+def manifest_object(owner: Owner, version: int) -> str:
+    """A Dataset version's manifest, beside (not inside) the version's prefix."""
+    return f"{object_root(owner)}v{version}.manifest.json"
 
 
 def source(spec: Workload) -> str:
@@ -56,41 +80,225 @@ def source(spec: Workload) -> str:
 
 
 def settled(owner: Owner, status: dict[str, Any]) -> bool:
-    """This generation's run is over (succeeded or failed): it never runs twice into the same prefix."""
+    """This generation's run is over (succeeded or failed). (A Model that retrains is never settled: new data can
+    start a run at any time.)"""
     ready = find(status.get("conditions") or [], READY)
     return bool(status.get("observedGeneration") == owner.generation and ready
                 and ready.get("reason") in TERMINAL_REASONS)
 
 
+def run_job_name(owner: Owner, status: dict[str, Any]) -> str:
+    """The Job of the object's current load or run (what the handler observes)."""
+    if owner.kind == "Dataset":
+        return child_name(owner, owner.generation)
+    return child_name(owner, (status.get("run") or {}).get("version", 1))
+
+
 def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: ClusterFacts, observed: Observed,
               now: str) -> Outcome:
+    if isinstance(spec, DatasetSpec):
+        return reconcile_dataset(owner, spec, status, cluster, observed, now)
+    assert isinstance(spec, ModelSpec)
+    return reconcile_model(owner, spec, status, cluster, observed, now)
+
+
+def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], cluster: ClusterFacts,
+                      observed: Observed, now: str) -> Outcome:
     if settled(owner, status):
         return Outcome([], status)
-    fields = {"source": source(spec), **({"image": spec.image} if spec.image else {})}
+    load = status.get("load") or {}
+    if load.get("generation") != owner.generation:
+        load = {"generation": owner.generation, "version": (status.get("latestVersion") or 0) + 1}
+    fields = {"source": source(spec), "load": load, **({"image": spec.image} if spec.image else {})}
     outcome, image, early = begin(owner, spec, status, cluster, observed.build, now, **fields)
     if early:
         return early
-    assert image is not None  # Dataset and Model specs parse only with exactly one of image or build
+    assert image is not None  # Dataset specs parse only with exactly one of image or build
 
-    mounts = [Mount("artifacts", prefix(owner), ARTIFACTS_PATH, read_only=False)]
-    # A run starts only from inputs that are Ready now (a base model being retrained is waited for).
-    inputs, (reason, message) = mount_inputs(spec, owner.namespace, observed.refs, require_ready=True)
-    if reason:
-        return outcome(False, reason, message)
-    mounts += inputs
-
+    prefix = version_prefix(owner, load["version"])
+    name = child_name(owner, owner.generation)
     job = observed.job
-    name = job_name(owner)
-    if job is None:  # the ConfigMap is applied before the Job, so an existing Job means both exist
-        doing = "Training" if references(spec) else "Loading"
-        return outcome(False, doing, f"job {name} started", run_children(owner, spec, image, cluster, mounts))
-    if not (job.succeeded or job.failed):
-        if observed.pods_refused:
-            return outcome(False, pod_refusal_reason(observed.pods_refused), observed.pods_refused)
-        return outcome(False, "Training" if references(spec) else "Loading", f"job {name} is running")
+    if job is None:
+        mounts = [Mount("artifacts", prefix, ARTIFACTS_PATH, read_only=False)]
+        return outcome(False, "Loading", f"job {name} started: loading version {load['version']}",
+                       run_children(owner, spec, image, cluster, mounts, name))
+    running = _running(job, observed.pods_refused, name, "Loading")
+    if running:
+        return outcome(*running)
     if job.failed:
         return outcome(False, "JobFailed", job.message or f"job {name} failed")
-    artifacts = observed.artifacts or Artifacts(url=f"gs://{cluster.bucket}/{prefix(owner)}")
-    reason = "Loaded" if owner.kind == "Dataset" else "Trained" if references(spec) else "Imported"
-    message = f"{artifacts.count} files, {artifacts.size} in {artifacts.url}"
-    return outcome(True, reason, message, artifacts=artifacts.model_dump(by_alias=True))
+    manifest = observed.manifest or []
+    versions = list(status.get("versions") or [])
+    latest = versions[-1] if versions else None
+    if latest and latest["digest"] == digest(manifest):
+        done = outcome(True, "Unchanged", f"load {owner.generation} found the data of v{latest['version']} unchanged; "
+                                          "no new version")
+        return replace(done, deletes=[prefix])
+    entry = {"version": load["version"], "digest": digest(manifest), "files": len(manifest),
+             "bytes": sum(f["size"] for f in manifest), "time": now, "image": image}
+    artifacts = observed.artifacts or Artifacts(url=f"gs://{cluster.bucket}/{prefix}")
+    done = outcome(True, "Loaded", f"version {load['version']}: {artifacts.count} files, {artifacts.size} in "
+                                   f"{artifacts.url}", artifacts=artifacts.model_dump(by_alias=True),
+                   latestVersion=load["version"], versions=[*versions, entry][-spec.keep_last:])
+    return replace(done, writes={manifest_object(owner, load["version"]): json.dumps(manifest, indent=1).encode()})
+
+
+def _running(job: JobState, pods_refused: str, name: str, doing: str) -> tuple[bool, str, str] | None:
+    """The (ok, reason, message) of a Job still running, or None once it ended."""
+    if job.succeeded or job.failed:
+        return None
+    if pods_refused:
+        return False, pod_refusal_reason(pods_refused), pods_refused
+    return False, doing, f"job {name} is running"
+
+
+def spec_digest(spec: ModelSpec) -> str:
+    """What a run is made from: the spec without the fields that choose between versions or ask for runs, so that
+    pinning a champion (a rollback) or a retrain request does not count as a new spec."""
+    relevant = spec.model_dump(by_alias=True, exclude={"champion": True, "retrain": {"request_id"}})
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, now: str) -> str | None:
+    """Why a new run starts now, or None: a new spec, new data (after the cooldown), or a request."""
+    run = status.get("run")
+    if not run:
+        return "created"
+    if run.get("spec") != spec_digest(spec):
+        return "the spec changed"
+    ready = find(status.get("conditions") or [], READY)
+    if not spec.retrain or not ready or ready.get("reason") not in TERMINAL_REASONS:
+        return None  # no retraining, or the current run is not over
+    elapsed = (datetime.fromisoformat(now) - datetime.fromisoformat(run["started"])).total_seconds()
+    if elapsed < spec.retrain.cooldown_seconds:
+        return None
+    if spec.retrain.request_id and spec.retrain.request_id != run.get("requestID"):
+        return f"retrain requested ({spec.retrain.request_id})"
+    if dataset and dataset.version and dataset.version > (run.get("datasetVersion") or 0):
+        return f"new data: {spec.dataset.name if spec.dataset else 'dataset'} v{dataset.version}"
+    return None
+
+
+def _parent(spec: ModelSpec, status: dict[str, Any]) -> int | None:
+    """The version a retrain warm-starts from (retrain.from), or None for a run from the base model alone."""
+    if not spec.retrain or spec.retrain.from_ == "base":
+        return None
+    chosen = status.get("champion") if spec.retrain.from_ == "champion" else status.get("latestVersion")
+    return int(chosen) if chosen else None
+
+
+def _pinned(spec: ModelSpec, status: dict[str, Any], observed: Observed) -> dict[str, Any]:
+    """The status fields of a champion the user pinned (a manual promotion or a rollback)."""
+    if not spec.champion or spec.champion == status.get("champion") or observed.pinned is None:
+        return {}
+    return {"champion": spec.champion, "artifacts": observed.pinned.model_dump(by_alias=True)}
+
+
+def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], cluster: ClusterFacts,
+                    observed: Observed, now: str) -> Outcome:
+    if settled(owner, status) and not spec.retrain:
+        return Outcome([], status)
+    fields = {"source": source(spec), **_pinned(spec, status, observed),
+              **({"image": spec.image} if spec.image else {})}
+    reply, image, early = begin(owner, spec, status, cluster, observed.build, now, **fields)
+    if early:  # a run starts only once its image is built: no run is recorded before
+        return early
+    assert image is not None  # Model specs parse only with exactly one of image or build
+    doing = "Training" if references(spec) else "Loading"
+    dataset = observed.refs.get("dataset")
+    trigger = _trigger(spec, status, dataset, now)
+    if trigger:
+        # A run starts only from inputs that are Ready now (a base model being retrained is waited for).
+        inputs, (reason, message) = mount_inputs(spec, owner.namespace, observed.refs, require_ready=True)
+        if reason:
+            return reply(False, reason, message)
+        previous = status.get("run") or {}
+        run = {"version": previous.get("version", 0) + 1, "generation": owner.generation, "trigger": trigger,
+               "spec": spec_digest(spec), "started": now,
+               **({"datasetVersion": dataset.version} if dataset and dataset.version else {}),
+               **({"parent": parent} if (parent := _parent(spec, status)) else {}),
+               **({"requestID": spec.retrain.request_id} if spec.retrain and spec.retrain.request_id else {})}
+        name = child_name(owner, run["version"])
+        return reply(False, doing, f"job {name} started: version {run['version']} ({trigger})",
+                     _run_children(owner, spec, status, run, image, cluster, observed, inputs, name), run=run)
+    run = status["run"]
+    version, name = run["version"], child_name(owner, run["version"])
+    job = observed.job
+    if status.get("latestVersion") == version and settled(owner, status):
+        return reply(True, *_last_word(status))  # recorded already; only a pin may have moved the champion
+    if job is None:  # the run's Job was not seen yet (just created): nothing to add
+        return reply(False, doing, f"job {name} started: version {version} ({run['trigger']})")
+    running = _running(job, observed.pods_refused, name, doing)
+    if running:
+        return reply(*running)
+    if job.failed:
+        return reply(False, "JobFailed", job.message or f"job {name} failed")
+    return _recorded(owner, spec, status, cluster, observed, now, run, image, reply)
+
+
+def _last_word(status: dict[str, Any]) -> tuple[str, str]:
+    ready = find(status.get("conditions") or [], READY) or {}
+    return str(ready.get("reason", "")), str(ready.get("message", ""))
+
+
+def _run_children(owner: Owner, spec: ModelSpec, status: dict[str, Any], run: dict[str, Any], image: str,
+                  cluster: ClusterFacts, observed: Observed, inputs: list[Mount], name: str) -> list[dict[str, Any]]:
+    """The run's Job: its version's prefix, its inputs (the parent version replaces the base model at
+    /content/model), the data diff since the parent's dataset version, and the versions in its environment."""
+    mounts = [Mount("artifacts", version_prefix(owner, run["version"]), ARTIFACTS_PATH, read_only=False)]
+    parent = run.get("parent")
+    if parent:
+        inputs = [m for m in inputs if m.path != MODEL_PATH]
+        mounts.append(Mount("parent", version_prefix(owner, parent), MODEL_PATH, read_only=True))
+    env = {"MODELPLANE_MODEL_VERSION": str(run["version"]), "MODELPLANE_PARENT_VERSION": str(parent or ""),
+           "MODELPLANE_DATASET_VERSION": str(run.get("datasetVersion") or "")}
+    files: dict[str, str] = {}
+    data_version = run.get("datasetVersion")
+    if data_version and data_version in observed.data_manifests:
+        seen = _summary(status, parent).get("datasetVersion") if parent else None
+        files["data-diff.json"] = json.dumps(diff(observed.data_manifests.get(seen) if seen else None,
+                                                  observed.data_manifests[data_version], seen, data_version))
+    return run_children(owner, spec.model_copy(update={"env": {**spec.env, **env}}), image, cluster,
+                        [*mounts, *inputs], name, files)
+
+
+def _summary(status: dict[str, Any], version: int) -> dict[str, Any]:
+    return next((v for v in status.get("versions") or [] if v["version"] == version), {})
+
+
+def _recorded(owner: Owner, spec: ModelSpec, status: dict[str, Any], cluster: ClusterFacts, observed: Observed,
+              now: str, run: dict[str, Any], image: str, outcome: Reply) -> Outcome:
+    """The run succeeded: its ModelVersion and lineage, its verdict, and the champion that follows."""
+    version = run["version"]
+    prefix = version_prefix(owner, version)
+    metrics = observed.metrics or {}
+    champion = status.get("champion")
+    verdict = judge(spec.evaluation, metrics, _summary(status, champion).get("metrics") if champion else None)
+    versions = [v for v in status.get("versions") or [] if v["version"] != version]
+    versions.append({"version": version, "datasetVersion": run.get("datasetVersion"), "metrics": metrics,
+                     "verdict": verdict.reason})
+    # A champion pinned by the user stays: promotion and rollback are theirs.
+    new_champion = spec.champion or (version if verdict.promote else champion)
+    artifacts = observed.artifacts or Artifacts(url=f"gs://{cluster.bucket}/{prefix}")
+    dataset = observed.refs.get("dataset")
+    lineage = {
+        "model": owner.name, "version": version, "artifacts": artifacts.url,
+        **({"dataset": {"name": spec.dataset.name, "version": run["datasetVersion"], "digest": dataset.digest}}
+           if spec.dataset and dataset and run.get("datasetVersion") else {}),
+        **({"parent": run["parent"]} if run.get("parent") else {}),
+        **({"baseModel": spec.base_model.name} if spec.base_model else {}),
+        "image": image, "paramsDigest": hashlib.sha256(json.dumps(spec.params, sort_keys=True).encode()).hexdigest(),
+        "job": child_name(owner, version), "started": run["started"], "finished": now, "metrics": metrics,
+    }
+    record = {"apiVersion": MODEL_VERSION.api_version, "kind": MODEL_VERSION.kind,
+              "metadata": metadata(owner, f"{owner.name}-v{version}"), "spec": lineage}
+    reason = "Trained" if references(spec) else "Imported"
+    fields: dict[str, Any] = {"latestVersion": version, "versions": versions[-MAX_VERSIONS:]}
+    if new_champion:
+        fields["champion"] = new_champion
+    if new_champion == version:  # what servers, notebooks and fine-tunes read: only ever the champion
+        fields["artifacts"] = artifacts.model_dump(by_alias=True)
+    message = f"version {version}: {artifacts.count} files, {artifacts.size}; {verdict.reason}"
+    done = outcome(True, reason, message, [record], **fields)
+    return replace(done, writes={f"{prefix}{LINEAGE}": json.dumps(lineage, indent=1, sort_keys=True).encode()})
+

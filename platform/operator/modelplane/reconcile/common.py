@@ -8,16 +8,21 @@ from typing import Any
 from modelplane.conditions import condition
 
 READY = "Ready"
-KEPT = ("artifacts", "buildUpload", "image", "builtFrom")  # facts that stay true while a new generation is in progress
+# Facts that stay true while a new generation or run is in progress: what was built, loaded, trained and promoted.
+KEPT = ("artifacts", "buildUpload", "image", "builtFrom", "latestVersion", "versions", "load", "champion", "run")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a sync must make true: children applied, children that must not exist (kind, name), the status."""
+    """What a sync must make true: children applied, children that must not exist (kind, name), the status, and
+    bucket objects to write (name -> bytes: manifests, lineage) and prefixes to delete (a load that changed nothing)
+    before the status says so."""
 
     children: list[dict[str, Any]]
     status: dict[str, Any]
     absent: list[tuple[str, str]] = field(default_factory=list)
+    writes: dict[str, bytes] = field(default_factory=dict)
+    deletes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class RefState:
     found: bool
     ready: bool = False
     url: str | None = None  # its status.artifacts.url: the last weights or data that were Ready
+    version: int | None = None  # the version that url holds: a Dataset's latest, a Model's champion
+    digest: str = ""  # a Dataset version's manifest digest
 
 
 def prefix_of_url(url: str) -> str:
