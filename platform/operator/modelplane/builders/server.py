@@ -41,6 +41,9 @@ def server_children(owner: Owner, spec: ModelServerSpec, image: str, default_ima
     deployment_spec: dict[str, Any] = {
         "selector": {"matchLabels": selector},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        # The Deployment controller marks a rollout that is not done by then ProgressDeadlineExceeded: the
+        # operator then rolls back to the last good version (reconcile/server.py).
+        "progressDeadlineSeconds": spec.rollout_deadline_seconds,
         "template": template,
     }
     if spec.autoscaling is None:

@@ -78,6 +78,7 @@ GRANTS: tuple[Grant, ...] = (
           (f"{_KUBE}.apply", f"{_KUBE}.delete")),
     Grant("", ("secrets",), ("create",), TENANT, (f"{_KUBE}.apply",)),
     Grant(GROUP, RECORDS, ("create",), TENANT, (f"{_KUBE}.apply",)),
+    Grant(GROUP, RECORDS, ("get",), TENANT, (f"{_KUBE}.get_object",)),
     # Why a run or build failed, or got no pods.
     Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message",)),
     Grant("", ("events",), ("list",), BOTH, (f"{_KUBE}.pod_refusal",)),

@@ -33,6 +33,7 @@ from modelplane.api.dataset import DATASET, DatasetSpec
 from modelplane.api.kinds import kind_for
 from modelplane.api.model import MODEL, ModelSpec
 from modelplane.api.modelserver import MODEL_SERVER, ModelServerSpec
+from modelplane.api.modelversion import MODEL_VERSION
 from modelplane.api.notebook import NOTEBOOK, NotebookSpec
 from modelplane.api.resource import Kind
 from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, upload_object
@@ -202,9 +203,14 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
 
 
 def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> ServerObserved:
+    pinned = None
+    if spec.model.version:
+        record = memo.kube.get_object(MODEL_VERSION, owner.namespace, f"{spec.model.name}-v{spec.model.version}")
+        pinned = RefState(found=record is not None, ready=record is not None,
+                          url=(record or {}).get("spec", {}).get("artifacts"), version=spec.model.version)
     return ServerObserved(model=ref_state(memo, MODEL.kind, owner.namespace, spec.model.name),
                           deployment=memo.kube.deployment(owner.namespace, owner.name),
-                          build=observe_build(memo, owner, spec, status))
+                          build=observe_build(memo, owner, spec, status), pinned=pinned)
 
 
 def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec, status: dict[str, Any]) -> NotebookObserved:

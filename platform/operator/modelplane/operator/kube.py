@@ -153,8 +153,16 @@ class Kube:
         if found is None:
             return None
         status = found.status
+        if not status:
+            return RolloutState()
+        # Progressing, as the Deployment controller sets it (pkg/controller/deployment/progress.go): the latest
+        # ReplicaSet is available, or the rollout passed spec.progressDeadlineSeconds.
+        progressing = next((c for c in status.conditions or [] if c.type == "Progressing"), None)
+        current = (status.observed_generation or 0) >= (found.metadata.generation or 0)
+        reason = progressing.reason if progressing and current else ""
         return RolloutState(replicas=status.replicas or 0, ready=status.ready_replicas or 0,
-                            available=status.available_replicas or 0) if status else RolloutState()
+                            available=status.available_replicas or 0, complete=reason == "NewReplicaSetAvailable",
+                            stuck=reason == "ProgressDeadlineExceeded")
 
     def termination_message(self, namespace: str, job_name: str) -> str:
         pods = self._call(f"listing pods of job {namespace}/{job_name}", lambda: self.core.list_namespaced_pod(

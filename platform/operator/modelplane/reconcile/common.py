@@ -64,6 +64,8 @@ class RolloutState:
     replicas: int = 0
     ready: int = 0
     available: int = 0
+    complete: bool = False  # the Deployment controller: the latest template is rolled out (NewReplicaSetAvailable)
+    stuck: bool = False  # the Deployment controller gave up on it (ProgressDeadlineExceeded)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
-"""Reconcile a ModelServer: serve the last Ready weights of its Model, and roll when they change.
+"""Reconcile a ModelServer: serve its Model's champion (or a pinned version), roll to each new one, roll back a
+rollout that fails.
 
-The server mounts the Model's `status.artifacts.url`, which moves only when a new generation of the Model
-succeeds: during a retrain the old weights keep serving, after it the Deployment rolls (a replica always up).
+The server mounts the weights of `status.target`. It moves when the Model's champion moves (a promotion, a pin,
+a rollback by the user): the Deployment's template changes and it rolls with a replica always serving. When the
+Deployment controller reports that the rollout passed its deadline (`ProgressDeadlineExceeded`, with
+`progressDeadlineSeconds` = `spec.rolloutDeadlineSeconds`), the target goes back to the last version that rolled
+out fully, and the failed version is not tried again.
 """
 
 from __future__ import annotations
@@ -16,12 +20,32 @@ from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
 from modelplane.reconcile.common import Outcome, RefState, RolloutState, prefix_of_url
 
+ROLLED_BACK = "RolledBack"
+
 
 @dataclass(frozen=True)
 class ServerObserved:
     model: RefState
     deployment: RolloutState | None = None
     build: BuildObserved = field(default_factory=BuildObserved)
+    pinned: RefState | None = None  # the ModelVersion of spec.model.version, when pinned
+
+
+def _wanted(owner: Owner, spec: ModelServerSpec, observed: ServerObserved) -> tuple[dict[str, Any] | None, str, str]:
+    """The version to serve ({version, url}), or why there is none yet (reason, message)."""
+    model = observed.model
+    if spec.model.version:
+        pinned = observed.pinned or RefState(found=False)
+        if not pinned.found or not pinned.url:
+            return None, "ModelVersionNotFound", (f"ModelVersion {spec.model.name}-v{spec.model.version} does not "
+                                                  f"exist in namespace {owner.namespace}")
+        return {"version": spec.model.version, "url": pinned.url}, "", ""
+    if not model.found:
+        return None, "ModelNotFound", (f"Model {spec.model.name!r} does not exist in namespace {owner.namespace}; "
+                                       "serving starts when it is created and Ready")
+    if not model.url:
+        return None, "ModelNotReady", f"waiting for Model {spec.model.name!r} to be Ready"
+    return {"version": model.version, "url": model.url}, "", ""
 
 
 def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster: ClusterFacts,
@@ -29,25 +53,42 @@ def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any]
     outcome, built, early = begin(owner, spec, status, cluster, observed.build, now)
     if early:
         return early
-    model = observed.model
-    if not model.found:
-        return outcome(False, "ModelNotFound", f"Model {spec.model.name!r} does not exist in namespace "
-                                               f"{owner.namespace}; serving starts when it is created and Ready")
-    if not model.url:
-        return outcome(False, "ModelNotReady", f"waiting for Model {spec.model.name!r} to be Ready")
+    wanted, reason, message = _wanted(owner, spec, observed)
+    target, last_good = status.get("target"), status.get("lastGood")
+    rejected = list(status.get("rejected") or [])
+    if wanted is None and target is None:
+        return outcome(False, reason, message)
+    deployment = observed.deployment or RolloutState()
+    rolled_back = ""
+    if deployment.stuck and target and last_good and target["url"] != last_good["url"]:
+        rolled_back = (f"version {target['version']} did not become ready within {spec.rollout_deadline_seconds}s; "
+                       f"rolled back to version {last_good['version']}")
+        rejected = [*rejected, target["version"]][-20:]
+        target = last_good
+    elif wanted and (target is None or wanted["url"] != target["url"]) and wanted["version"] not in rejected:
+        target = wanted  # a new champion (or pin): roll to it
+    if deployment.complete and target:
+        last_good = target
+    assert target is not None
 
     image = built or cluster.server_image
     children = server_children(owner, spec, image, default_image=not (spec.image or spec.build),
-                               model_prefix=prefix_of_url(model.url), model_url=model.url, cluster=cluster)
+                               model_prefix=prefix_of_url(target["url"]), model_url=target["url"], cluster=cluster)
     # An HPA left behind would keep scaling the Deployment after autoscaling was removed from the spec.
     absent = [] if spec.autoscaling else [("HorizontalPodAutoscaler", owner.name)]
-    deployment = observed.deployment or RolloutState()
     url = service_url(owner)
-    fields = {"image": image, "replicas": deployment.replicas, "readyReplicas": deployment.ready, "url": url}
+    fields = {"image": image, "replicas": deployment.replicas, "readyReplicas": deployment.ready, "url": url,
+              "target": target, **({"servedVersion": target["version"]} if target.get("version") else {}),
+              **({"lastGood": last_good} if last_good else {}), **({"rejected": rejected} if rejected else {})}
+    serving = f"version {target.get('version')} ({target['url']})"
+    if not rolled_back and wanted and wanted["version"] in rejected and wanted["url"] != target["url"]:
+        rolled_back = f"version {wanted['version']} failed its rollout and is not tried again; serving {serving}"
+    if rolled_back:
+        return outcome(deployment.available > 0, ROLLED_BACK, rolled_back, children, absent, **fields)
     if deployment.available:
-        return outcome(True, "Serving", f"{deployment.ready} replica(s) serving {model.url} at {url}", children,
+        return outcome(True, "Serving", f"{deployment.ready} replica(s) serving {serving} at {url}", children,
                        absent, **fields)
     if spec.replicas == 0 and spec.autoscaling is None:
         return outcome(False, "ScaledToZero", "spec.replicas is 0", children, absent, **fields)
-    return outcome(False, "Deploying", f"waiting for a replica to pass its readiness probe ({image})", children,
-                   absent, **fields)
+    return outcome(False, "Deploying", f"waiting for a replica of {serving} to pass its readiness probe ({image})",
+                   children, absent, **fields)
