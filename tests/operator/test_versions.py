@@ -1,0 +1,171 @@
+"""Versions, promotion and rollback, branch by branch: the pure reconcilers of the retraining loop."""
+
+from typing import Any
+
+import pytest
+
+from modelplane.api.common import Artifacts
+from modelplane.api.dataset import DatasetSpec
+from modelplane.api.model import Evaluation, ModelSpec
+from modelplane.api.modelserver import ModelServerSpec
+from modelplane.reconcile.artifacts import Observed, reconcile
+from modelplane.reconcile.common import JobState, Outcome, RefState, RolloutState
+from modelplane.reconcile.server import ServerObserved, reconcile_server
+from modelplane.reconcile.versions import diff, digest, judge
+from tests.support.kube import DEV_CLUSTER, owner
+
+T0, T1, T2, T3 = "2026-11-24T10:00:00+00:00", "2026-11-24T11:00:00+00:00", "2026-11-24T12:00:00+00:00", \
+    "2026-11-24T13:00:00+00:00"
+FEED = DatasetSpec.model_validate({"image": "loader:1", "params": {"source": "/feed"}})
+FILES = [{"name": "train.csv", "size": 10, "md5": "a"}, {"name": "eval.csv", "size": 5, "md5": "e"}]
+MORE = [{"name": "train.csv", "size": 20, "md5": "b"}, {"name": "eval.csv", "size": 5, "md5": "e"},
+        {"name": "extra.csv", "size": 1, "md5": "x"}]
+TRAINER = ModelSpec.model_validate({
+    "image": "trainer:1", "dataset": {"name": "feed"}, "retrain": {},
+    "evaluation": {"metrics": [{"name": "accuracy", "threshold": 0.5}]}})
+
+
+def ready_of(outcome: Outcome) -> dict[str, Any]:
+    return next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
+
+
+def load(status: dict[str, Any], generation: int, manifest: list[dict[str, Any]], now: str) -> Outcome:
+    """One load of the feed: the sync that starts it, then the sync after its Job succeeded."""
+    who = owner("Dataset", "feed", generation)
+    started = reconcile(who, FEED, status, DEV_CLUSTER, Observed(), now).status
+    return reconcile(who, FEED, started, DEV_CLUSTER, Observed(job=JobState(succeeded=True), manifest=manifest), now)
+
+
+def test_each_load_is_a_version_and_an_unchanged_load_is_none() -> None:
+    first = load({}, 1, FILES, T0)
+    assert ready_of(first)["reason"] == "Loaded" and first.status["latestVersion"] == 1
+    assert first.status["versions"][0]["digest"] == digest(FILES) and first.writes.keys() == {
+        "ml/datasets/feed/v1.manifest.json"}
+    same = load(first.status, 2, list(reversed(FILES)), T1)  # the same files, listed in another order
+    assert ready_of(same)["reason"] == "Unchanged" and same.status["latestVersion"] == 1
+    assert same.deletes == ["ml/datasets/feed/v2/"] and same.writes == {}
+    changed = load(same.status, 3, MORE, T2)
+    assert changed.status["latestVersion"] == 2 and [v["version"] for v in changed.status["versions"]] == [1, 2]
+    assert changed.status["artifacts"]["url"] == "gs://modelplane-dev-artifacts/ml/datasets/feed/v2/"
+
+
+def test_keep_last_bounds_the_versions_listed() -> None:
+    status: dict[str, Any] = {}
+    spec = FEED.model_copy(update={"keep_last": 2})
+    for generation in (1, 2, 3):
+        who = owner("Dataset", "feed", generation)
+        started = reconcile(who, spec, status, DEV_CLUSTER, Observed(), T0).status
+        manifest = [{"name": "train.csv", "size": generation, "md5": str(generation)}]
+        status = reconcile(who, spec, started, DEV_CLUSTER, Observed(job=JobState(succeeded=True),
+                                                                      manifest=manifest), T0).status
+    assert [v["version"] for v in status["versions"]] == [2, 3]
+
+
+def test_the_diff_between_versions_names_what_changed() -> None:
+    assert diff(FILES, MORE, 1, 2) == {"from": 1, "to": 2, "added": ["extra.csv"], "changed": ["train.csv"],
+                                       "removed": []}
+    assert diff(None, FILES, None, 1)["added"] == ["eval.csv", "train.csv"]
+
+
+@pytest.mark.parametrize(("candidate", "champion", "promoted", "why"), [
+    ({"accuracy": 0.8}, None, True, "first version"),
+    ({"accuracy": 0.9}, {"accuracy": 0.8}, True, "beats the champion's 0.8"),
+    ({"accuracy": 0.7}, {"accuracy": 0.8}, False, "against the champion's 0.8"),
+    ({"accuracy": 0.4}, None, False, "misses the threshold 0.5"),
+    ({"loss": 0.1}, None, False, "metrics.json has no 'accuracy'"),
+])
+def test_promotion_needs_thresholds_and_a_better_first_metric(candidate: dict[str, float],
+                                                              champion: dict[str, float] | None, promoted: bool,
+                                                              why: str) -> None:
+    verdict = judge(TRAINER.evaluation, candidate, champion)
+    assert verdict.promote is promoted and why in verdict.reason
+
+
+def test_a_margin_and_a_metric_to_minimize() -> None:
+    evaluation = Evaluation.model_validate({"metrics": [{"name": "loss", "goal": "minimize"}],
+                                            "minImprovement": 0.05})
+    assert not judge(evaluation, {"loss": 0.48}, {"loss": 0.5}).promote  # better, but by less than the margin
+    assert judge(evaluation, {"loss": 0.4}, {"loss": 0.5}).promote
+
+
+DATA_V1 = RefState(found=True, ready=True, url="gs://b/ml/datasets/feed/v1/", version=1, digest="d1")
+DATA_V2 = RefState(found=True, ready=True, url="gs://b/ml/datasets/feed/v2/", version=2, digest="d2")
+
+
+def run(status: dict[str, Any], data: RefState, metrics: dict[str, float], now: str,
+        spec: ModelSpec = TRAINER) -> tuple[Outcome, Outcome]:
+    """One run of the trainer: the sync that starts it, and the sync after its Job succeeded."""
+    who = owner("Model", "clf")
+    started = reconcile(who, spec, status, DEV_CLUSTER, Observed(refs={"dataset": data}), now)
+    done = reconcile(who, spec, started.status, DEV_CLUSTER, Observed(
+        job=JobState(succeeded=True), refs={"dataset": data}, metrics=metrics,
+        artifacts=Artifacts(url=f"gs://b/ml/models/clf/v{started.status['run']['version']}/")), now)
+    return started, done
+
+
+def test_new_data_retrains_from_the_champion_and_only_a_better_version_is_promoted() -> None:
+    _, first = run({}, DATA_V1, {"accuracy": 0.8}, T0)
+    assert first.status["champion"] == 1 and ready_of(first)["reason"] == "Trained"
+    (record,) = [c for c in first.children if c["kind"] == "ModelVersion"]
+    assert record["spec"]["dataset"] == {"name": "feed", "version": 1, "digest": "d1"}
+    idle = reconcile(owner("Model", "clf"), TRAINER, first.status, DEV_CLUSTER, Observed(refs={"dataset": DATA_V1}),
+                     T1)
+    assert idle.children == []  # no new data: no run
+
+    started, better = run(first.status, DATA_V2, {"accuracy": 0.9}, T1)
+    job = next(c for c in started.children if c["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "only-dir=ml/models/clf/v1" in volumes[mounts["/content/model"]["name"]]["csi"]["volumeAttributes"][
+        "mountOptions"]  # warm start from the champion
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert (env["MODELPLANE_MODEL_VERSION"], env["MODELPLANE_PARENT_VERSION"], env["MODELPLANE_DATASET_VERSION"]) \
+        == ("2", "1", "2")
+    assert better.status["champion"] == 2 and better.status["artifacts"]["url"] == "gs://b/ml/models/clf/v2/"
+
+    _, worse = run(better.status, RefState(**{**DATA_V2.__dict__, "version": 3, "digest": "d3"}),
+                   {"accuracy": 0.6}, T2)
+    assert worse.status["latestVersion"] == 3 and worse.status["champion"] == 2
+    assert worse.status["artifacts"]["url"] == "gs://b/ml/models/clf/v2/"  # servers keep the champion
+    assert "not promoted" in worse.status["versions"][-1]["verdict"]
+
+
+def test_a_pinned_champion_rolls_back_without_a_run() -> None:
+    _, first = run({}, DATA_V1, {"accuracy": 0.8}, T0)
+    _, second = run(first.status, DATA_V2, {"accuracy": 0.9}, T1)
+    pinned = TRAINER.model_copy(update={"champion": 1})
+    back = reconcile(owner("Model", "clf", 2), pinned, second.status, DEV_CLUSTER, Observed(
+        refs={"dataset": DATA_V2}, pinned=Artifacts(url="gs://b/ml/models/clf/v1/")), T2)
+    assert back.children == [] and back.status["champion"] == 1
+    assert back.status["artifacts"]["url"] == "gs://b/ml/models/clf/v1/"
+
+
+SERVER = ModelServerSpec.model_validate({"model": {"name": "clf"}, "rolloutDeadlineSeconds": 600})
+
+
+def model(version: int) -> RefState:
+    return RefState(found=True, ready=True, url=f"gs://b/ml/models/clf/v{version}/", version=version)
+
+
+def serve(status: dict[str, Any], champion: int, deployment: RolloutState) -> Outcome:
+    return reconcile_server(owner("ModelServer", "srv"), SERVER, status, DEV_CLUSTER,
+                            ServerObserved(model=model(champion), deployment=deployment), T0)
+
+
+def test_the_server_follows_the_champion_and_rolls_back_a_stuck_rollout() -> None:
+    done = RolloutState(1, 1, 1, complete=True)
+    v1 = serve(serve({}, 1, RolloutState()).status, 1, done)
+    assert v1.status["servedVersion"] == 1 and v1.status["lastGood"]["version"] == 1
+    rolling = serve(v1.status, 2, RolloutState(1, 1, 1))
+    assert rolling.status["servedVersion"] == 2 and ready_of(rolling)["reason"] == "Serving"
+    deployment = next(c for c in rolling.children if c["kind"] == "Deployment")
+    assert deployment["spec"]["progressDeadlineSeconds"] == 600
+    stuck = serve(rolling.status, 2, RolloutState(2, 1, 1, stuck=True))
+    assert ready_of(stuck)["reason"] == "RolledBack" and stuck.status["servedVersion"] == 1
+    assert stuck.status["rejected"] == [2] and "version 2 did not become ready within 600s" in ready_of(stuck)[
+        "message"]
+    again = serve(stuck.status, 2, done)
+    assert again.status["servedVersion"] == 1 and ready_of(again)["reason"] == "RolledBack"  # 2 is not retried
+    newer = serve(again.status, 3, RolloutState(1, 1, 1))
+    assert newer.status["servedVersion"] == 3  # a new champion is rolled to
