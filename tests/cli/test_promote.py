@@ -21,6 +21,7 @@ async def test_promote_pins_an_existing_version_and_auto_unpins(
     await create(k8s, MODEL)
     write_artifacts(bucket, "ml/models/clf/v1/", {"weights.json": 10})
     await finish_job(k8s, "model-clf-1")
+    await eventually(lambda: obj_of(k8s, "Model", "clf")["status"].get("champion") == 1)
     response = await k8s.patch(f"/apis/modelplane.dev/v1alpha1/namespaces/{NAMESPACE}/models/clf",
                                json={"spec": {"params": {"n": 2}}})  # a new spec: a new run, version 2
     assert response.status == 200

@@ -169,3 +169,15 @@ def test_the_server_follows_the_champion_and_rolls_back_a_stuck_rollout() -> Non
     assert again.status["servedVersion"] == 1 and ready_of(again)["reason"] == "RolledBack"  # 2 is not retried
     newer = serve(again.status, 3, RolloutState(1, 1, 1))
     assert newer.status["servedVersion"] == 3  # a new champion is rolled to
+
+
+def test_a_finished_run_is_recorded_before_a_new_spec_starts_the_next() -> None:
+    who = owner("Model", "clf")
+    started = reconcile(who, TRAINER, {}, DEV_CLUSTER, Observed(refs={"dataset": DATA_V1}), T0)
+    changed = TRAINER.model_copy(update={"params": {"epochs": 9}})
+    first = reconcile(owner("Model", "clf", 2), changed, started.status, DEV_CLUSTER, Observed(
+        job=JobState(succeeded=True), refs={"dataset": DATA_V1}, metrics={"accuracy": 0.8}), T1)
+    assert first.status["latestVersion"] == 1 and any(c["kind"] == "ModelVersion" for c in first.children)
+    second = reconcile(owner("Model", "clf", 2), changed, first.status, DEV_CLUSTER,
+                       Observed(refs={"dataset": DATA_V1}), T1)
+    assert second.status["run"]["version"] == 2 and second.status["run"]["trigger"] == "the spec changed"

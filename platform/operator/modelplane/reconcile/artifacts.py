@@ -205,6 +205,10 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
         return early
     assert image is not None  # Model specs parse only with exactly one of image or build
     doing = "Training" if references(spec) else "Loading"
+    current = status.get("run")
+    if current and observed.job and observed.job.succeeded and status.get("latestVersion") != current["version"]:
+        # A run that ended is recorded before anything starts another (even a new spec): no version is lost.
+        return _recorded(owner, spec, status, cluster, observed, now, current, image, reply)
     dataset = observed.refs.get("dataset")
     trigger = _trigger(spec, status, dataset, now)
     if trigger:
