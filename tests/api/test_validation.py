@@ -17,7 +17,8 @@ from modelplane.api.common import quantity_value
 from tests.support.apiserver import AdmissionError, admit
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
-EXAMPLES = {path.name: yaml.safe_load(path.read_text()) for path in sorted(EXAMPLES_DIR.glob("*.yaml"))}
+EXAMPLES = {path.relative_to(EXAMPLES_DIR).as_posix(): yaml.safe_load(path.read_text())
+            for path in sorted(EXAMPLES_DIR.rglob("*.yaml"))}
 
 Obj = dict[str, Any]
 

@@ -77,7 +77,7 @@ def pod_makers(outcome: Outcome) -> list[dict[str, Any]]:
 
 def example_cases() -> list[tuple[str, dict[str, Any]]]:
     cases = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
+    for path in sorted(EXAMPLES.rglob("*.yaml")):
         obj = yaml.safe_load(path.read_text())
         kind, name, spec = obj["kind"], obj["metadata"]["name"], obj["spec"]
         cases += [(f"example-{path.stem}", m) for m in pod_makers(outcome_of(kind, name, spec))]
