@@ -135,9 +135,10 @@ def test_a_job_the_operator_builds_runs(bucket: storage.Bucket, tmp_path: Path) 
     """The builders' own output, not a copy of its shape: the runner reads what the operator writes."""
     spec = DatasetSpec.model_validate({"image": f"{REGISTRY}/loop-loader:0.1", "params": {"source": str(DATA / "v2")}})
     cluster = dataclasses.replace(DEV_CLUSTER, bucket=bucket.name)
-    prefix = "ml/datasets/churn/gen-1/"
+    prefix = "ml/datasets/churn/v1/"
     config_map, built = run_children(owner("Dataset", "churn"), spec, f"{REGISTRY}/loop-loader:0.1{DIGEST}", cluster,
-                                     [Mount("artifacts", prefix, ARTIFACTS_PATH, read_only=False)])
+                                     [Mount("artifacts", prefix, ARTIFACTS_PATH, read_only=False)], "dataset-churn-1",
+                                     {"data-diff.json": "{}"})
     result = run_job(built, bucket, {config_map["metadata"]["name"]: config_map["data"]}, PROGRAMS, tmp_path)
     assert result.succeeded, result.log_tail
     assert objects(bucket, prefix)["train.csv"] == (DATA / "v2" / "train.csv").read_bytes()
