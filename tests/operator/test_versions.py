@@ -157,7 +157,8 @@ def test_the_server_follows_the_champion_and_rolls_back_a_stuck_rollout() -> Non
     done = RolloutState(1, 1, 1, complete=True)
     v1 = serve(serve({}, 1, RolloutState()).status, 1, done)
     assert v1.status["servedVersion"] == 1 and v1.status["lastGood"]["version"] == 1
-    rolling = serve(v1.status, 2, RolloutState(1, 1, 1))
+    rolling = serve(v1.status, 2, RolloutState(1, 1, 1, complete=True))  # complete: the old template, still
+    assert rolling.status["lastGood"]["version"] == 1
     assert rolling.status["servedVersion"] == 2 and ready_of(rolling)["reason"] == "Serving"
     deployment = next(c for c in rolling.children if c["kind"] == "Deployment")
     assert deployment["spec"]["progressDeadlineSeconds"] == 600

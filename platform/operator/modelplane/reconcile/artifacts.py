@@ -120,8 +120,9 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     job = observed.job
     if job is None:
         mounts = [Mount("artifacts", prefix, ARTIFACTS_PATH, read_only=False)]
+        versioned = spec.model_copy(update={"env": {**spec.env, "MODELPLANE_DATASET_VERSION": str(load["version"])}})
         return outcome(False, "Loading", f"job {name} started: loading version {load['version']}",
-                       run_children(owner, spec, image, cluster, mounts, name))
+                       run_children(owner, versioned, image, cluster, mounts, name))
     running = _running(job, observed.pods_refused, name, "Loading")
     if running:
         return outcome(*running)

@@ -67,7 +67,8 @@ def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any]
         target = last_good
     elif wanted and (target is None or wanted["url"] != target["url"]) and wanted["version"] not in rejected:
         target = wanted  # a new champion (or pin): roll to it
-    if deployment.complete and target:
+    elif deployment.complete and target:
+        # The Deployment controller's word is about the template it last saw: the target of an earlier sync.
         last_good = target
     assert target is not None
 
