@@ -53,7 +53,7 @@ def test_succeeded_job_makes_the_dataset_ready_with_its_artifacts() -> None:
 
 
 def test_a_settled_generation_never_runs_again() -> None:
-    ready = reconcile(owner("Dataset", "squad"), LOADER, {}, DEV_CLUSTER,
+    ready = reconcile(owner("Dataset", "squad"), LOADER, started("Dataset", "squad", LOADER), DEV_CLUSTER,
                       Observed(job=JobState(succeeded=True)), NOW).status
     again = reconcile(owner("Dataset", "squad"), LOADER, ready, DEV_CLUSTER, Observed(job=None), LATER)
     assert again == Outcome([], ready)  # the Job may be gone (TTL): still no second load into the prefix

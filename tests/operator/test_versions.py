@@ -182,3 +182,30 @@ def test_a_finished_run_is_recorded_before_a_new_spec_starts_the_next() -> None:
     second = reconcile(owner("Model", "clf", 2), changed, first.status, DEV_CLUSTER,
                        Observed(refs={"dataset": DATA_V1}), T1)
     assert second.status["run"]["version"] == 2 and second.status["run"]["trigger"] == "the spec changed"
+
+
+NIGHTLY = FEED.model_copy(update={"schedule": DatasetSpec.model_validate(
+    {"image": "x", "schedule": {"cron": "0 3 * * *", "timeZone": "Europe/Berlin"}}).schedule})
+
+
+def test_a_schedule_loads_once_when_due_even_after_days_of_downtime() -> None:
+    first = load({}, 1, FILES, "2026-11-24T10:00:00+00:00")
+    idle = reconcile(owner("Dataset", "feed"), NIGHTLY, first.status, DEV_CLUSTER, Observed(),
+                     "2026-11-24T12:00:00+00:00")
+    assert idle.children == [] and idle.requeue_after == 14 * 3600  # 03:00 in Berlin is 02:00 UTC, 14h after 12:00
+    late = reconcile(owner("Dataset", "feed"), NIGHTLY, first.status, DEV_CLUSTER, Observed(),
+                     "2026-11-28T09:00:00+00:00")  # four nights missed: one load, not four
+    assert [c["kind"] for c in late.children] == ["ConfigMap", "Job"]
+    assert late.status["load"]["trigger"] == "schedule 0 3 * * *" and late.status["load"]["number"] == 2
+    while_running = reconcile(owner("Dataset", "feed"), NIGHTLY, late.status, DEV_CLUSTER,
+                              Observed(job=JobState(active=1)), "2026-11-29T09:00:00+00:00")
+    assert while_running.children == []  # one load at a time
+
+
+@pytest.mark.parametrize(("schedule", "named"), [({"cron": "0 25 * * *"}, "spec.schedule"),
+                                                 ({"cron": "0 3 * * *", "timeZone": "Mars/Olympus"}, "Mars")])
+def test_a_schedule_the_operator_cannot_follow_is_an_invalid_spec(schedule: dict[str, str], named: str) -> None:
+    spec = DatasetSpec.model_validate({"image": "loader:1", "schedule": schedule})
+    outcome = reconcile(owner("Dataset", "feed"), spec, {}, DEV_CLUSTER, Observed(), T0)
+    assert ready_of(outcome)["reason"] == "InvalidSpec" and named in ready_of(outcome)["message"]
+    assert outcome.children == []

@@ -43,6 +43,16 @@ class Reload(ApiModel):
                                       REQUEST_ID_RULE, "reload.requestID must be letters, digits and '-'")))
 
 
+class Schedule(ApiModel):
+    """Load on a schedule: at most one load at a time, and after downtime one load, not one per missed time."""
+
+    cron: str = Field(max_length=128, description="Five cron fields, e.g. `0 3 * * *` (03:00 every day).",
+                      json_schema_extra=validations(rule(
+                          r"self.matches('^ *[^ ]+( +[^ ]+){4} *$')",
+                          "schedule.cron must have five fields: minute hour day-of-month month day-of-week")))
+    time_zone: str = Field(default="UTC", max_length=64, description="IANA time zone of the cron times.")
+
+
 class DatasetSpec(Workload):
     """A loader container writes the data to /content/artifacts; each load is a new version if the data changed."""
 
@@ -50,6 +60,7 @@ class DatasetSpec(Workload):
 
     on_delete: OnDelete = Field(default="Retain", description=ON_DELETE_DESCRIPTION)
     reload: Reload | None = Field(default=None, description="Load again, into a new version if the data changed.")
+    schedule: Schedule | None = Field(default=None, description="Load again on a schedule.")
     keep_last: int = Field(default=10, ge=1, le=MAX_VERSIONS,
                            description="How many versions status.versions lists (the newest).")
 
@@ -57,10 +68,13 @@ class DatasetSpec(Workload):
 
 
 class Load(ApiModel):
-    """The load of a generation: which version it writes."""
+    """The latest load: which version it writes, and why it ran."""
 
+    number: int = Field(ge=1, description="Loads so far (the Job is named after it).")
     generation: int = Field(ge=1)
     version: int = Field(ge=1)
+    trigger: str = Field(default="", max_length=256)
+    started: str = Field(json_schema_extra={"format": "date-time"})
 
 
 class DatasetStatus(ArtifactStatus):

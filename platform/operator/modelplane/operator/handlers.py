@@ -49,7 +49,6 @@ from modelplane.reconcile.artifacts import (
     object_root,
     reconcile,
     run_job_name,
-    settled,
     version_prefix,
 )
 from modelplane.reconcile.build import BuildObserved, SignedUpload, needs_signing
@@ -235,7 +234,7 @@ class Controller:
 
 
 CONTROLLERS = {c.kind.kind: c for c in (
-    Controller(DATASET, observe_artifacts, reconcile, lambda spec: [], settled),
+    Controller(DATASET, observe_artifacts, reconcile, lambda spec: []),  # a schedule keeps a Dataset live
     Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)]),
     Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)]),
     Controller(NOTEBOOK, observe_notebook, reconcile_notebook,
@@ -286,7 +285,7 @@ def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | N
         raise
     write_status(memo, kind, owner, status, outcome.status, logger)
     awaiting = any(c["reason"] == AWAITING_UPLOAD for c in outcome.status.get("conditions", []))
-    return UPLOAD_POLL_SECONDS if awaiting else None
+    return UPLOAD_POLL_SECONDS if awaiting else outcome.requeue_after
 
 
 def apply_children(memo: Any, key: Key, outcome: Outcome) -> None:

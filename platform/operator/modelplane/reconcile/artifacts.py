@@ -18,6 +18,9 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
 
 from modelplane.api.common import Artifacts, Workload
 from modelplane.api.dataset import DatasetSpec
@@ -30,7 +33,16 @@ from modelplane.cluster import ClusterFacts
 from modelplane.conditions import find
 from modelplane.meta import Owner, child_name, metadata
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import READY, JobState, Outcome, RefState, Reply, pod_refusal_reason
+from modelplane.reconcile.common import (
+    INVALID_SPEC,
+    READY,
+    JobState,
+    Outcome,
+    RefState,
+    Reply,
+    failed_status,
+    pod_refusal_reason,
+)
 from modelplane.reconcile.inputs import mount_inputs, references
 from modelplane.reconcile.versions import Manifest, diff, digest, judge
 
@@ -90,7 +102,7 @@ def settled(owner: Owner, status: dict[str, Any]) -> bool:
 def run_job_name(owner: Owner, status: dict[str, Any]) -> str:
     """The Job of the object's current load or run (what the handler observes)."""
     if owner.kind == "Dataset":
-        return child_name(owner, owner.generation)
+        return child_name(owner, (status.get("load") or {}).get("number", 1))
     return child_name(owner, (status.get("run") or {}).get("version", 1))
 
 
@@ -102,46 +114,89 @@ def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Clu
     return reconcile_model(owner, spec, status, cluster, observed, now)
 
 
+def next_load(spec: DatasetSpec, last_start: str) -> datetime | None:
+    """When the schedule next fires after the last load started (None without a schedule): after downtime this is
+    in the past, and one load catches up, not one per missed time."""
+    if not spec.schedule:
+        return None
+    zone = ZoneInfo(spec.schedule.time_zone)
+    return next(CronSim(spec.schedule.cron, datetime.fromisoformat(last_start).astimezone(zone)))
+
+
+def schedule_problem(spec: DatasetSpec) -> str | None:
+    """Why spec.schedule cannot be followed (the CRD checks only the field count), or None."""
+    if not spec.schedule:
+        return None
+    try:
+        next(CronSim(spec.schedule.cron, datetime.now(ZoneInfo(spec.schedule.time_zone))))
+    except (CronSimError, ZoneInfoNotFoundError, ValueError) as error:
+        return f"spec.schedule: {error}; e.g. cron `0 3 * * *`, timeZone `Europe/Berlin`"
+    return None
+
+
+def _load_trigger(owner: Owner, spec: DatasetSpec, status: dict[str, Any], now: str) -> str | None:
+    load = status.get("load")
+    if not load:
+        return "created"
+    if load.get("generation") != owner.generation:
+        return "reload requested" if spec.reload else "the spec changed"
+    ready = find(status.get("conditions") or [], READY)
+    due = next_load(spec, load["started"])
+    if due and due <= datetime.fromisoformat(now) and ready and ready.get("reason") in TERMINAL_REASONS:
+        return f"schedule {spec.schedule.cron if spec.schedule else ''}"
+    return None
+
+
 def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], cluster: ClusterFacts,
                       observed: Observed, now: str) -> Outcome:
-    if settled(owner, status):
+    if settled(owner, status) and not spec.schedule:
         return Outcome([], status)
-    load = status.get("load") or {}
-    if load.get("generation") != owner.generation:
-        load = {"generation": owner.generation, "version": (status.get("latestVersion") or 0) + 1}
-    fields = {"source": source(spec), "load": load, **({"image": spec.image} if spec.image else {})}
+    problem = schedule_problem(spec)
+    if problem:
+        return Outcome([], failed_status(status, owner.generation, INVALID_SPEC, problem, now))
+    fields = {"source": source(spec), **({"image": spec.image} if spec.image else {})}
     outcome, image, early = begin(owner, spec, status, cluster, observed.build, now, **fields)
     if early:
         return early
     assert image is not None  # Dataset specs parse only with exactly one of image or build
-
-    prefix = version_prefix(owner, load["version"])
-    name = child_name(owner, owner.generation)
+    trigger = _load_trigger(owner, spec, status, now)
+    if trigger:
+        load = {"number": (status.get("load") or {}).get("number", 0) + 1, "generation": owner.generation,
+                "version": (status.get("latestVersion") or 0) + 1, "trigger": trigger, "started": now}
+        name = child_name(owner, load["number"])
+        mounts = [Mount("artifacts", version_prefix(owner, load["version"]), ARTIFACTS_PATH, read_only=False)]
+        versioned = spec.model_copy(update={"env": {**spec.env, "MODELPLANE_DATASET_VERSION": str(load["version"])}})
+        return outcome(False, "Loading", f"job {name} started: loading version {load['version']} ({trigger})",
+                       run_children(owner, versioned, image, cluster, mounts, name), load=load)
+    load = status["load"]
+    prefix, name = version_prefix(owner, load["version"]), child_name(owner, load["number"])
+    due = next_load(spec, load["started"])
+    again = max(1.0, (due - datetime.fromisoformat(now)).total_seconds()) if due else None
+    if settled(owner, status):  # only the schedule can start the next load: come back when it fires
+        return replace(Outcome([], status), requeue_after=again)
     job = observed.job
     if job is None:
-        mounts = [Mount("artifacts", prefix, ARTIFACTS_PATH, read_only=False)]
-        versioned = spec.model_copy(update={"env": {**spec.env, "MODELPLANE_DATASET_VERSION": str(load["version"])}})
-        return outcome(False, "Loading", f"job {name} started: loading version {load['version']}",
-                       run_children(owner, versioned, image, cluster, mounts, name))
+        return outcome(False, "Loading", f"job {name} started: loading version {load['version']}")
     running = _running(job, observed.pods_refused, name, "Loading")
     if running:
         return outcome(*running)
     if job.failed:
-        return outcome(False, "JobFailed", job.message or f"job {name} failed")
+        return replace(outcome(False, "JobFailed", job.message or f"job {name} failed"), requeue_after=again)
     manifest = observed.manifest or []
     versions = list(status.get("versions") or [])
     latest = versions[-1] if versions else None
     if latest and latest["digest"] == digest(manifest):
-        done = outcome(True, "Unchanged", f"load {owner.generation} found the data of v{latest['version']} unchanged; "
+        done = outcome(True, "Unchanged", f"load {load['number']} found the data of v{latest['version']} unchanged; "
                                           "no new version")
-        return replace(done, deletes=[prefix])
+        return replace(done, deletes=[prefix], requeue_after=again)
     entry = {"version": load["version"], "digest": digest(manifest), "files": len(manifest),
              "bytes": sum(f["size"] for f in manifest), "time": now, "image": image}
     artifacts = observed.artifacts or Artifacts(url=f"gs://{cluster.bucket}/{prefix}")
     done = outcome(True, "Loaded", f"version {load['version']}: {artifacts.count} files, {artifacts.size} in "
                                    f"{artifacts.url}", artifacts=artifacts.model_dump(by_alias=True),
                    latestVersion=load["version"], versions=[*versions, entry][-spec.keep_last:])
-    return replace(done, writes={manifest_object(owner, load["version"]): json.dumps(manifest, indent=1).encode()})
+    return replace(done, writes={manifest_object(owner, load["version"]): json.dumps(manifest, indent=1).encode()},
+                   requeue_after=again)
 
 
 def _running(job: JobState, pods_refused: str, name: str, doing: str) -> tuple[bool, str, str] | None:

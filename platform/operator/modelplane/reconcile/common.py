@@ -23,6 +23,7 @@ class Outcome:
     absent: list[tuple[str, str]] = field(default_factory=list)
     writes: dict[str, bytes] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
+    requeue_after: float | None = None  # sync again in this many seconds, unasked (a Dataset's next scheduled load)
 
 
 @dataclass(frozen=True)
