@@ -49,16 +49,19 @@ def test_each_load_is_a_version_and_an_unchanged_load_is_none() -> None:
     assert changed.status["artifacts"]["url"] == "gs://modelplane-dev-artifacts/ml/datasets/feed/v2/"
 
 
-def test_keep_last_bounds_the_versions_listed() -> None:
+def test_keep_last_deletes_old_versions_no_model_was_trained_on() -> None:
     status: dict[str, Any] = {}
     spec = FEED.model_copy(update={"keep_last": 2})
-    for generation in (1, 2, 3):
+    deleted: list[str] = []
+    for generation in (1, 2, 3, 4):
         who = owner("Dataset", "feed", generation)
         started = reconcile(who, spec, status, DEV_CLUSTER, Observed(), T0).status
         manifest = [{"name": "train.csv", "size": generation, "md5": str(generation)}]
-        status = reconcile(who, spec, started, DEV_CLUSTER, Observed(job=JobState(succeeded=True),
-                                                                      manifest=manifest), T0).status
-    assert [v["version"] for v in status["versions"]] == [2, 3]
+        done = reconcile(who, spec, started, DEV_CLUSTER, Observed(job=JobState(succeeded=True), manifest=manifest,
+                                                                    in_use=frozenset({1})), T0)
+        status, deleted = done.status, [*deleted, *done.deletes]
+    assert [v["version"] for v in status["versions"]] == [3, 4]
+    assert deleted == ["ml/datasets/feed/v2/"]  # v1 stays: a Model version was trained on it
 
 
 def test_the_diff_between_versions_names_what_changed() -> None:

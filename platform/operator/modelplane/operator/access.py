@@ -79,6 +79,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant("", ("secrets",), ("create",), TENANT, (f"{_KUBE}.apply",)),
     Grant(GROUP, RECORDS, ("create",), TENANT, (f"{_KUBE}.apply",)),
     Grant(GROUP, RECORDS, ("get",), TENANT, (f"{_KUBE}.get_object",)),
+    Grant(GROUP, RECORDS, ("list",), TENANT, (f"{_KUBE}.list_objects",)),
     # Why a run or build failed, or got no pods.
     Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message",)),
     Grant("", ("events",), ("list",), BOTH, (f"{_KUBE}.pod_refusal",)),

@@ -184,7 +184,11 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
         return observed
     if isinstance(spec, DatasetSpec):
         prefix = version_prefix(owner, (status.get("load") or {}).get("version", 1))
-        return replace(observed, artifacts=memo.store.summarize(prefix), manifest=memo.store.manifest(prefix))
+        in_use = frozenset(record["spec"]["dataset"]["version"]
+                           for record in memo.kube.list_objects(MODEL_VERSION, owner.namespace)
+                           if (record.get("spec", {}).get("dataset") or {}).get("name") == owner.name)
+        return replace(observed, artifacts=memo.store.summarize(prefix), manifest=memo.store.manifest(prefix),
+                       in_use=in_use)
     assert isinstance(spec, ModelSpec)
     run = status.get("run") or {}
     prefix = version_prefix(owner, run.get("version", 1))

@@ -115,6 +115,11 @@ class Kube:
             GROUP, VERSION, namespace, kind.plural, name, _request_timeout=REQUEST_TIMEOUT))
         return body if isinstance(body, dict) else None
 
+    def list_objects(self, kind: Kind, namespace: str) -> list[dict[str, Any]]:
+        found = self._call(f"listing {kind.plural} in {namespace}", lambda: self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, kind.plural, _request_timeout=REQUEST_TIMEOUT))
+        return list(found.get("items") or []) if isinstance(found, dict) else []
+
     def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Write status (a deleted object has nothing to report on: 404 is fine)."""
         self._call(f"writing status of {kind.kind} {namespace}/{name}",

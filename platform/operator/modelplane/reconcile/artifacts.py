@@ -62,6 +62,7 @@ class Observed:
     metrics: dict[str, float] | None = None  # a Model run's metrics.json, once its Job succeeded
     data_manifests: dict[int, Manifest] = field(default_factory=dict)  # Dataset versions a new run compares
     pinned: Artifacts | None = None  # the listing of spec.champion's version, when the user pins another one
+    in_use: frozenset[int] = frozenset()  # a Dataset's versions that a ModelVersion was trained on: kept
 
 
 def version_prefix(owner: Owner, version: int) -> str:
@@ -192,11 +193,14 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     entry = {"version": load["version"], "digest": digest(manifest), "files": len(manifest),
              "bytes": sum(f["size"] for f in manifest), "time": now, "image": image}
     artifacts = observed.artifacts or Artifacts(url=f"gs://{cluster.bucket}/{prefix}")
+    kept = [*versions, entry][-spec.keep_last:]
+    # Versions past keepLast go, data and all, unless a Model version was trained on them (its lineage needs them).
+    dropped = [v["version"] for v in versions if v not in kept and v["version"] not in observed.in_use]
     done = outcome(True, "Loaded", f"version {load['version']}: {artifacts.count} files, {artifacts.size} in "
                                    f"{artifacts.url}", artifacts=artifacts.model_dump(by_alias=True),
-                   latestVersion=load["version"], versions=[*versions, entry][-spec.keep_last:])
+                   latestVersion=load["version"], versions=kept)
     return replace(done, writes={manifest_object(owner, load["version"]): json.dumps(manifest, indent=1).encode()},
-                   requeue_after=again)
+                   deletes=[version_prefix(owner, v) for v in dropped], requeue_after=again)
 
 
 def _running(job: JobState, pods_refused: str, name: str, doing: str) -> tuple[bool, str, str] | None:
