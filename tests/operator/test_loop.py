@@ -23,7 +23,7 @@ from google.cloud import storage
 from modelplane.builders.server import MODEL_URL_ANNOTATION
 from modelplane.demo.runner import run_job
 from tests.operator.test_operator import create, obj_of, ready
-from tests.support.kube import NAMESPACE, Operator, eventually
+from tests.support.kube import NAMESPACE, Operator, eventually, in_background
 
 LOOP = Path(__file__).resolve().parents[2] / "examples" / "loop"
 PROGRAMS = {"modelplane-examples/loop-loader": [sys.executable, str(LOOP / "loader" / "main.py")],
@@ -71,11 +71,8 @@ async def cluster(k8s: kmock.KubernetesEmulator, bucket: storage.Bucket, workdir
                                         json={"status": status})
             await asyncio.sleep(0.05)
 
-    task = asyncio.create_task(play())
-    try:
+    async with in_background(play):
         yield
-    finally:
-        task.cancel()
 
 
 def example(name: str, **spec: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from google.cloud import storage
 
 from modelplane.deploy import crds
 from tests.operator.test_operator import create, exists, obj_of, ready
-from tests.support.kube import NAMESPACE, Operator, eventually
+from tests.support.kube import NAMESPACE, Operator, eventually, in_background
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## From `pulumi up` to a served fine-tuned model"
@@ -75,11 +75,8 @@ async def controllers(k8s: kmock.KubernetesEmulator, bucket: storage.Bucket) -> 
                     done.add((kind, namespace, name))
             await asyncio.sleep(0.05)
 
-    task = asyncio.create_task(play())
-    try:
+    async with in_background(play):
         yield
-    finally:
-        task.cancel()
 
 
 KIND_OF = {"model": "Model", "dataset": "Dataset", "ds": "Dataset", "modelserver": "ModelServer"}

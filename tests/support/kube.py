@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +168,13 @@ async def eventually(predicate: Callable[[], object], timeout: float = 5.0) -> N
         if time.perf_counter() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def in_background(work: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+    """Run `work` (a played controller's loop) for the duration of the block, and cancel it at the end."""
+    task = asyncio.create_task(work())
+    try:
+        yield
+    finally:
+        task.cancel()
