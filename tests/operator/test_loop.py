@@ -31,6 +31,11 @@ PROGRAMS = {"modelplane-examples/loop-loader": [sys.executable, str(LOOP / "load
 TIMEOUT = 60
 
 
+def say(line: str) -> None:
+    """Progress, for `./run demo` (pytest -s shows it; a test run keeps it quiet)."""
+    print(f"[loop] {line}", flush=True)
+
+
 def feed_to(feed: Path, version: str) -> None:
     """The upstream feed now holds `version` (what a data team's pipeline publishes)."""
     shutil.copy(LOOP / "data" / version / "train.csv", feed / "train.csv")
@@ -106,11 +111,13 @@ async def test_the_loop_retrains_promotes_only_the_better_version_and_serves_it(
         await create(k8s, example("model-clf.yaml"))
         await create(k8s, example("server-clf.yaml"))
 
+        say("applied examples/loop: Dataset feed (feed at v1), Model clf, ModelServer clf")
         # v1 data -> v1 model, the first champion -> served.
         await eventually(lambda: status(k8s, "ModelServer", "clf").get("servedVersion") == 1
                          and ready(k8s, "ModelServer", "clf")["reason"] == "Serving", timeout=TIMEOUT)
         v1 = record(k8s, 1)
         assert v1["dataset"]["version"] == 1 and "parent" not in v1 and v1["metrics"]["accuracy"] > 0.6
+        say(f"feed v1 -> clf v1 (accuracy {v1['metrics']['accuracy']:.3f}) -> champion -> served")
 
         # v2 data -> retrained from v1 -> better -> promoted -> the server rolls.
         feed_to(feed, "v2")
@@ -120,6 +127,7 @@ async def test_the_loop_retrains_promotes_only_the_better_version_and_serves_it(
         assert v2["parent"] == 1 and v2["dataset"]["version"] == 2
         assert v2["metrics"]["accuracy"] > v1["metrics"]["accuracy"]
         assert status(k8s, "Model", "clf")["champion"] == 2
+        say(f"feed v2 -> clf v2 from v1 (accuracy {v2['metrics']['accuracy']:.3f}) -> promoted -> server rolled to v2")
 
         # v3 data makes the model worse -> recorded, not promoted, the server stays on v2.
         feed_to(feed, "v3")
@@ -130,6 +138,8 @@ async def test_the_loop_retrains_promotes_only_the_better_version_and_serves_it(
         model = status(k8s, "Model", "clf")
         assert model["champion"] == 2 and "not promoted" in model["versions"][-1]["verdict"]
         assert status(k8s, "ModelServer", "clf")["servedVersion"] == 2
+        say(f"feed v3 -> clf v3 from v2 (accuracy {v3['metrics']['accuracy']:.3f}) -> not promoted "
+            f"({model['versions'][-1]['verdict']}); server stays on v2")
 
         # The same data again -> no version, no run.
         await reload(k8s, "feed-4")
@@ -137,6 +147,7 @@ async def test_the_loop_retrains_promotes_only_the_better_version_and_serves_it(
         await asyncio.sleep(1)
         assert status(k8s, "Dataset", "feed")["latestVersion"] == 3
         assert status(k8s, "Model", "clf")["run"]["version"] == 3
+        say("feed reloaded unchanged -> no dataset version, no run")
 
         # v3 pinned by hand, its rollout never becomes ready -> rolled back to v2, and v3 is not tried again.
         broken.add(f"gs://{bucket.name}/{NAMESPACE}/models/clf/v3/")
@@ -146,6 +157,7 @@ async def test_the_loop_retrains_promotes_only_the_better_version_and_serves_it(
         await eventually(lambda: ready(k8s, "ModelServer", "clf")["reason"] == "RolledBack", timeout=TIMEOUT)
         server = status(k8s, "ModelServer", "clf")
         assert server["servedVersion"] == 2 and server["rejected"] == [3]
+        say("clf v3 pinned by hand; its rollout never became ready -> rolled back to v2")
 
     # The lineage of what is served: server -> model version -> dataset version, each as recorded.
     served = record(k8s, server["servedVersion"])
@@ -155,6 +167,6 @@ async def test_the_loop_retrains_promotes_only_the_better_version_and_serves_it(
     lineage = (f"ModelServer clf serves Model clf v{served['version']} (accuracy {served['metrics']['accuracy']:.3f}, "
                f"warm-started from v{served['parent']}), trained on Dataset feed v{data['version']} "
                f"(digest {data['digest'][:12]}, {data['files']} files)")
-    print(lineage)
+    say(f"lineage: {lineage}")
     lineage_json = bucket.get_blob(f"{NAMESPACE}/models/clf/v{served['version']}/lineage.json")
     assert lineage_json is not None and b'"parent": 1' in lineage_json.download_as_bytes()
