@@ -96,6 +96,8 @@ class Run(ApiModel):
     dataset_version: int | None = None
     parent: int | None = Field(default=None, description="The version it warm-starts from.")
     request_id: str | None = Field(default=None, alias="requestID")
+    spec_digest: str = Field(default="", max_length=64,
+                             description="What the run was made from: a new digest is a new spec, and a new run.")
     started: str = Field(json_schema_extra={"format": "date-time"})
 
 

@@ -224,7 +224,7 @@ def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, 
     run = status.get("run")
     if not run:
         return "created"
-    if run.get("spec") != spec_digest(spec):
+    if run.get("specDigest") != spec_digest(spec):
         return "the spec changed"
     ready = find(status.get("conditions") or [], READY)
     if not spec.retrain or not ready or ready.get("reason") not in TERMINAL_REASONS:
@@ -278,7 +278,7 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
             return reply(False, reason, message)
         previous = status.get("run") or {}
         run = {"version": previous.get("version", 0) + 1, "generation": owner.generation, "trigger": trigger,
-               "spec": spec_digest(spec), "started": now,
+               "specDigest": spec_digest(spec), "started": now,
                **({"datasetVersion": dataset.version} if dataset and dataset.version else {}),
                **({"parent": parent} if (parent := _parent(spec, status)) else {}),
                **({"requestID": spec.retrain.request_id} if spec.retrain and spec.retrain.request_id else {})}
