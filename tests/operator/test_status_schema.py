@@ -9,16 +9,13 @@ import yaml
 
 from modelplane.api.crd import CRDS_DIR
 from modelplane.reconcile.artifacts import Observed, reconcile
-from modelplane.reconcile.common import JobState, RolloutState
+from modelplane.reconcile.common import RolloutState
 from tests.operator.test_versions import (
     DATA_V1,
     DATA_V2,
     FILES,
-    MORE,
     NIGHTLY,
-    TRAINER,
     load,
-    model,
     run,
     serve,
 )
@@ -46,7 +43,6 @@ def statuses() -> Iterator[tuple[str, str, dict[str, Any]]]:
     yield "modelservers", "serving", serving.status
     yield "modelservers", "rolled back", serve(serve(serving.status, 2, RolloutState(1, 1, 1)).status, 2,
                                                RolloutState(2, 1, 1, stuck=True)).status
-    assert TRAINER and MORE and model and JobState  # the scenarios' own fixtures
 
 
 @pytest.mark.parametrize(("plural", "step", "status"), list(statuses()), ids=lambda v: v if isinstance(v, str)

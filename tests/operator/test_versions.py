@@ -8,6 +8,7 @@ from modelplane.api.common import Artifacts
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import Evaluation, ModelSpec
 from modelplane.api.modelserver import ModelServerSpec
+from modelplane.operator.handlers import finite_metrics
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import JobState, Outcome, RefState, RolloutState
 from modelplane.reconcile.server import ServerObserved, reconcile_server
@@ -212,3 +213,60 @@ def test_a_schedule_the_operator_cannot_follow_is_an_invalid_spec(schedule: dict
     outcome = reconcile(owner("Dataset", "feed"), spec, {}, DEV_CLUSTER, Observed(), T0)
     assert ready_of(outcome)["reason"] == "InvalidSpec" and named in ready_of(outcome)["message"]
     assert outcome.children == []
+
+
+# Regressions from review: each once let the loop lose its way.
+
+def test_a_pin_moves_the_champion_even_when_the_last_runs_job_is_gone() -> None:
+    _, first = run({}, DATA_V1, {"accuracy": 0.8}, T0)
+    _, second = run(first.status, DATA_V2, {"accuracy": 0.9}, T1)
+    pinned = TRAINER.model_copy(update={"champion": 1})
+    back = reconcile(owner("Model", "clf", 2), pinned, second.status, DEV_CLUSTER, Observed(
+        job=None, refs={"dataset": DATA_V2}, pinned=Artifacts(url="gs://b/ml/models/clf/v1/")), T2)  # TTL took it
+    assert back.status["champion"] == 1 and ready_of(back)["status"] == "True" and back.children == []
+
+
+def test_a_second_load_waits_for_the_first() -> None:
+    who = owner("Dataset", "feed")
+    loading = reconcile(who, FEED, {}, DEV_CLUSTER, Observed(), T0).status
+    edited = reconcile(owner("Dataset", "feed", 2), FEED, loading, DEV_CLUSTER, Observed(job=JobState(active=1)), T1)
+    assert edited.children == [] and edited.status["load"]["number"] == 1  # no second Job into the same prefix
+
+
+def test_a_failed_load_leaves_no_files_for_the_next() -> None:
+    who = owner("Dataset", "feed")
+    loading = reconcile(who, FEED, {}, DEV_CLUSTER, Observed(), T0).status
+    failed = reconcile(who, FEED, loading, DEV_CLUSTER, Observed(job=JobState(failed=True)), T1)
+    assert ready_of(failed)["reason"] == "JobFailed" and failed.deletes == ["ml/datasets/feed/v1/"]
+
+
+def test_the_champions_summary_outlives_the_newest_fifty() -> None:
+    _, first = run({}, DATA_V1, {"accuracy": 0.9}, T0)
+    status = first.status
+    for version in range(2, 60):
+        data = RefState(found=True, ready=True, url=f"gs://b/ml/datasets/feed/v{version}/", version=version)
+        status = run(status, data, {"accuracy": 0.5 + version / 1000}, T0)[1].status  # never better than v1
+    assert status["champion"] == 1 and status["versions"][0]["version"] == 1 and len(status["versions"]) == 50
+
+
+def test_the_server_keeps_its_rollback_state_through_an_early_answer() -> None:
+    v1 = serve(serve({}, 1, RolloutState()).status, 1, RolloutState(1, 1, 1, complete=True))
+    stuck = serve(serve(v1.status, 2, RolloutState(1, 1, 1)).status, 2, RolloutState(2, 1, 1, stuck=True))
+    gone = reconcile_server(owner("ModelServer", "srv"), SERVER, stuck.status, DEV_CLUSTER,
+                            ServerObserved(model=RefState(found=False)), T1)
+    assert gone.status["rejected"] == [2] and gone.status["lastGood"]["version"] == 1
+
+
+def test_the_lineage_names_the_digest_of_the_version_trained_on() -> None:
+    started, _ = run({}, DATA_V1, {"accuracy": 0.8}, T0)
+    newer = RefState(**{**DATA_V1.__dict__, "version": 2, "digest": "d2"})  # v2 arrived while v1 trained
+    done = reconcile(owner("Model", "clf"), TRAINER, started.status, DEV_CLUSTER, Observed(
+        job=JobState(succeeded=True), refs={"dataset": newer}, metrics={"accuracy": 0.8},
+        data_manifests={1: FILES}), T1)
+    (record,) = [c for c in done.children if c["kind"] == "ModelVersion"]
+    assert record["spec"]["dataset"] == {"name": "feed", "version": 1, "digest": digest(FILES)}
+
+
+def test_nan_metrics_are_dropped_before_promotion() -> None:
+    assert finite_metrics({"accuracy": float("nan"), "loss": float("inf"), "f1": 0.5, "ok": True}) == {"f1": 0.5}
+    assert not judge(TRAINER.evaluation, finite_metrics({"accuracy": float("nan")}), None).promote

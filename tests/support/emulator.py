@@ -14,6 +14,8 @@ patch.go and `fieldmanager`, k8s.io/apimachinery `structured-merge-diff`), each 
   resourceVersion and sends no watch event (upstream skips the storage write when the object is unchanged).
 - **Server-set fields**: uid, creationTimestamp, resourceVersion (incremented on every change) and generation
   (1 on create, +1 when anything but metadata and status changes; what a client sends is ignored, as upstream).
+- **Pruning**: a status written to a modelplane custom resource loses the fields its CRD does not declare, as the
+  API server's structural pruning does (tests/support/pruning.py; status only: specs come from tests' own objects).
 - **The status subresource**: a PATCH to `.../status` changes only `status`; a PATCH of the main resource does not
   change `status` of kinds that have the subresource (custom resources, Jobs, Deployments, StatefulSets).
 - **Optimistic concurrency**: a patch carrying `metadata.resourceVersion` that is not current gets 409 Conflict.
@@ -46,9 +48,15 @@ import kmock
 from kmock._internal import dicts, rendering
 from kmock._internal import k8s as kmock_k8s
 
+from modelplane.api import GROUP
+from modelplane.deploy import crds
+from tests.support.pruning import prune
+
 APPLY = "application/apply-patch+yaml"
 # Resources whose status is a subresource: the main resource's PATCH leaves status alone (and vice versa).
 STATUS_SUBRESOURCE = {"jobs", "deployments", "statefulsets", "datasets", "models", "modelservers", "notebooks"}
+STATUS_SCHEMAS = {crd["spec"]["names"]["plural"]: crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+    "status"] for crd in crds()}
 Path = tuple[str, ...]
 _MISSING = object()
 ObjectKey = tuple[Any, str | None, str | None]  # (resource, namespace, name), as kmock keys its objects
@@ -234,6 +242,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             if request.subresource == "status":
                 new = {**current, "status": new.get("status")} if "status" in new else \
                     {k: v for k, v in current.items() if k != "status"}
+                schema = STATUS_SCHEMAS.get(plural) if request.resource and request.resource.group == GROUP else None
+                if schema and isinstance(new.get("status"), dict):  # what the CRD does not declare is dropped
+                    new["status"] = prune(schema, new["status"])[0]
             elif "status" in current:
                 new = {**new, "status": current["status"]}
             else:

@@ -13,22 +13,28 @@ from __future__ import annotations
 from typing import Any
 
 
-def pruned(schema: dict[str, Any], value: Any, path: str = "") -> list[str]:
-    """The paths of the fields in `value` that the API server would prune under `schema`."""
+def prune(schema: dict[str, Any], value: Any, path: str = "") -> tuple[Any, list[str]]:
+    """`value` as the API server stores it under `schema`, and the paths of the fields it dropped."""
     if schema.get("x-kubernetes-preserve-unknown-fields"):
-        return []
+        return value, []
     if isinstance(value, dict):
-        if "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
-            return [p for key, item in value.items()
-                    for p in pruned(schema["additionalProperties"], item, f"{path}.{key}")]
+        kept, dropped = {}, []
+        extra = schema.get("additionalProperties")
         properties = schema.get("properties", {})
-        found = []
         for key, item in value.items():
-            if key not in properties:
-                found.append(f"{path}.{key}")
-            else:
-                found += pruned(properties[key], item, f"{path}.{key}")
-        return found
+            child = extra if isinstance(extra, dict) else properties.get(key)
+            if child is None:
+                dropped.append(f"{path}.{key}")
+                continue
+            kept[key], below = prune(child, item, f"{path}.{key}")
+            dropped += below
+        return kept, dropped
     if isinstance(value, list) and "items" in schema:
-        return [p for i, item in enumerate(value) for p in pruned(schema["items"], item, f"{path}[{i}]")]
-    return []
+        results = [prune(schema["items"], item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [item for item, _ in results], [p for _, below in results for p in below]
+    return value, []
+
+
+def pruned(schema: dict[str, Any], value: Any) -> list[str]:
+    """The paths of the fields in `value` that the API server would prune under `schema`."""
+    return prune(schema, value)[1]

@@ -253,10 +253,10 @@ async def test_label_and_status_changes_keep_generation(k8s: kmock.KubernetesEmu
     await apply(k8s, MODELS_PATH, model())
     rv = stored(k8s, MODELS, "falcon")["metadata"]["resourceVersion"]
     await merge_patch(k8s, f"{MODELS_PATH}/falcon", {"metadata": {"labels": {"team": "ml"}}})
-    await merge_patch(k8s, f"{MODELS_PATH}/falcon/status", {"status": {"phase": "Ready"}})
+    await merge_patch(k8s, f"{MODELS_PATH}/falcon/status", {"status": {"ready": True}})
     obj = stored(k8s, MODELS, "falcon")
     assert obj["metadata"]["labels"] == {"team": "ml"}
-    assert obj["status"] == {"phase": "Ready"}
+    assert obj["status"] == {"ready": True}
     assert obj["metadata"]["generation"] == 1
     assert int(obj["metadata"]["resourceVersion"]) > int(rv)
 
@@ -304,26 +304,34 @@ async def test_deletion_mark_is_a_write_with_a_new_resource_version(k8s: kmock.K
 
 # --- the status subresource -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("resource", "collection", "body"), [
-    (MODELS, MODELS_PATH, model()),
-    (JOBS, JOBS_PATH, job()),
+@pytest.mark.parametrize(("resource", "collection", "body", "field"), [
+    (MODELS, MODELS_PATH, model(), "latestVersion"),
+    (JOBS, JOBS_PATH, job(), "succeeded"),
 ], ids=["model", "job"])
 async def test_status_subresource_splits_spec_and_status(k8s: kmock.KubernetesEmulator, resource: str,
-                                                         collection: str, body: dict[str, Any]) -> None:
+                                                         collection: str, body: dict[str, Any], field: str) -> None:
     """CRD docs "Status subresource" (and Jobs' status strategy): PATCH of /status "ignore[s] changes to anything
     except the status stanza"; PATCH of the main resource ignores changes to status."""
     name = body["metadata"]["name"]
     await create(k8s, collection, body)
     await merge_patch(k8s, f"{collection}/{name}/status",
-                      {"spec": {"parallelism": 9, "image": "evil:1"}, "status": {"succeeded": 1}})
+                      {"spec": {"parallelism": 9, "image": "evil:1"}, "status": {field: 1}})
     obj = stored(k8s, resource, name)
     assert obj["spec"] == body["spec"]
-    assert obj["status"] == {"succeeded": 1}
-    await merge_patch(k8s, f"{collection}/{name}", {"spec": {"parallelism": 2}, "status": {"succeeded": 0}})
+    assert obj["status"] == {field: 1}
+    await merge_patch(k8s, f"{collection}/{name}", {"spec": {"parallelism": 2}, "status": {field: 0}})
     obj = stored(k8s, resource, name)
     assert obj["spec"]["parallelism"] == 2
-    assert obj["status"] == {"succeeded": 1}
+    assert obj["status"] == {field: 1}
     assert obj["metadata"]["generation"] == 2  # only the spec change counted
+
+
+async def test_a_status_field_the_crd_does_not_declare_is_pruned(k8s: kmock.KubernetesEmulator) -> None:
+    """Structural pruning (apiextensions-apiserver pruning/algorithm.go): unknown fields are dropped on write."""
+    await create(k8s, MODELS_PATH, model())
+    await merge_patch(k8s, f"{MODELS_PATH}/falcon/status",
+                      {"status": {"ready": True, "retrains": True, "run": {"version": 1, "digest": "x"}}})
+    assert stored(k8s, MODELS, "falcon")["status"] == {"ready": True, "run": {"version": 1}}
 
 
 async def test_apply_to_the_main_resource_leaves_status_alone(k8s: kmock.KubernetesEmulator) -> None:

@@ -49,8 +49,10 @@ class ArtifactStore:
                          bytes=total)
 
     def manifest(self, prefix: str) -> list[dict[str, Any]]:
-        """Every file under prefix with its size and the MD5 GCS keeps (names relative to the prefix, sorted)."""
-        return sorted(({"name": blob.name.removeprefix(prefix), "size": blob.size or 0, "md5": blob.md5_hash or ""}
+        """Every file under prefix with its size and the checksums GCS keeps (names relative to the prefix, sorted)."""
+        # MD5 and CRC32C: a composite object has no MD5, so a changed file of the same size would look unchanged.
+        return sorted(({"name": blob.name.removeprefix(prefix), "size": blob.size or 0, "md5": blob.md5_hash or "",
+                        "crc32c": blob.crc32c or ""}
                        for blob in self.bucket.client.list_blobs(self.bucket, prefix=prefix)
                        if not blob.name.endswith("/")), key=lambda f: f["name"])
 

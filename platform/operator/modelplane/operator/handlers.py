@@ -16,6 +16,7 @@ import datetime
 import hashlib
 import json
 import logging
+import math
 import os
 import secrets
 from collections.abc import Callable
@@ -180,29 +181,45 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
     job = memo.kube.job(owner.namespace, name)
     refusal = memo.kube.pod_refusal(owner.namespace, name) if job and job.podless else ""
     observed = Observed(job=job, refs=refs, build=observe_build(memo, owner, spec, status), pods_refused=refusal)
+    if isinstance(spec, ModelSpec) and spec.champion and spec.champion != status.get("champion"):
+        observed = replace(observed, pinned=memo.store.summarize(version_prefix(owner, spec.champion)))
     if not (job and job.succeeded):
         return observed
     if isinstance(spec, DatasetSpec):
         prefix = version_prefix(owner, (status.get("load") or {}).get("version", 1))
-        in_use = frozenset(record["spec"]["dataset"]["version"]
-                           for record in memo.kube.list_objects(MODEL_VERSION, owner.namespace)
-                           if (record.get("spec", {}).get("dataset") or {}).get("name") == owner.name)
         return replace(observed, artifacts=memo.store.summarize(prefix), manifest=memo.store.manifest(prefix),
-                       in_use=in_use)
+                       in_use=dataset_versions_in_use(memo, owner))
     assert isinstance(spec, ModelSpec)
     run = status.get("run") or {}
     prefix = version_prefix(owner, run.get("version", 1))
-    metrics = memo.store.read_json(prefix + METRICS)
-    pinned = memo.store.summarize(version_prefix(owner, spec.champion)) if spec.champion else None
     data = refs.get("dataset")
-    manifests = {v: m for v in {data.version if data else None, *(s.get("datasetVersion") for s in
-                                                                   status.get("versions") or [])}
+    wanted = {data.version if data else None, run.get("datasetVersion"),
+              *(s.get("datasetVersion") for s in status.get("versions") or [])}
+    manifests = {v: m for v in wanted
                  if v and spec.dataset and (m := memo.store.read_json(
                      manifest_object(Owner(DATASET.kind, spec.dataset.name, owner.namespace, "", 0), v))) is not None}
-    return replace(observed, artifacts=memo.store.summarize(prefix), pinned=pinned, data_manifests=manifests,
-                   metrics={k: float(v) for k, v in (metrics or {}).items()
-                            if isinstance(v, int | float) and not isinstance(v, bool)} if isinstance(metrics, dict)
-                   else None)
+    return replace(observed, artifacts=memo.store.summarize(prefix), data_manifests=manifests,
+                   metrics=finite_metrics(memo.store.read_json(prefix + METRICS)))
+
+
+def finite_metrics(found: Any) -> dict[str, float] | None:
+    """metrics.json's numbers: a NaN or an infinity is dropped (it compares as nothing, and the API server refuses
+    it in the ModelVersion and the status)."""
+    if not isinstance(found, dict):
+        return None
+    return {key: float(value) for key, value in found.items()
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)}
+
+
+def dataset_versions_in_use(memo: Any, owner: Owner) -> frozenset[int]:
+    """The versions of a Dataset that a ModelVersion was trained on, or that a Model's run is training on now."""
+    recorded = {record["spec"]["dataset"]["version"] for record in memo.kube.list_objects(MODEL_VERSION,
+                                                                                          owner.namespace)
+                if (record.get("spec", {}).get("dataset") or {}).get("name") == owner.name}
+    running = {(model.get("status") or {}).get("run", {}).get("datasetVersion")
+               for model in memo.kube.list_objects(MODEL, owner.namespace)
+               if ((model.get("spec") or {}).get("dataset") or {}).get("name") == owner.name}
+    return frozenset(v for v in recorded | running if v)
 
 
 def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> ServerObserved:

@@ -139,9 +139,11 @@ def _load_trigger(owner: Owner, spec: DatasetSpec, status: dict[str, Any], now: 
     load = status.get("load")
     if not load:
         return "created"
-    if load.get("generation") != owner.generation:
-        return "reload requested" if spec.reload else "the spec changed"
     ready = find(status.get("conditions") or [], READY)
+    over = bool(ready and ready.get("reason") in TERMINAL_REASONS | {INVALID_SPEC})
+    if load.get("generation") != owner.generation:
+        # One load at a time: a second one would write the same version's prefix.
+        return ("reload requested" if spec.reload else "the spec changed") if over else None
     due = next_load(spec, load["started"])
     if due and due <= datetime.fromisoformat(now) and ready and ready.get("reason") in TERMINAL_REASONS:
         return f"schedule {spec.schedule.cron if spec.schedule else ''}"
@@ -181,8 +183,9 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     running = _running(job, observed.pods_refused, name, "Loading")
     if running:
         return outcome(*running)
-    if job.failed:
-        return replace(outcome(False, "JobFailed", job.message or f"job {name} failed"), requeue_after=again)
+    if job.failed:  # its partial files go: the next load writes the same version
+        return replace(outcome(False, "JobFailed", job.message or f"job {name} failed"), deletes=[prefix],
+                       requeue_after=again)
     manifest = observed.manifest or []
     versions = list(status.get("versions") or [])
     latest = versions[-1] if versions else None
@@ -229,8 +232,7 @@ def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, 
     ready = find(status.get("conditions") or [], READY)
     if not spec.retrain or not ready or ready.get("reason") not in TERMINAL_REASONS:
         return None  # no retraining, or the current run is not over
-    elapsed = (datetime.fromisoformat(now) - datetime.fromisoformat(run["started"])).total_seconds()
-    if elapsed < spec.retrain.cooldown_seconds:
+    if cooldown_left(spec, run, now):
         return None
     if spec.retrain.request_id and spec.retrain.request_id != run.get("requestID"):
         return f"retrain requested ({spec.retrain.request_id})"
@@ -239,11 +241,20 @@ def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, 
     return None
 
 
+def cooldown_left(spec: ModelSpec, run: dict[str, Any], now: str) -> float:
+    """Seconds until retrain.cooldownSeconds have passed since the last run started (0: none left)."""
+    if not spec.retrain:
+        return 0.0
+    elapsed = (datetime.fromisoformat(now) - datetime.fromisoformat(run["started"])).total_seconds()
+    return max(0.0, spec.retrain.cooldown_seconds - elapsed)
+
+
 def _parent(spec: ModelSpec, status: dict[str, Any]) -> int | None:
     """The version a retrain warm-starts from (retrain.from), or None for a run from the base model alone."""
     if not spec.retrain or spec.retrain.from_ == "base":
         return None
-    chosen = status.get("champion") if spec.retrain.from_ == "champion" else status.get("latestVersion")
+    champion = spec.champion or status.get("champion")  # a pin (a rollback) is the champion at once
+    chosen = champion if spec.retrain.from_ == "champion" else status.get("latestVersion")
     return int(chosen) if chosen else None
 
 
@@ -288,8 +299,8 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
     run = status["run"]
     version, name = run["version"], child_name(owner, run["version"])
     job = observed.job
-    if status.get("latestVersion") == version and settled(owner, status):
-        return reply(True, *_last_word(status))  # recorded already; only a pin may have moved the champion
+    if status.get("latestVersion") == version:  # recorded already; only a pin may have moved the champion
+        return replace(reply(True, *_last_word(status)), requeue_after=cooldown_left(spec, run, now) or None)
     if job is None:  # the run's Job was not seen yet (just created): nothing to add
         return reply(False, doing, f"job {name} started: version {version} ({run['trigger']})")
     running = _running(job, observed.pods_refused, name, doing)
@@ -347,7 +358,9 @@ def _recorded(owner: Owner, spec: ModelSpec, status: dict[str, Any], cluster: Cl
     dataset = observed.refs.get("dataset")
     lineage = {
         "model": owner.name, "version": version, "artifacts": artifacts.url,
-        **({"dataset": {"name": spec.dataset.name, "version": run["datasetVersion"], "digest": dataset.digest}}
+        **({"dataset": {"name": spec.dataset.name, "version": run["datasetVersion"],
+                        "digest": digest(observed.data_manifests[run["datasetVersion"]])
+                        if run["datasetVersion"] in observed.data_manifests else dataset.digest}}
            if spec.dataset and dataset and run.get("datasetVersion") else {}),
         **({"parent": run["parent"]} if run.get("parent") else {}),
         **({"baseModel": spec.base_model.name} if spec.base_model else {}),
@@ -357,7 +370,10 @@ def _recorded(owner: Owner, spec: ModelSpec, status: dict[str, Any], cluster: Cl
     record = {"apiVersion": MODEL_VERSION.api_version, "kind": MODEL_VERSION.kind,
               "metadata": metadata(owner, f"{owner.name}-v{version}"), "spec": lineage}
     reason = "Trained" if references(spec) else "Imported"
-    fields: dict[str, Any] = {"latestVersion": version, "versions": versions[-MAX_VERSIONS:]}
+    # The newest summaries, and the champion's whatever its age: promotion compares against its metrics.
+    recent = versions[-(MAX_VERSIONS - 1):]
+    kept = [v for v in versions if v["version"] == new_champion and v not in recent] + recent
+    fields: dict[str, Any] = {"latestVersion": version, "versions": kept}
     if new_champion:
         fields["champion"] = new_champion
     if new_champion == version:  # what servers, notebooks and fine-tunes read: only ever the champion

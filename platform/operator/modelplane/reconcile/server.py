@@ -60,6 +60,9 @@ def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any]
         return outcome(False, reason, message)
     deployment = observed.deployment or RolloutState()
     rolled_back = ""
+    if deployment.complete and target:
+        # The Deployment controller's word is about the template it last saw: the target of an earlier sync.
+        last_good = target
     if deployment.stuck and target and last_good and target["url"] != last_good["url"]:
         rolled_back = (f"version {target['version']} did not become ready within {spec.rollout_deadline_seconds}s; "
                        f"rolled back to version {last_good['version']}")
@@ -67,9 +70,6 @@ def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any]
         target = last_good
     elif wanted and (target is None or wanted["url"] != target["url"]) and wanted["version"] not in rejected:
         target = wanted  # a new champion (or pin): roll to it
-    elif deployment.complete and target:
-        # The Deployment controller's word is about the template it last saw: the target of an earlier sync.
-        last_good = target
     assert target is not None
 
     image = built or cluster.server_image

@@ -10,7 +10,7 @@ from typing import Any
 
 from modelplane.api.model import Evaluation
 
-Manifest = list[dict[str, Any]]  # [{"name", "size", "md5"}], sorted by name: what a version holds
+Manifest = list[dict[str, Any]]  # [{"name", "size", "md5", "crc32c"}], sorted by name: what a version holds
 
 
 def digest(manifest: Manifest) -> str:
@@ -20,8 +20,8 @@ def digest(manifest: Manifest) -> str:
 
 def diff(old: Manifest | None, new: Manifest, old_version: int | None, new_version: int) -> dict[str, Any]:
     """What changed from `old` to `new`: the file names added, changed (size or checksum) and removed."""
-    before = {f["name"]: (f["size"], f["md5"]) for f in old or []}
-    after = {f["name"]: (f["size"], f["md5"]) for f in new}
+    before = {f["name"]: (f["size"], f["md5"], f.get("crc32c", "")) for f in old or []}
+    after = {f["name"]: (f["size"], f["md5"], f.get("crc32c", "")) for f in new}
     return {"from": old_version, "to": new_version,
             "added": sorted(set(after) - set(before)),
             "changed": sorted(n for n in set(after) & set(before) if after[n] != before[n]),
