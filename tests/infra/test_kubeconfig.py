@@ -9,6 +9,7 @@ import yaml
 
 from infra.cli import main
 from infra.offline import Plan
+from tests.support.programs import stand_in
 
 
 def namespaces(text: str) -> list[str]:
@@ -23,11 +24,8 @@ def test_the_stacks_kubeconfig_works_in_its_first_tenant(prod_plan: Plan) -> Non
 def pulumi_on_path(tmp_path: Path, prod_plan: Plan, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A `pulumi` that answers `stack output kubeconfig` with the planned kubeconfig and logs its arguments."""
     (tmp_path / "kubeconfig").write_text(prod_plan.outputs["kubeconfig"])
-    pulumi = tmp_path / "bin/pulumi"
-    pulumi.parent.mkdir()
-    pulumi.write_text(f'#!/bin/sh\necho "$*" > {tmp_path}/args\ncat {tmp_path}/kubeconfig\n')
-    pulumi.chmod(pulumi.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{pulumi.parent}:{os.environ['PATH']}")
+    found = stand_in(tmp_path, "pulumi", f'echo "$*" > {tmp_path}/args\ncat {tmp_path}/kubeconfig\n')
+    monkeypatch.setenv("PATH", f"{found}:{os.environ['PATH']}")
     return tmp_path
 
 

@@ -7,7 +7,6 @@ itself (its idempotence, its arguments), not a description of it.
 import os
 import re
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import yaml
 
 from infra.offline import Plan, run_program
 from infra.operator_image import BUILD_CONFIG, BUILD_SCRIPT, REPO_ROOT, build_context, source_tag
+from tests.support.programs import stand_in
 
 DOCKERFILE = REPO_ROOT / "platform/operator/Dockerfile"
 
@@ -83,12 +83,9 @@ def test_a_pinned_operator_image_is_not_built(dev_values: dict[str, Any]) -> Non
 def run_script(tmp_path: Path, image_exists: bool) -> list[str]:
     """The build script with a `gcloud` that logs its arguments and answers `describe` as told."""
     log = tmp_path / "calls"
-    gcloud = tmp_path / "bin/gcloud"
-    gcloud.parent.mkdir()
-    gcloud.write_text(f'#!/bin/sh\necho "$*" >> {log}\n'
-                      f'case "$*" in "artifacts docker images describe"*) exit {0 if image_exists else 1};; esac\n')
-    gcloud.chmod(gcloud.stat().st_mode | stat.S_IEXEC)
-    env = {"PATH": f"{gcloud.parent}:{os.environ['PATH']}", "IMAGE": "r/modelplane-operator:0.1.0-abc",
+    found = stand_in(tmp_path, "gcloud", f'echo "$*" >> {log}\n'
+                     f'case "$*" in "artifacts docker images describe"*) exit {0 if image_exists else 1};; esac\n')
+    env = {"PATH": f"{found}:{os.environ['PATH']}", "IMAGE": "r/modelplane-operator:0.1.0-abc",
            "PROJECT": "p", "REGION": "us-central1", "CONFIG": BUILD_CONFIG, "BUILDER": "rel@p.iam.gserviceaccount.com",
            "SOURCE_BUCKET": "p-src"}
     subprocess.run(["/bin/sh", "-c", BUILD_SCRIPT], env=env, check=True, capture_output=True)

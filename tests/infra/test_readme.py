@@ -9,13 +9,13 @@ run by tests/operator/test_walkthrough.py.
 import os
 import re
 import shlex
-import stat
 from pathlib import Path
 
 import pytest
 
 from infra.cli import main
 from infra.offline import Plan
+from tests.support.programs import stand_in
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -38,11 +38,7 @@ def test_the_readme_shows_the_commands_this_test_runs() -> None:
 def test_each_readme_command_succeeds(command: list[str], tmp_path: Path, dev_plan: Plan,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "kubeconfig").write_text(dev_plan.outputs["kubeconfig"])
-    pulumi = tmp_path / "bin/pulumi"
-    pulumi.parent.mkdir()
-    pulumi.write_text(f"#!/bin/sh\ncat {tmp_path}/kubeconfig\n")
-    pulumi.chmod(pulumi.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{pulumi.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{stand_in(tmp_path, 'pulumi', f'cat {tmp_path}/kubeconfig')}:{os.environ['PATH']}")
     args = [str(tmp_path / Path(a).name) if previous == "--out" else a
             for previous, a in zip(["", *command[:-1]], command, strict=True)]
     assert main(args) == 0
