@@ -1,8 +1,8 @@
 """Dataset: data loaded into the bucket by a loader container, as immutable versions.
 
 Each load writes a new prefix `<ns>/datasets/<name>/v<N>/`. A load whose manifest (every file's name, size and
-checksum) has the digest of the latest version makes no new version ("Unchanged"), so nothing retrains for nothing.
-A load runs when the Dataset is created and whenever `spec.reload.requestID` changes.
+checksums) has the digest of the latest version makes no new version (reason `Unchanged`), so nothing retrains for
+nothing. A load runs when the Dataset is created, when `spec.reload.requestID` changes, and on `spec.schedule`.
 """
 
 from pydantic import ConfigDict, Field, model_validator

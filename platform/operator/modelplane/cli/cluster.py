@@ -13,14 +13,14 @@ import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from modelplane.api import GROUP, VERSION, kind_for
+from modelplane.api import GROUP, VERSION, kind_for, reasons
 from modelplane.cli.errors import CliError, Exit, warn
 from modelplane.cli.kubeconfig import Target, connect
 from modelplane.deploy import TENANT_LABEL
 
 POLL_SECONDS = 0.5
-FAILED = {"JobFailed": Exit.FAILED, "BuildFailed": Exit.FAILED, "InvalidSpec": Exit.REFUSED,
-          "GPUNotOffered": Exit.REFUSED, "QuotaExceeded": Exit.REFUSED}
+# The reasons a wait ends on, and the exit code each gives (api/reasons.py groups them).
+FAILED = {**dict.fromkeys(reasons.FAILED, Exit.FAILED), **dict.fromkeys(reasons.REFUSALS, Exit.REFUSED)}
 
 
 def ready_condition(obj: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from modelplane.api.model import MODEL, ModelSpec
 from modelplane.api.modelserver import MODEL_SERVER, ModelServerSpec
 from modelplane.api.modelversion import MODEL_VERSION
 from modelplane.api.notebook import NOTEBOOK, NotebookSpec
+from modelplane.api.reasons import Reason
 from modelplane.api.resource import Kind
 from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, upload_object
 from modelplane.builders.workload import params_problem
@@ -71,7 +72,6 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 UPLOAD_POLL_SECONDS = 3.0  # GCS has no watch: an object awaiting its upload looks again this often
 RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
 WORKERS = 4  # syncs run at once (each in a thread: the Kubernetes and GCS clients are synchronous)
-AWAITING_UPLOAD = "AwaitingUpload"
 DATA_FINALIZER = f"{GROUP}/finalizer"  # only on objects with `onDelete: Delete`: deletion waits for the data
 ABSENT = "absent"  # what `applied` records for a child that was deleted
 
@@ -305,7 +305,7 @@ def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | N
                      failed_status(status, owner.generation, REFUSED, str(error), now()), logger)
         raise
     write_status(memo, kind, owner, status, outcome.status, logger)
-    awaiting = any(c["reason"] == AWAITING_UPLOAD for c in outcome.status.get("conditions", []))
+    awaiting = any(c["reason"] == Reason.AWAITING_UPLOAD for c in outcome.status.get("conditions", []))
     return UPLOAD_POLL_SECONDS if awaiting else outcome.requeue_after
 
 

@@ -27,6 +27,7 @@ from modelplane.api.dataset import DatasetSpec
 from modelplane.api.kinds import kind_for
 from modelplane.api.model import MAX_VERSIONS, ModelSpec
 from modelplane.api.modelversion import MODEL_VERSION
+from modelplane.api.reasons import TERMINAL, Reason
 from modelplane.builders.job import run_children
 from modelplane.builders.workload import ARTIFACTS_PATH, MODEL_PATH, Mount
 from modelplane.cluster import ClusterFacts
@@ -46,7 +47,6 @@ from modelplane.reconcile.common import (
 from modelplane.reconcile.inputs import mount_inputs, references
 from modelplane.reconcile.versions import Manifest, diff, digest, judge
 
-TERMINAL_REASONS = {"Loaded", "Unchanged", "Imported", "Trained", "JobFailed", "BuildFailed"}
 LINEAGE = "lineage.json"
 METRICS = "metrics.json"
 
@@ -97,7 +97,7 @@ def settled(owner: Owner, status: dict[str, Any]) -> bool:
     start a run at any time.)"""
     ready = find(status.get("conditions") or [], READY)
     return bool(status.get("observedGeneration") == owner.generation and ready
-                and ready.get("reason") in TERMINAL_REASONS)
+                and ready.get("reason") in TERMINAL)
 
 
 def run_job_name(owner: Owner, status: dict[str, Any]) -> str:
@@ -140,12 +140,12 @@ def _load_trigger(owner: Owner, spec: DatasetSpec, status: dict[str, Any], now: 
     if not load:
         return "created"
     ready = find(status.get("conditions") or [], READY)
-    over = bool(ready and ready.get("reason") in TERMINAL_REASONS | {INVALID_SPEC})
+    over = bool(ready and ready.get("reason") in TERMINAL | {INVALID_SPEC})
     if load.get("generation") != owner.generation:
         # One load at a time: a second one would write the same version's prefix.
         return ("reload requested" if spec.reload else "the spec changed") if over else None
     due = next_load(spec, load["started"])
-    if due and due <= datetime.fromisoformat(now) and ready and ready.get("reason") in TERMINAL_REASONS:
+    if due and due <= datetime.fromisoformat(now) and ready and ready.get("reason") in TERMINAL:
         return f"schedule {spec.schedule.cron if spec.schedule else ''}"
     return None
 
@@ -169,7 +169,7 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
         name = child_name(owner, load["number"])
         mounts = [Mount("artifacts", version_prefix(owner, load["version"]), ARTIFACTS_PATH, read_only=False)]
         versioned = spec.model_copy(update={"env": {**spec.env, "MODELPLANE_DATASET_VERSION": str(load["version"])}})
-        return outcome(False, "Loading", f"job {name} started: loading version {load['version']} ({trigger})",
+        return outcome(False, Reason.LOADING, f"job {name} started: loading version {load['version']} ({trigger})",
                        run_children(owner, versioned, image, cluster, mounts, name), load=load)
     load = status["load"]
     prefix, name = version_prefix(owner, load["version"]), child_name(owner, load["number"])
@@ -179,19 +179,19 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
         return replace(Outcome([], status), requeue_after=again)
     job = observed.job
     if job is None:
-        return outcome(False, "Loading", f"job {name} started: loading version {load['version']}")
-    running = _running(job, observed.pods_refused, name, "Loading")
+        return outcome(False, Reason.LOADING, f"job {name} started: loading version {load['version']}")
+    running = _running(job, observed.pods_refused, name, Reason.LOADING)
     if running:
         return outcome(*running)
     if job.failed:  # its partial files go: the next load writes the same version
-        return replace(outcome(False, "JobFailed", job.message or f"job {name} failed"), deletes=[prefix],
+        return replace(outcome(False, Reason.JOB_FAILED, job.message or f"job {name} failed"), deletes=[prefix],
                        requeue_after=again)
     manifest = observed.manifest or []
     versions = list(status.get("versions") or [])
     latest = versions[-1] if versions else None
     if latest and latest["digest"] == digest(manifest):
-        done = outcome(True, "Unchanged", f"load {load['number']} found the data of v{latest['version']} unchanged; "
-                                          "no new version")
+        done = outcome(True, Reason.UNCHANGED,
+                       f"load {load['number']} found the data of v{latest['version']} unchanged; no new version")
         return replace(done, deletes=[prefix], requeue_after=again)
     entry = {"version": load["version"], "digest": digest(manifest), "files": len(manifest),
              "bytes": sum(f["size"] for f in manifest), "time": now, "image": image}
@@ -199,7 +199,7 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     kept = [*versions, entry][-spec.keep_last:]
     # Versions past keepLast go, data and all, unless a Model version was trained on them (its lineage needs them).
     dropped = [v["version"] for v in versions if v not in kept and v["version"] not in observed.in_use]
-    done = outcome(True, "Loaded", f"version {load['version']}: {artifacts.count} files, {artifacts.size} in "
+    done = outcome(True, Reason.LOADED, f"version {load['version']}: {artifacts.count} files, {artifacts.size} in "
                                    f"{artifacts.url}", artifacts=artifacts.model_dump(by_alias=True),
                    latestVersion=load["version"], versions=kept)
     return replace(done, writes={manifest_object(owner, load["version"]): json.dumps(manifest, indent=1).encode()},
@@ -230,7 +230,7 @@ def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, 
     if run.get("specDigest") != spec_digest(spec):
         return "the spec changed"
     ready = find(status.get("conditions") or [], READY)
-    if not spec.retrain or not ready or ready.get("reason") not in TERMINAL_REASONS:
+    if not spec.retrain or not ready or ready.get("reason") not in TERMINAL:
         return None  # no retraining, or the current run is not over
     if cooldown_left(spec, run, now):
         return None
@@ -275,7 +275,7 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
     if early:  # a run starts only once its image is built: no run is recorded before
         return early
     assert image is not None  # Model specs parse only with exactly one of image or build
-    doing = "Training" if references(spec) else "Loading"
+    doing = Reason.TRAINING if references(spec) else Reason.LOADING
     current = status.get("run")
     if current and observed.job and observed.job.succeeded and status.get("latestVersion") != current["version"]:
         # A run that ended is recorded before anything starts another (even a new spec): no version is lost.
@@ -307,7 +307,7 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
     if running:
         return reply(*running)
     if job.failed:
-        return reply(False, "JobFailed", job.message or f"job {name} failed")
+        return reply(False, Reason.JOB_FAILED, job.message or f"job {name} failed")
     return _recorded(owner, spec, status, cluster, observed, now, run, image, reply)
 
 
@@ -369,7 +369,7 @@ def _recorded(owner: Owner, spec: ModelSpec, status: dict[str, Any], cluster: Cl
     }
     record = {"apiVersion": MODEL_VERSION.api_version, "kind": MODEL_VERSION.kind,
               "metadata": metadata(owner, f"{owner.name}-v{version}"), "spec": lineage}
-    reason = "Trained" if references(spec) else "Imported"
+    reason = Reason.TRAINED if references(spec) else Reason.IMPORTED
     # The newest summaries, and the champion's whatever its age: promotion compares against its metrics.
     recent = versions[-(MAX_VERSIONS - 1):]
     kept = [v for v in versions if v["version"] == new_champion and v not in recent] + recent

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelplane.api.common import Build, Workload
+from modelplane.api.reasons import Reason
 from modelplane.builders.build import build_job, build_job_name, image_ref, source_key
 from modelplane.builders.workload import gpu_problem
 from modelplane.cluster import ClusterFacts
@@ -17,7 +18,7 @@ from modelplane.meta import Owner
 from modelplane.names import tenant_repository
 from modelplane.reconcile.common import INVALID_SPEC, JobState, Outcome, Reply, Stage, pod_refusal_reason
 
-BUILT = "Built"
+BUILT = Reason.BUILT
 
 
 @dataclass(frozen=True)
@@ -56,22 +57,22 @@ def build_stage(owner: Owner, build: Build, status: dict[str, Any], cluster: Clu
         return Stage(BUILT, ok, reason, message, children or [], fields, image if ok else None)
 
     if status.get("builtFrom") == key and status.get("image") == image:
-        return stage(True, "Built", f"built {image}")
+        return stage(True, Reason.BUILT, f"built {image}")
     if build.upload and not observed.stored:
-        return stage(False, "AwaitingUpload", "PUT the build context tarball to status.buildUpload.url "
+        return stage(False, Reason.AWAITING_UPLOAD, "PUT the build context tarball to status.buildUpload.url "
                                               "(kubectl applybuild does this)")
     job = observed.job
     name = build_job_name(owner, build)
     if job is None:
-        return stage(False, "Building", f"build job {name} started", [build_job(owner, build, image, cluster)])
+        return stage(False, Reason.BUILDING, f"build job {name} started", [build_job(owner, build, image, cluster)])
     if not (job.succeeded or job.failed):
         if observed.pods_refused:
             return stage(False, pod_refusal_reason(observed.pods_refused), observed.pods_refused)
-        return stage(False, "Building", f"build job {name} is running")
+        return stage(False, Reason.BUILDING, f"build job {name} is running")
     if job.failed:
-        return stage(False, "BuildFailed", job.message or f"build job {name} failed")
+        return stage(False, Reason.BUILD_FAILED, job.message or f"build job {name} failed")
     fields.update(image=image, builtFrom=key)
-    return stage(True, "Built", f"built {image}")
+    return stage(True, Reason.BUILT, f"built {image}")
 
 
 def foreign_image_problem(image: str | None, namespace: str, cluster: ClusterFacts) -> str | None:
@@ -90,7 +91,7 @@ def begin(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Cluster
     problem = gpu_problem(spec, cluster)
     if problem:  # refused before anything is built or uploaded
         reply = Reply(owner.generation, status, now, None, fields)
-        return reply, None, reply(False, "GPUNotOffered", problem)
+        return reply, None, reply(False, Reason.GPU_NOT_OFFERED, problem)
     problem = foreign_image_problem(spec.image, owner.namespace, cluster)
     if problem:
         reply = Reply(owner.generation, status, now, None, fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelplane.api.reasons import Reason
 from modelplane.conditions import condition
 
 READY = "Ready"
@@ -40,10 +41,8 @@ class JobState:
         return not (self.succeeded or self.failed or self.active)
 
 
-QUOTA_EXCEEDED = "QuotaExceeded"  # pods refused by the namespace's ResourceQuota; clears when quota frees up
-PODS_REFUSED = "PodsRefused"  # pods refused otherwise (Pod Security admission, a webhook, a LimitRange)
-REFUSED = "Refused"  # the API server refused to create or update a child (RBAC, admission, validation)
-INVALID_SPEC = "InvalidSpec"  # the spec cannot be built (the CRD admits it, the operator cannot make children)
+QUOTA_EXCEEDED, PODS_REFUSED = Reason.QUOTA_EXCEEDED, Reason.PODS_REFUSED  # what api/reasons.py says
+REFUSED, INVALID_SPEC = Reason.REFUSED, Reason.INVALID_SPEC
 
 
 def pod_refusal_reason(message: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from modelplane.api.common import Workload
 from modelplane.api.model import ModelSpec
 from modelplane.api.notebook import NotebookSpec
+from modelplane.api.reasons import missing
 from modelplane.builders.workload import DATA_PATH, MODEL_PATH, Mount
 from modelplane.reconcile.common import RefState, prefix_of_url
 
@@ -20,10 +21,6 @@ class Reference:
     kind: str
     name: str
     path: str
-
-    @property
-    def label(self) -> str:
-        return self.field[0].upper() + self.field[1:]  # baseModel -> BaseModel
 
 
 def references(spec: Workload) -> list[Reference]:
@@ -47,9 +44,10 @@ def mount_inputs(spec: Workload, namespace: str, refs: dict[str, RefState],
     for ref in references(spec):
         state = refs.get(ref.field, RefState(found=False))
         if not state.found:
-            return [], (f"{ref.label}NotFound", f"{ref.kind} {ref.name!r} does not exist in namespace {namespace}; "
-                                                "this starts when it is created and Ready")
+            return [], (missing(ref.field, found=False),
+                        f"{ref.kind} {ref.name!r} does not exist in namespace {namespace}; this starts when it is "
+                        "created and Ready")
         if not state.url or (require_ready and not state.ready):
-            return [], (f"{ref.label}NotReady", f"waiting for {ref.kind} {ref.name!r} to be Ready")
+            return [], (missing(ref.field, found=True), f"waiting for {ref.kind} {ref.name!r} to be Ready")
         mounts.append(Mount(ref.field.lower(), prefix_of_url(state.url), ref.path, read_only=True))
     return mounts, ("", "")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane.api.notebook import NotebookSpec
+from modelplane.api.reasons import Reason
 from modelplane.builders.notebook import PORT, notebook_children, token_secret_name, workspace_prefix
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
@@ -38,14 +39,14 @@ def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any],
     fields: dict[str, Any] = {"image": image, "port": PORT, "tokenSecret": token_secret_name(owner),
               "workspace": f"gs://{cluster.bucket}/{workspace_prefix(owner)}"}
     if spec.suspend:
-        return outcome(False, "Suspended", "suspended: no pod, no GPU; the workspace stays in the bucket", children,
-                       pod=None, **fields)
+        return outcome(False, Reason.SUSPENDED, "suspended: no pod, no GPU; the workspace stays in the bucket",
+                       children, pod=None, **fields)
     pod = f"{owner.name}-0"
     if observed.pods and observed.pods.ready:
-        return outcome(True, "Running", f"kubectl port-forward pod/{pod} {PORT}:{PORT}", children, pod=pod,
+        return outcome(True, Reason.RUNNING, f"kubectl port-forward pod/{pod} {PORT}:{PORT}", children, pod=pod,
                        **fields)
     if observed.pods_refused:
         reason = pod_refusal_reason(observed.pods_refused)
         hint = "; suspend another notebook or ask for more quota" if reason == QUOTA_EXCEEDED else ""
         return outcome(False, reason, observed.pods_refused + hint, children, pod=pod, **fields)
-    return outcome(False, "Starting", f"waiting for pod {pod} to be ready", children, pod=pod, **fields)
+    return outcome(False, Reason.STARTING, f"waiting for pod {pod} to be ready", children, pod=pod, **fields)

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane.api.modelserver import ModelServerSpec
+from modelplane.api.reasons import Reason
 from modelplane.builders.server import server_children, service_url
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
 from modelplane.reconcile.common import Outcome, RefState, RolloutState, prefix_of_url
-
-ROLLED_BACK = "RolledBack"
 
 
 @dataclass(frozen=True)
@@ -37,14 +36,15 @@ def _wanted(owner: Owner, spec: ModelServerSpec, observed: ServerObserved) -> tu
     if spec.model.version:
         pinned = observed.pinned or RefState(found=False)
         if not pinned.found or not pinned.url:
-            return None, "ModelVersionNotFound", (f"ModelVersion {spec.model.name}-v{spec.model.version} does not "
-                                                  f"exist in namespace {owner.namespace}")
+            return None, Reason.MODEL_VERSION_NOT_FOUND, (
+                f"ModelVersion {spec.model.name}-v{spec.model.version} does not exist in namespace {owner.namespace}")
         return {"version": spec.model.version, "url": pinned.url}, "", ""
     if not model.found:
-        return None, "ModelNotFound", (f"Model {spec.model.name!r} does not exist in namespace {owner.namespace}; "
-                                       "serving starts when it is created and Ready")
+        return None, Reason.MODEL_NOT_FOUND, (
+            f"Model {spec.model.name!r} does not exist in namespace {owner.namespace}; serving starts when it is "
+            "created and Ready")
     if not model.url:
-        return None, "ModelNotReady", f"waiting for Model {spec.model.name!r} to be Ready"
+        return None, Reason.MODEL_NOT_READY, f"waiting for Model {spec.model.name!r} to be Ready"
     return {"version": model.version, "url": model.url}, "", ""
 
 
@@ -85,11 +85,11 @@ def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any]
     if not rolled_back and wanted and wanted["version"] in rejected and wanted["url"] != target["url"]:
         rolled_back = f"version {wanted['version']} failed its rollout and is not tried again; serving {serving}"
     if rolled_back:
-        return outcome(deployment.available > 0, ROLLED_BACK, rolled_back, children, absent, **fields)
+        return outcome(deployment.available > 0, Reason.ROLLED_BACK, rolled_back, children, absent, **fields)
     if deployment.available:
-        return outcome(True, "Serving", f"{deployment.ready} replica(s) serving {serving} at {url}", children,
+        return outcome(True, Reason.SERVING, f"{deployment.ready} replica(s) serving {serving} at {url}", children,
                        absent, **fields)
     if spec.replicas == 0 and spec.autoscaling is None:
-        return outcome(False, "ScaledToZero", "spec.replicas is 0", children, absent, **fields)
-    return outcome(False, "Deploying", f"waiting for a replica of {serving} to pass its readiness probe ({image})",
+        return outcome(False, Reason.SCALED_TO_ZERO, "spec.replicas is 0", children, absent, **fields)
+    return outcome(False, Reason.DEPLOYING, f"waiting for a replica of {serving} to pass its readiness probe ({image})",
                    children, absent, **fields)
