@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from modelplane.images import BUILDER_IMAGE, NOTEBOOK_IMAGE, SERVER_IMAGE
 from modelplane.names import BUILD_NAMESPACE, WORKLOAD_KSA
@@ -40,6 +41,20 @@ class ClusterFacts:
     def gpu_types(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(pool.gpu_type for pool in self.gpu_pools))
 
+    # Each fact and the variable it travels in, from the stack's ConfigMap to the operator: one table for both ways.
+    OPTIONAL_ENV: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("workload_service_account", "MODELPLANE_WORKLOAD_KSA"), ("server_image", "MODELPLANE_SERVER_IMAGE"),
+        ("notebook_image", "MODELPLANE_NOTEBOOK_IMAGE"), ("builder_image", "MODELPLANE_BUILDER_IMAGE"),
+        ("build_namespace", "MODELPLANE_BUILD_NAMESPACE"))
+
+    def to_env(self) -> dict[str, str]:
+        """The MODELPLANE_* variables from_env reads back as these facts (what deploy.py writes into the ConfigMap)."""
+        pools = [{"name": p.name, "gpuType": p.gpu_type, "gpusPerNode": p.gpus_per_node, "spot": p.spot}
+                 for p in self.gpu_pools]
+        return {"MODELPLANE_PROJECT": self.project, "MODELPLANE_BUCKET": self.bucket,
+                "MODELPLANE_REGISTRY": self.registry, "MODELPLANE_GPU_POOLS": json.dumps(pools, sort_keys=True),
+                **{var: getattr(self, key) for key, var in self.OPTIONAL_ENV}}
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ClusterFacts:
         """Read MODELPLANE_* variables; a missing required one is named in the error."""
@@ -50,10 +65,6 @@ class ClusterFacts:
             GpuPool(name=p["name"], gpu_type=p["gpuType"], gpus_per_node=int(p.get("gpusPerNode", 1)),
                     spot=bool(p.get("spot", False)))
             for p in json.loads(env.get("MODELPLANE_GPU_POOLS", "[]")))
-        optional = {key: env[var] for key, var in (("workload_service_account", "MODELPLANE_WORKLOAD_KSA"),
-                                                   ("server_image", "MODELPLANE_SERVER_IMAGE"),
-                                                   ("notebook_image", "MODELPLANE_NOTEBOOK_IMAGE"),
-                                                   ("builder_image", "MODELPLANE_BUILDER_IMAGE"),
-                                                   ("build_namespace", "MODELPLANE_BUILD_NAMESPACE")) if env.get(var)}
+        optional = {key: env[var] for key, var in cls.OPTIONAL_ENV if env.get(var)}
         return cls(project=env["MODELPLANE_PROJECT"], bucket=env["MODELPLANE_BUCKET"],
                    registry=env["MODELPLANE_REGISTRY"], gpu_pools=pools, **optional)

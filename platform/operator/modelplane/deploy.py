@@ -17,6 +17,7 @@ import yaml
 
 from modelplane.api import GROUP
 from modelplane.api.crd import CRDS_DIR
+from modelplane.cluster import ClusterFacts, GpuPool
 from modelplane.names import (
     BUILD_NAMESPACE,
     GKE_SA_ANNOTATION,
@@ -103,21 +104,20 @@ def user_roles() -> list[dict[str, Any]]:
     return [role("modelplane-edit", [*READ, *WRITE], "edit", "admin"), role("modelplane-view", READ, "view")]
 
 
+def cluster_facts(facts: PlatformFacts) -> ClusterFacts:
+    """What the operator will know of its cluster (modelplane/cluster.py), from the stack's facts."""
+    pools = tuple(GpuPool(name=p["name"], gpu_type=p["gpuType"], gpus_per_node=int(p.get("gpusPerNode", 1)),
+                          spot=bool(p.get("spot", False))) for p in facts.gpu_pools)
+    return ClusterFacts(project=facts.project, bucket=facts.bucket, registry=facts.registry, gpu_pools=pools,
+                        server_image=facts.server_image, notebook_image=facts.notebook_image,
+                        builder_image=facts.builder_image)
+
+
 def operator_config(facts: PlatformFacts) -> dict[str, Any]:
-    data = {
-        "MODELPLANE_PROJECT": facts.project,
-        "MODELPLANE_REGION": facts.region,
-        "MODELPLANE_BUCKET": facts.bucket,
-        "MODELPLANE_REGISTRY": facts.registry,
-        "MODELPLANE_GPU_POOLS": json.dumps(list(facts.gpu_pools), sort_keys=True),
-        "MODELPLANE_NAMESPACES": ",".join(facts.tenants),
-        "MODELPLANE_WORKLOAD_KSA": WORKLOAD_KSA,
-        "MODELPLANE_BUILD_NAMESPACE": BUILD_NAMESPACE,
-        "MODELPLANE_SERVER_IMAGE": facts.server_image,
-        "MODELPLANE_NOTEBOOK_IMAGE": facts.notebook_image,
-        "MODELPLANE_BUILDER_IMAGE": facts.builder_image,
-        "GOOGLE_CLOUD_PROJECT": facts.project,
-    }
+    """The operator's environment: its cluster facts (ClusterFacts.to_env, read back by from_env), the namespaces it
+    watches (operator/main.py), and the project Google's client libraries use."""
+    data = {**cluster_facts(facts).to_env(), "MODELPLANE_NAMESPACES": ",".join(facts.tenants),
+            "GOOGLE_CLOUD_PROJECT": facts.project}
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(OPERATOR, SYSTEM_NAMESPACE), "data": data}
 
 
