@@ -1,9 +1,9 @@
 """Artifact Registry repositories: one for the platform's own images, one per tenant for the images it builds.
 
 Artifact Registry grants access per repository (no IAM conditions on images inside one), so a repository is the
-smallest scope a builder's push right can have. The platform repository holds the operator image: no identity the
-stack creates may write to it (the platform engineer pushes with their own rights), and its tags are immutable, so a
-version, once pushed, names the same bytes forever. Tenant repositories keep mutable tags: a build from a branch
+smallest scope a builder's push right can have. The platform repository holds the operator image: only the release
+account writes to it (the Cloud Build of infra/operator_image.py; no pod can act as it), and its tags are immutable,
+so a version, once pushed, names the same bytes forever. Tenant repositories keep mutable tags: a build from a branch
 re-tags `:<branch>`, and the layer cache is re-written on every build.
 """
 
