@@ -30,9 +30,9 @@ from modelplane.cli.errors import Exit
 from modelplane.cli.pack import pack
 from modelplane.deploy import TENANT_LABEL
 from modelplane.names import BUILD_NAMESPACE
-from tests.operator.test_operator import finish_job, obj_of, ready
 from tests.support.emulator import ApiServerEmulator
 from tests.support.kube import NAMESPACE, Operator, eventually
+from tests.support.objects import finish_job, obj_of, ready
 
 MODEL: dict[str, Any] = {"apiVersion": "modelplane.dev/v1alpha1", "kind": "Model", "metadata": {"name": "tuned"},
                          "spec": {"params": {"epochs": 1}}}

@@ -8,8 +8,8 @@ from google.cloud import storage
 
 from modelplane.cli import promote
 from modelplane.cli.errors import Exit
-from tests.operator.test_operator import create, finish_job, obj_of, write_artifacts
 from tests.support.kube import NAMESPACE, Operator, eventually
+from tests.support.objects import create, finish_job, obj_of, write_artifacts
 
 MODEL = {"apiVersion": "modelplane.dev/v1alpha1", "kind": "Model", "metadata": {"name": "clf"},
          "spec": {"image": "loader:1", "params": {"n": 1}}}

@@ -25,8 +25,8 @@ from modelplane.reconcile.build import BuildObserved, SignedUpload, build_stage,
 from modelplane.reconcile.common import JobState
 from modelplane.storage import ArtifactStore, UploadSigner
 from tests.conftest import put_signed
-from tests.operator.test_operator import create, exists, finish_job, obj_of, ready, write_artifacts
 from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner
+from tests.support.objects import create, exists, finish_job, obj_of, ready, write_artifacts
 
 NOW = "2026-11-24T10:00:00Z"
 GIT = Build.model_validate({"git": {"url": "https://github.com/org/loader", "ref": "v1.2", "path": "images/loader"}})

@@ -15,9 +15,9 @@ from google.cloud import storage
 
 from modelplane.api import GROUP, VERSION
 from modelplane.operator.kube import FIELD_MANAGER, USER_AGENT
-from tests.operator.test_operator import create, example, exists, finish_job, obj_of, ready, write_artifacts
 from tests.support.emulator import ApiServerEmulator
 from tests.support.kube import NAMESPACE, Operator, eventually
+from tests.support.objects import create, example, exists, finish_job, obj_of, ready, write_artifacts
 
 SERVER = "falcon-7b-squad"
 

@@ -22,8 +22,8 @@ from google.cloud import storage
 
 from modelplane.builders.server import MODEL_URL_ANNOTATION
 from modelplane.demo.runner import run_job
-from tests.operator.test_operator import create, obj_of, ready
 from tests.support.kube import NAMESPACE, Operator, eventually, in_background
+from tests.support.objects import create, obj_of, ready
 
 LOOP = Path(__file__).resolve().parents[2] / "examples" / "loop"
 PROGRAMS = {"modelplane-examples/loop-loader": [sys.executable, str(LOOP / "loader" / "main.py")],

@@ -9,8 +9,8 @@ from google.cloud import storage
 from modelplane.api.notebook import NotebookSpec
 from modelplane.reconcile.common import RefState, RolloutState
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
-from tests.operator.test_operator import create, example, finish_job, obj_of, ready
 from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner
+from tests.support.objects import create, example, finish_job, obj_of, ready
 
 NOW = "2026-11-24T10:00:00Z"
 SPEC = NotebookSpec.model_validate({"model": {"name": "m"}, "resources": {"gpu": {"type": "nvidia-l4"}}})

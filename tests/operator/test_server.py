@@ -9,8 +9,8 @@ from google.cloud import storage
 from modelplane.api.modelserver import ModelServerSpec
 from modelplane.reconcile.common import RefState, RolloutState
 from modelplane.reconcile.server import ServerObserved, reconcile_server
-from tests.operator.test_operator import create, example, exists, finish_job, obj_of, ready, write_artifacts
 from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner
+from tests.support.objects import create, example, exists, finish_job, obj_of, ready, write_artifacts
 
 NOW = "2026-11-24T10:00:00Z"
 SPEC = ModelServerSpec.model_validate({"model": {"name": "ft"}, "resources": {"gpu": {"type": "nvidia-l4"}}})

@@ -10,7 +10,9 @@ import yaml
 from modelplane.api.crd import CRDS_DIR
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import RolloutState
-from tests.operator.test_versions import (
+from tests.support.kube import DEV_CLUSTER, owner
+from tests.support.pruning import pruned
+from tests.support.scenarios import (
     DATA_V1,
     DATA_V2,
     FILES,
@@ -19,8 +21,6 @@ from tests.operator.test_versions import (
     run,
     serve,
 )
-from tests.support.kube import DEV_CLUSTER, owner
-from tests.support.pruning import pruned
 
 
 def status_schema(plural: str) -> dict[str, Any]:

@@ -6,35 +6,30 @@ import pytest
 
 from modelplane.api.common import Artifacts
 from modelplane.api.dataset import DatasetSpec
-from modelplane.api.model import Evaluation, ModelSpec
-from modelplane.api.modelserver import ModelServerSpec
+from modelplane.api.model import Evaluation
 from modelplane.operator.handlers import finite_metrics
 from modelplane.reconcile.artifacts import Observed, reconcile
-from modelplane.reconcile.common import JobState, Outcome, RefState, RolloutState
+from modelplane.reconcile.common import JobState, RefState, RolloutState
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from modelplane.reconcile.versions import diff, digest, judge
 from tests.support.kube import DEV_CLUSTER, owner
-
-T0, T1, T2, T3 = "2026-11-24T10:00:00+00:00", "2026-11-24T11:00:00+00:00", "2026-11-24T12:00:00+00:00", \
-    "2026-11-24T13:00:00+00:00"
-FEED = DatasetSpec.model_validate({"image": "loader:1", "params": {"source": "/feed"}})
-FILES = [{"name": "train.csv", "size": 10, "md5": "a"}, {"name": "eval.csv", "size": 5, "md5": "e"}]
-MORE = [{"name": "train.csv", "size": 20, "md5": "b"}, {"name": "eval.csv", "size": 5, "md5": "e"},
-        {"name": "extra.csv", "size": 1, "md5": "x"}]
-TRAINER = ModelSpec.model_validate({
-    "image": "trainer:1", "dataset": {"name": "feed"}, "retrain": {},
-    "evaluation": {"metrics": [{"name": "accuracy", "threshold": 0.5}]}})
-
-
-def ready_of(outcome: Outcome) -> dict[str, Any]:
-    return next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
-
-
-def load(status: dict[str, Any], generation: int, manifest: list[dict[str, Any]], now: str) -> Outcome:
-    """One load of the feed: the sync that starts it, then the sync after its Job succeeded."""
-    who = owner("Dataset", "feed", generation)
-    started = reconcile(who, FEED, status, DEV_CLUSTER, Observed(), now).status
-    return reconcile(who, FEED, started, DEV_CLUSTER, Observed(job=JobState(succeeded=True), manifest=manifest), now)
+from tests.support.scenarios import (
+    DATA_V1,
+    DATA_V2,
+    FEED,
+    FILES,
+    MORE,
+    NIGHTLY,
+    SERVER,
+    T0,
+    T1,
+    T2,
+    TRAINER,
+    load,
+    ready_of,
+    run,
+    serve,
+)
 
 
 def test_each_load_is_a_version_and_an_unchanged_load_is_none() -> None:
@@ -92,21 +87,6 @@ def test_a_margin_and_a_metric_to_minimize() -> None:
     assert judge(evaluation, {"loss": 0.4}, {"loss": 0.5}).promote
 
 
-DATA_V1 = RefState(found=True, ready=True, url="gs://b/ml/datasets/feed/v1/", version=1, digest="d1")
-DATA_V2 = RefState(found=True, ready=True, url="gs://b/ml/datasets/feed/v2/", version=2, digest="d2")
-
-
-def run(status: dict[str, Any], data: RefState, metrics: dict[str, float], now: str,
-        spec: ModelSpec = TRAINER) -> tuple[Outcome, Outcome]:
-    """One run of the trainer: the sync that starts it, and the sync after its Job succeeded."""
-    who = owner("Model", "clf")
-    started = reconcile(who, spec, status, DEV_CLUSTER, Observed(refs={"dataset": data}), now)
-    done = reconcile(who, spec, started.status, DEV_CLUSTER, Observed(
-        job=JobState(succeeded=True), refs={"dataset": data}, metrics=metrics,
-        artifacts=Artifacts(url=f"gs://b/ml/models/clf/v{started.status['run']['version']}/")), now)
-    return started, done
-
-
 def test_new_data_retrains_from_the_champion_and_only_a_better_version_is_promoted() -> None:
     _, first = run({}, DATA_V1, {"accuracy": 0.8}, T0)
     assert first.status["champion"] == 1 and ready_of(first)["reason"] == "Trained"
@@ -145,18 +125,6 @@ def test_a_pinned_champion_rolls_back_without_a_run() -> None:
     assert back.status["artifacts"]["url"] == "gs://b/ml/models/clf/v1/"
 
 
-SERVER = ModelServerSpec.model_validate({"model": {"name": "clf"}, "rolloutDeadlineSeconds": 600})
-
-
-def model(version: int) -> RefState:
-    return RefState(found=True, ready=True, url=f"gs://b/ml/models/clf/v{version}/", version=version)
-
-
-def serve(status: dict[str, Any], champion: int, deployment: RolloutState) -> Outcome:
-    return reconcile_server(owner("ModelServer", "srv"), SERVER, status, DEV_CLUSTER,
-                            ServerObserved(model=model(champion), deployment=deployment), T0)
-
-
 def test_the_server_follows_the_champion_and_rolls_back_a_stuck_rollout() -> None:
     done = RolloutState(1, 1, 1, complete=True)
     v1 = serve(serve({}, 1, RolloutState()).status, 1, done)
@@ -186,10 +154,6 @@ def test_a_finished_run_is_recorded_before_a_new_spec_starts_the_next() -> None:
     second = reconcile(owner("Model", "clf", 2), changed, first.status, DEV_CLUSTER,
                        Observed(refs={"dataset": DATA_V1}), T1)
     assert second.status["run"]["version"] == 2 and second.status["run"]["trigger"] == "the spec changed"
-
-
-NIGHTLY = FEED.model_copy(update={"schedule": DatasetSpec.model_validate(
-    {"image": "x", "schedule": {"cron": "0 3 * * *", "timeZone": "Europe/Berlin"}}).schedule})
 
 
 def test_a_schedule_loads_once_when_due_even_after_days_of_downtime() -> None:

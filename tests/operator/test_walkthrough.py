@@ -19,8 +19,8 @@ import yaml
 from google.cloud import storage
 
 from modelplane.deploy import crds
-from tests.operator.test_operator import create, exists, obj_of, ready
 from tests.support.kube import NAMESPACE, Operator, eventually, in_background
+from tests.support.objects import create, exists, obj_of, ready
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## From `pulumi up` to a served fine-tuned model"
