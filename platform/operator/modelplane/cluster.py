@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from modelplane.images import BUILDER_IMAGE, NOTEBOOK_IMAGE, SERVER_IMAGE
 from modelplane.names import BUILD_NAMESPACE, WORKLOAD_KSA
@@ -20,6 +20,15 @@ class GpuPool:
     gpu_type: str
     gpus_per_node: int
     spot: bool
+
+    @classmethod
+    def from_wire(cls, pool: Mapping[str, Any]) -> GpuPool:
+        """A pool as the stack's outputs and the ConfigMap carry it (`{name, gpuType, gpusPerNode, spot}`)."""
+        return cls(name=pool["name"], gpu_type=pool["gpuType"], gpus_per_node=int(pool.get("gpusPerNode", 1)),
+                   spot=bool(pool.get("spot", False)))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"name": self.name, "gpuType": self.gpu_type, "gpusPerNode": self.gpus_per_node, "spot": self.spot}
 
 
 @dataclass(frozen=True)
@@ -49,8 +58,7 @@ class ClusterFacts:
 
     def to_env(self) -> dict[str, str]:
         """The MODELPLANE_* variables from_env reads back as these facts (what deploy.py writes into the ConfigMap)."""
-        pools = [{"name": p.name, "gpuType": p.gpu_type, "gpusPerNode": p.gpus_per_node, "spot": p.spot}
-                 for p in self.gpu_pools]
+        pools = [pool.to_wire() for pool in self.gpu_pools]
         return {"MODELPLANE_PROJECT": self.project, "MODELPLANE_BUCKET": self.bucket,
                 "MODELPLANE_REGISTRY": self.registry, "MODELPLANE_GPU_POOLS": json.dumps(pools, sort_keys=True),
                 **{var: getattr(self, key) for key, var in self.OPTIONAL_ENV}}
@@ -61,10 +69,7 @@ class ClusterFacts:
         missing = [k for k in ("MODELPLANE_PROJECT", "MODELPLANE_BUCKET", "MODELPLANE_REGISTRY") if not env.get(k)]
         if missing:
             raise ValueError(f"operator configuration lacks {', '.join(missing)} (set by the stack's ConfigMap)")
-        pools = tuple(
-            GpuPool(name=p["name"], gpu_type=p["gpuType"], gpus_per_node=int(p.get("gpusPerNode", 1)),
-                    spot=bool(p.get("spot", False)))
-            for p in json.loads(env.get("MODELPLANE_GPU_POOLS", "[]")))
+        pools = tuple(map(GpuPool.from_wire, json.loads(env.get("MODELPLANE_GPU_POOLS", "[]"))))
         optional = {key: env[var] for key, var in cls.OPTIONAL_ENV if env.get(var)}
         return cls(project=env["MODELPLANE_PROJECT"], bucket=env["MODELPLANE_BUCKET"],
                    registry=env["MODELPLANE_REGISTRY"], gpu_pools=pools, **optional)

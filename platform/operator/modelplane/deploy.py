@@ -106,9 +106,8 @@ def user_roles() -> list[dict[str, Any]]:
 
 def cluster_facts(facts: PlatformFacts) -> ClusterFacts:
     """What the operator will know of its cluster (modelplane/cluster.py), from the stack's facts."""
-    pools = tuple(GpuPool(name=p["name"], gpu_type=p["gpuType"], gpus_per_node=int(p.get("gpusPerNode", 1)),
-                          spot=bool(p.get("spot", False))) for p in facts.gpu_pools)
-    return ClusterFacts(project=facts.project, bucket=facts.bucket, registry=facts.registry, gpu_pools=pools,
+    return ClusterFacts(project=facts.project, bucket=facts.bucket, registry=facts.registry,
+                        gpu_pools=tuple(map(GpuPool.from_wire, facts.gpu_pools)),
                         server_image=facts.server_image, notebook_image=facts.notebook_image,
                         builder_image=facts.builder_image)
 

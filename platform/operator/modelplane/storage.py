@@ -34,23 +34,18 @@ class ArtifactStore:
     def __init__(self, client: storage.Client, bucket: str) -> None:
         self.bucket = client.bucket(bucket)
 
-    def summarize(self, prefix: str) -> Artifacts:
-        """The prefix's file count, total size and first file names (relative to the prefix)."""
-        count = total = 0
-        files: list[str] = []
-        for blob in self.bucket.client.list_blobs(self.bucket, prefix=prefix):
-            if blob.name.endswith("/"):
-                continue  # a "directory" placeholder, not data
-            count += 1
-            total += blob.size or 0
-            if len(files) < FIRST_FILES:
-                files.append(blob.name.removeprefix(prefix))
-        return Artifacts(url=f"gs://{self.bucket.name}/{prefix}", files=files, count=count, size=human_size(total),
-                         bytes=total)
+    def summarize(self, prefix: str, manifest: list[dict[str, Any]] | None = None) -> Artifacts:
+        """The prefix's file count, total size and first file names (relative to the prefix); from `manifest` when
+        the caller listed the prefix already (one listing, not two)."""
+        files = self.manifest(prefix) if manifest is None else manifest
+        total = sum(f["size"] for f in files)
+        return Artifacts(url=f"gs://{self.bucket.name}/{prefix}", files=[f["name"] for f in files[:FIRST_FILES]],
+                         count=len(files), size=human_size(total), bytes=total)
 
     def manifest(self, prefix: str) -> list[dict[str, Any]]:
-        """Every file under prefix with its size and the checksums GCS keeps (names relative to the prefix, sorted)."""
-        # MD5 and CRC32C: a composite object has no MD5, so a changed file of the same size would look unchanged.
+        """Every file under prefix with its size and the checksums GCS keeps (names relative to the prefix, sorted;
+        "directory" placeholders are not data). MD5 and CRC32C: a composite object has no MD5, so a changed file of
+        the same size would otherwise look unchanged."""
         return sorted(({"name": blob.name.removeprefix(prefix), "size": blob.size or 0, "md5": blob.md5_hash or "",
                         "crc32c": blob.crc32c or ""}
                        for blob in self.bucket.client.list_blobs(self.bucket, prefix=prefix)

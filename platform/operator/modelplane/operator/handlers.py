@@ -55,9 +55,7 @@ from modelplane.reconcile.artifacts import (
 )
 from modelplane.reconcile.build import BuildObserved, SignedUpload, needs_signing
 from modelplane.reconcile.common import (
-    INVALID_SPEC,
     READY,
-    REFUSED,
     Outcome,
     RefState,
     failed_status,
@@ -187,7 +185,8 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
         return observed
     if isinstance(spec, DatasetSpec):
         prefix = version_prefix(owner, (status.get("load") or {}).get("version", 1))
-        return replace(observed, artifacts=memo.store.summarize(prefix), manifest=memo.store.manifest(prefix),
+        manifest = memo.store.manifest(prefix)
+        return replace(observed, artifacts=memo.store.summarize(prefix, manifest), manifest=manifest,
                        in_use=dataset_versions_in_use(memo, owner))
     assert isinstance(spec, ModelSpec)
     run = status.get("run") or {}
@@ -290,7 +289,7 @@ def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | N
     else:
         problem = params_problem(spec.params) if isinstance(spec, Workload) else None
     if problem:
-        outcome = Outcome([], failed_status(status, owner.generation, INVALID_SPEC, problem, now()))
+        outcome = Outcome([], failed_status(status, owner.generation, Reason.INVALID_SPEC, problem, now()))
     else:
         observed = controller.observe(memo, owner, spec, status)
         outcome = controller.reconcile(owner, spec, status, memo.cluster, observed, now())
@@ -302,7 +301,7 @@ def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | N
             memo.store.write(name, data)
     except RefusedError as error:  # RBAC, admission or validation said no: show it on the object, and retry slowly
         write_status(memo, kind, owner, status,
-                     failed_status(status, owner.generation, REFUSED, str(error), now()), logger)
+                     failed_status(status, owner.generation, Reason.REFUSED, str(error), now()), logger)
         raise
     write_status(memo, kind, owner, status, outcome.status, logger)
     awaiting = any(c["reason"] == Reason.AWAITING_UPLOAD for c in outcome.status.get("conditions", []))

@@ -35,7 +35,6 @@ from modelplane.conditions import find
 from modelplane.meta import Owner, child_name, metadata
 from modelplane.reconcile.build import BuildObserved, begin
 from modelplane.reconcile.common import (
-    INVALID_SPEC,
     READY,
     JobState,
     Outcome,
@@ -140,7 +139,7 @@ def _load_trigger(owner: Owner, spec: DatasetSpec, status: dict[str, Any], now: 
     if not load:
         return "created"
     ready = find(status.get("conditions") or [], READY)
-    over = bool(ready and ready.get("reason") in TERMINAL | {INVALID_SPEC})
+    over = bool(ready and ready.get("reason") in TERMINAL | {Reason.INVALID_SPEC})
     if load.get("generation") != owner.generation:
         # One load at a time: a second one would write the same version's prefix.
         return ("reload requested" if spec.reload else "the spec changed") if over else None
@@ -156,7 +155,7 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
         return Outcome([], status)
     problem = schedule_problem(spec)
     if problem:
-        return Outcome([], failed_status(status, owner.generation, INVALID_SPEC, problem, now))
+        return Outcome([], failed_status(status, owner.generation, Reason.INVALID_SPEC, problem, now))
     fields = {"source": source(spec), **({"image": spec.image} if spec.image else {})}
     outcome, image, early = begin(owner, spec, status, cluster, observed.build, now, **fields)
     if early:

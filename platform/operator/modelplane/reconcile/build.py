@@ -16,7 +16,7 @@ from modelplane.builders.workload import gpu_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.names import tenant_repository
-from modelplane.reconcile.common import INVALID_SPEC, JobState, Outcome, Reply, Stage, pod_refusal_reason
+from modelplane.reconcile.common import JobState, Outcome, Reply, Stage, pod_refusal_reason
 
 BUILT = Reason.BUILT
 
@@ -95,7 +95,7 @@ def begin(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Cluster
     problem = foreign_image_problem(spec.image, owner.namespace, cluster)
     if problem:
         reply = Reply(owner.generation, status, now, None, fields)
-        return reply, None, reply(False, INVALID_SPEC, problem)
+        return reply, None, reply(False, Reason.INVALID_SPEC, problem)
     stage = build_stage(owner, spec.build, status, cluster, observed) if spec.build else None
     reply = Reply(owner.generation, status, now, stage, fields)
     if reply.waiting_for_build:

@@ -41,13 +41,11 @@ class JobState:
         return not (self.succeeded or self.failed or self.active)
 
 
-QUOTA_EXCEEDED, PODS_REFUSED = Reason.QUOTA_EXCEEDED, Reason.PODS_REFUSED  # what api/reasons.py says
-REFUSED, INVALID_SPEC = Reason.REFUSED, Reason.INVALID_SPEC
 
 
 def pod_refusal_reason(message: str) -> str:
     """The reason for a FailedCreate message: quota is told apart, since freeing quota is the user's fix."""
-    return QUOTA_EXCEEDED if "exceeded quota" in message else PODS_REFUSED
+    return Reason.QUOTA_EXCEEDED if "exceeded quota" in message else Reason.PODS_REFUSED
 
 
 def failed_status(status: dict[str, Any], generation: int, reason: str, message: str, now: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from modelplane.builders.notebook import PORT, notebook_children, token_secret_n
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import QUOTA_EXCEEDED, Outcome, RefState, RolloutState, pod_refusal_reason
+from modelplane.reconcile.common import Outcome, RefState, RolloutState, pod_refusal_reason
 from modelplane.reconcile.inputs import mount_inputs
 
 
@@ -47,6 +47,6 @@ def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any],
                        **fields)
     if observed.pods_refused:
         reason = pod_refusal_reason(observed.pods_refused)
-        hint = "; suspend another notebook or ask for more quota" if reason == QUOTA_EXCEEDED else ""
+        hint = "; suspend another notebook or ask for more quota" if reason == Reason.QUOTA_EXCEEDED else ""
         return outcome(False, reason, observed.pods_refused + hint, children, pod=pod, **fields)
     return outcome(False, Reason.STARTING, f"waiting for pod {pod} to be ready", children, pod=pod, **fields)
