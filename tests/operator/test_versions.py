@@ -3,11 +3,21 @@
 from typing import Any
 
 import pytest
+from kubernetes.client import (
+    V1Deployment,
+    V1DeploymentCondition,
+    V1DeploymentSpec,
+    V1DeploymentStatus,
+    V1LabelSelector,
+    V1ObjectMeta,
+    V1PodTemplateSpec,
+)
 
 from modelplane.api.common import Artifacts
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import Evaluation
 from modelplane.operator.handlers import finite_metrics
+from modelplane.operator.kube import rollout_state
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import JobState, RefState, RolloutState
 from modelplane.reconcile.server import ServerObserved, reconcile_server
@@ -234,3 +244,23 @@ def test_the_lineage_names_the_digest_of_the_version_trained_on() -> None:
 def test_nan_metrics_are_dropped_before_promotion() -> None:
     assert finite_metrics({"accuracy": float("nan"), "loss": float("inf"), "f1": 0.5, "ok": True}) == {"f1": 0.5}
     assert not judge(TRAINER.evaluation, finite_metrics({"accuracy": float("nan")}), None).promote
+
+
+def deployment(generation: int, observed: int, reason: str) -> V1Deployment:
+    return V1Deployment(metadata=V1ObjectMeta(generation=generation), spec=V1DeploymentSpec(
+        selector=V1LabelSelector(), template=V1PodTemplateSpec()), status=V1DeploymentStatus(
+        observed_generation=observed, replicas=1, ready_replicas=1, available_replicas=1,
+        conditions=[V1DeploymentCondition(type="Progressing", status="False", reason=reason)]))
+
+
+@pytest.mark.parametrize(("generation", "observed", "reason", "complete", "stuck"), [
+    (3, 3, "NewReplicaSetAvailable", True, False),
+    (3, 3, "ProgressDeadlineExceeded", False, True),
+    (4, 3, "ProgressDeadlineExceeded", False, False),  # the controller has not seen the new template yet
+    (4, 3, "NewReplicaSetAvailable", False, False),  # done, but with the old template
+    (3, 3, "ReplicaSetUpdated", False, False),  # still rolling
+])
+def test_a_rollout_is_read_as_kubectl_rollout_status_reads_it(generation: int, observed: int, reason: str,
+                                                              complete: bool, stuck: bool) -> None:
+    state = rollout_state(deployment(generation, observed, reason))
+    assert (state.complete, state.stuck) == (complete, stuck)

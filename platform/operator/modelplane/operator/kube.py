@@ -51,6 +51,23 @@ _API_PATHS = {  # kind -> (API prefix, plural) of every child the operator makes
 T = TypeVar("T")
 
 
+def rollout_state(found: Any) -> RolloutState:
+    """A Deployment's or StatefulSet's rollout, read as `kubectl rollout status` reads it (kubectl's
+    rollout_status.go, with the reasons of pkg/controller/deployment/util/deployment_util.go): the Progressing
+    condition counts only once the controller observed the current generation (`generation <= observedGeneration`);
+    `NewReplicaSetAvailable` is a finished rollout, `ProgressDeadlineExceeded` one that passed
+    spec.progressDeadlineSeconds."""
+    status = found.status
+    if not status:
+        return RolloutState()
+    progressing = next((c for c in status.conditions or [] if c.type == "Progressing"), None)
+    current = (found.metadata.generation or 0) <= (status.observed_generation or 0)
+    reason = progressing.reason if progressing and current else ""
+    return RolloutState(replicas=status.replicas or 0, ready=status.ready_replicas or 0,
+                        available=status.available_replicas or 0, complete=reason == "NewReplicaSetAvailable",
+                        stuck=reason == "ProgressDeadlineExceeded")
+
+
 class TransientError(Exception):
     """The call may work if tried again later (the API server or the network had trouble)."""
 
@@ -155,19 +172,7 @@ class Kube:
     def _rollout(self, read: Callable[..., Any], namespace: str, name: str) -> RolloutState | None:
         found = self._call(f"reading {namespace}/{name}", lambda: read(name, namespace,
                                                                        _request_timeout=REQUEST_TIMEOUT))
-        if found is None:
-            return None
-        status = found.status
-        if not status:
-            return RolloutState()
-        # Progressing, as the Deployment controller sets it (pkg/controller/deployment/progress.go): the latest
-        # ReplicaSet is available, or the rollout passed spec.progressDeadlineSeconds.
-        progressing = next((c for c in status.conditions or [] if c.type == "Progressing"), None)
-        current = (status.observed_generation or 0) >= (found.metadata.generation or 0)
-        reason = progressing.reason if progressing and current else ""
-        return RolloutState(replicas=status.replicas or 0, ready=status.ready_replicas or 0,
-                            available=status.available_replicas or 0, complete=reason == "NewReplicaSetAvailable",
-                            stuck=reason == "ProgressDeadlineExceeded")
+        return None if found is None else rollout_state(found)
 
     def termination_message(self, namespace: str, job_name: str) -> str:
         pods = self._call(f"listing pods of job {namespace}/{job_name}", lambda: self.core.list_namespaced_pod(
