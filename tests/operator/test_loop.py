@@ -9,6 +9,7 @@ run; a version pinned by hand whose rollout fails -> rolled back.
 """
 
 import asyncio
+import json
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -125,6 +126,8 @@ async def test_the_loop_retrains_promotes_only_the_better_version_and_serves_it(
         await eventually(lambda: status(k8s, "ModelServer", "clf").get("servedVersion") == 2, timeout=TIMEOUT)
         v2 = record(k8s, 2)
         assert v2["parent"] == 1 and v2["dataset"]["version"] == 2
+        diff = json.loads(k8s.objects["v1/configmaps", NAMESPACE, "model-clf-2-params"]["data"]["data-diff.json"])
+        assert (diff["from"], diff["to"], diff["changed"]) == (1, 2, ["train.csv"])  # what v1 did not see
         assert v2["metrics"]["accuracy"] > v1["metrics"]["accuracy"]
         assert status(k8s, "Model", "clf")["champion"] == 2
         say(f"feed v2 -> clf v2 from v1 (accuracy {v2['metrics']['accuracy']:.3f}) -> promoted -> server rolled to v2")

@@ -190,14 +190,25 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
                        in_use=dataset_versions_in_use(memo, owner))
     assert isinstance(spec, ModelSpec)
     run = status.get("run") or {}
-    prefix = version_prefix(owner, run.get("version", 1))
     data = refs.get("dataset")
-    wanted = {data.version if data else None, run.get("datasetVersion"),
-              *(s.get("datasetVersion") for s in status.get("versions") or [])}
+    # A retraining Model syncs on every event of its Dataset: read the bucket only for what this sync may use.
+    recorded = status.get("latestVersion") == run.get("version")  # metrics and weights are in the status already
+    new_data = bool(data and data.version and data.version != run.get("datasetVersion"))  # a run may start: its diff
+    if recorded and not new_data:
+        return observed
+    wanted = set() if recorded else {run.get("datasetVersion")}  # the lineage digests the version trained on
+    if new_data and data:  # the diff: from the data a parent (the champion or the latest) saw, to the new version
+        parents = {status.get("champion"), status.get("latestVersion")}
+        wanted |= {data.version, *(v.get("datasetVersion") for v in status.get("versions") or []
+                                   if v.get("version") in parents)}
     manifests = {v: m for v in wanted
                  if v and spec.dataset and (m := memo.store.read_json(
                      manifest_object(Owner(DATASET.kind, spec.dataset.name, owner.namespace, "", 0), v))) is not None}
-    return replace(observed, artifacts=memo.store.summarize(prefix), data_manifests=manifests,
+    observed = replace(observed, data_manifests=manifests)
+    if recorded:
+        return observed
+    prefix = version_prefix(owner, run.get("version", 1))
+    return replace(observed, artifacts=memo.store.summarize(prefix),
                    metrics=finite_metrics(memo.store.read_json(prefix + METRICS)))
 
 
