@@ -23,9 +23,9 @@ from tests.support.scenarios import (
 )
 
 
-def status_schema(plural: str) -> dict[str, Any]:
+def status_schema(plural: str, part: str = "status") -> dict[str, Any]:
     crd = yaml.safe_load((CRDS_DIR / f"{plural}.yaml").read_text())
-    return dict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"])
+    return dict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][part])
 
 
 def statuses() -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -55,3 +55,11 @@ def test_the_pruning_port_finds_an_undeclared_field() -> None:
     schema = status_schema("models")
     assert pruned(schema, {"champion": 1, "retrains": True, "versions": [{"version": 1, "extra": 2}],
                            "run": {"version": 1, "digest": "x"}}) == [".retrains", ".versions[0].extra", ".run.digest"]
+
+
+def test_a_model_versions_record_is_kept_whole() -> None:
+    """The ModelVersion's spec (the lineage) is pruned by the same rule: every field the operator writes is declared."""
+    _, promoted = run({}, DATA_V1, {"accuracy": 0.8}, "2026-11-24T10:00:00+00:00")
+    (record,) = [c for c in promoted.children if c["kind"] == "ModelVersion"]
+    assert {"dataset", "metrics", "paramsDigest"} <= set(record["spec"])
+    assert pruned(status_schema("modelversions", "spec"), record["spec"]) == []

@@ -12,8 +12,7 @@ from modelplane.reconcile.common import JobState, Outcome, RefState, RolloutStat
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from tests.support.kube import DEV_CLUSTER, owner
 
-T0, T1, T2, T3 = "2026-11-24T10:00:00+00:00", "2026-11-24T11:00:00+00:00", "2026-11-24T12:00:00+00:00", \
-    "2026-11-24T13:00:00+00:00"
+T0, T1, T2 = "2026-11-24T10:00:00+00:00", "2026-11-24T11:00:00+00:00", "2026-11-24T12:00:00+00:00"
 FEED = DatasetSpec.model_validate({"image": "loader:1", "params": {"source": "/feed"}})
 FILES = [{"name": "train.csv", "size": 10, "md5": "a"}, {"name": "eval.csv", "size": 5, "md5": "e"}]
 MORE = [{"name": "train.csv", "size": 20, "md5": "b"}, {"name": "eval.csv", "size": 5, "md5": "e"},
