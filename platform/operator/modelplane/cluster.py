@@ -42,6 +42,9 @@ class ClusterFacts:
     notebook_image: str = NOTEBOOK_IMAGE
     builder_image: str = BUILDER_IMAGE
     build_namespace: str = BUILD_NAMESPACE  # where build Jobs run (see builders/build.py)
+    # The platform's own programs that run in tenant namespaces (the capture proxy, the monitor), built with the
+    # operator's image; "" where the stack has none, and then payload capture and monitoring are refused.
+    runtime_image: str = ""
 
     def pools_of(self, gpu_type: str) -> tuple[GpuPool, ...]:
         return tuple(pool for pool in self.gpu_pools if pool.gpu_type == gpu_type)
@@ -54,7 +57,7 @@ class ClusterFacts:
     OPTIONAL_ENV: ClassVar[tuple[tuple[str, str], ...]] = (
         ("workload_service_account", "MODELPLANE_WORKLOAD_KSA"), ("server_image", "MODELPLANE_SERVER_IMAGE"),
         ("notebook_image", "MODELPLANE_NOTEBOOK_IMAGE"), ("builder_image", "MODELPLANE_BUILDER_IMAGE"),
-        ("build_namespace", "MODELPLANE_BUILD_NAMESPACE"))
+        ("build_namespace", "MODELPLANE_BUILD_NAMESPACE"), ("runtime_image", "MODELPLANE_RUNTIME_IMAGE"))
 
     def to_env(self) -> dict[str, str]:
         """The MODELPLANE_* variables from_env reads back as these facts (what deploy.py writes into the ConfigMap)."""
