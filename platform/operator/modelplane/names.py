@@ -47,3 +47,16 @@ def tenant_repository(platform_repository: str, tenant: str) -> str:
     `.../<cluster>-<tenant>`. Only that tenant's builder may push to it; the platform's repository holds the operator
     and no tenant identity may write there."""
     return f"{platform_repository}-{tenant}"
+
+
+# Metrics, scraped by GKE's managed Prometheus (PodMonitoring objects, deploy.py): the operator serves them on its own
+# port; a ModelServer's pods on the capture proxy's port (payload counts) and the model server's `http` port (vLLM's
+# /metrics).
+OPERATOR_METRICS_PORT = 9090
+METRICS_PORT_NAME = "metrics"
+SERVER_PORT_NAME = "http"
+CAPTURE_METRICS_PORT = 9090
+CAPTURE_METRICS_PORT_NAME = "payload-metrics"
+# The image of the platform's programs that run in tenant namespaces (capture proxy, monitor): built with the
+# operator's, in the platform repository, and the one image of that repository tenant pods may run.
+RUNTIME_IMAGE_NAME = "modelplane-runtime"
