@@ -217,6 +217,9 @@ async def test_a_sync_with_nothing_changed_writes_nothing(
                                json={"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}})
     assert response.status == 200
     await eventually(lambda: ready(k8s, "ModelServer", SERVER)["reason"] == "Serving")
+    # The Event that says so is posted after the status write.
+    await eventually(lambda: any(r.data["reason"] == "Ready" and r.data["involvedObject"]["kind"] == "ModelServer"
+                                 for r in k8s["post v1/events"]))
 
     # The Deployment controller reports again (nothing the server cares about changed): a sync, and no request
     # that writes (neither a child nor the status).

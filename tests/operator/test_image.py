@@ -11,7 +11,8 @@ DOCKERFILE = Path(__file__).resolve().parents[2] / "platform" / "operator" / "Do
 def test_runtime_dependencies_exclude_pulumi_and_test_tools() -> None:
     runtime = [r for r in requires("modelplane") or [] if "extra ==" not in r]
     names = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower() for r in runtime}
-    assert names == {"cronsim", "google-cloud-storage", "kopf", "kubernetes", "pathspec", "pydantic", "pyyaml", "rich"}
+    assert names == {"aiohttp", "cronsim", "google-cloud-storage", "kopf", "kubernetes", "pathspec",
+                     "prometheus-client", "pydantic", "pyyaml", "rich"}
 
 
 def test_operator_process_imports_no_pulumi() -> None:

@@ -23,6 +23,7 @@ from modelplane.deploy import PlatformFacts, system, tenants
 from modelplane.meta import Owner
 from modelplane.names import BUILD_NAMESPACE, OPERATOR, SYSTEM_NAMESPACE
 from modelplane.operator.kube import USER_AGENT, Kube
+from modelplane.operator.metrics import Metrics
 from modelplane.storage import ArtifactStore, UploadSigner
 from tests.support import rbac
 
@@ -109,11 +110,13 @@ class Operator:
         self.task: asyncio.Task[None] | None = None
         self.stop_flag = asyncio.Event()
         self.ignored: set[asyncio.Task[Any]] = set()
+        self.metrics = Metrics()  # its own registry, kept across restarts as a process's would not be
 
     async def start(self) -> None:
         settings = kopf.OperatorSettings()
         cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name)  # the test's own bucket
-        memo = kopf.Memo(kube=kube_for(self.k8s), cluster=cluster, store=self.store, signer=self.signer)
+        memo = kopf.Memo(kube=kube_for(self.k8s), cluster=cluster, store=self.store, signer=self.signer,
+                         metrics=self.metrics)
         ready, self.stop_flag = asyncio.Event(), asyncio.Event()
         self.ignored = set(asyncio.all_tasks())
         watches = len(self.k8s[f"watch {GROUP}/{VERSION}/models"])

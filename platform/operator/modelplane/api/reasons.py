@@ -61,3 +61,15 @@ REFUSALS = frozenset({Reason.INVALID_SPEC, Reason.GPU_NOT_OFFERED, Reason.QUOTA_
 def missing(field: str, found: bool) -> Reason:
     """`<Field>NotFound` or `<Field>NotReady` for a spec field that references another object."""
     return Reason(f"{field[0].upper()}{field[1:]}{'NotReady' if found else 'NotFound'}")
+
+
+class EventReason(StrEnum):
+    """The reasons of the Kubernetes Events the operator posts when a sync changes something a person or an alert
+    cares about (`kubectl describe` and `kubectl get events` show them); each also moves a metric (metrics.py)."""
+
+    READY = "Ready"
+    VERSION_CREATED = "VersionCreated"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    DRIFT_DETECTED = "DriftDetected"
+    DRIFT_RETRAIN = "RetrainingOnDrift"

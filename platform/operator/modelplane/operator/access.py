@@ -83,7 +83,7 @@ GRANTS: tuple[Grant, ...] = (
     # Why a run or build failed, or got no pods.
     Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message",)),
     Grant("", ("events",), ("list",), BOTH, (f"{_KUBE}.pod_refusal",)),
-    Grant("", ("events",), ("create",), BOTH, ("kopf._cogs.clients.events.post_event",)),
+    Grant("", ("events",), ("create",), BOTH, ("kopf._cogs.clients.events.post_event", f"{_KUBE}.post_event")),
 )
 
 

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,6 +44,7 @@ from modelplane.builders.workload import params_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL, Owner
 from modelplane.operator.kube import Kube, RefusedError, TransientError
+from modelplane.operator.metrics import Metrics
 from modelplane.operator.queue import WorkQueue
 from modelplane.reconcile.artifacts import (
     METRICS,
@@ -62,6 +64,7 @@ from modelplane.reconcile.common import (
 )
 from modelplane.reconcile.inputs import references
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
+from modelplane.reconcile.notices import notices
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from modelplane.storage import ArtifactStore, UploadSigner
 
@@ -99,7 +102,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         memo.store = ArtifactStore(client, memo.cluster.bucket)
         credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
         memo.signer = UploadSigner(client.bucket(memo.cluster.bucket), credentials)
-    memo.queue = WorkQueue[Key]()
+    if "metrics" not in memo:  # main() serves its own; tests that read them inject theirs
+        memo.metrics = Metrics()
+    memo.queue = WorkQueue[Key](metrics=memo.metrics)
     memo.known = set()  # every object of our kinds the watches have shown and not deleted
     # Per object, what the operator last applied to each child (kind, name) -> digest, or ABSENT once deleted:
     # an unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS.
@@ -120,13 +125,16 @@ async def work(memo: Any, logger: kopf.Logger) -> None:
     """Sync keys as they come; any failure is retried with backoff, so nothing is stuck after a transient fault."""
     while True:
         key = await memo.queue.get()
+        started = time.perf_counter()
         try:
             again = await asyncio.to_thread(sync, memo, key, logger)
         except Exception as error:  # every failure, even a bug, is retried, never lost
+            memo.metrics.reconciled(key[0], time.perf_counter() - started, error=True, requeue=False)
             delay = memo.queue.retry(key)
             logger.warning("syncing %s %s/%s failed, retrying in %.1fs: %s", *key, delay, error,
                            exc_info=not isinstance(error, RefusedError | TransientError))
         else:
+            memo.metrics.reconciled(key[0], time.perf_counter() - started, error=False, requeue=again is not None)
             memo.queue.forget(key)
             if again is not None:
                 memo.queue.add_after(key, again)
@@ -315,6 +323,7 @@ def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | N
                      failed_status(status, owner.generation, Reason.REFUSED, str(error), now()), logger)
         raise
     write_status(memo, kind, owner, status, outcome.status, logger)
+    post_notices(memo, kind, body, status, outcome.status, logger)
     awaiting = any(c["reason"] == Reason.AWAITING_UPLOAD for c in outcome.status.get("conditions", []))
     return UPLOAD_POLL_SECONDS if awaiting else outcome.requeue_after
 
@@ -341,6 +350,25 @@ def write_status(memo: Any, kind: Kind, owner: Owner, before: dict[str, Any], af
     memo.kube.patch_status(kind, owner.namespace, owner.name, after)
     ready = next(c for c in after["conditions"] if c["type"] == READY)
     logger.info("%s %s/%s: Ready=%s %s", kind.kind, owner.namespace, owner.name, ready["status"], ready["reason"])
+
+
+def post_notices(memo: Any, kind: Kind, body: dict[str, Any], before: dict[str, Any], after: dict[str, Any],
+                 logger: logging.Logger | kopf.Logger) -> None:
+    """Post what the sync changed as Events and count it. Best effort, as client-go's event recorder is: an Event
+    that cannot be posted is logged, and never fails (or repeats) the sync that already wrote its status."""
+    if after == before:
+        return
+    meta = body["metadata"]
+    involved = {"apiVersion": kind.api_version, "kind": kind.kind, "name": meta["name"],
+                "namespace": meta["namespace"], "uid": meta.get("uid", ""),
+                "resourceVersion": meta.get("resourceVersion", "")}
+    for notice in notices(before, after, meta.get("creationTimestamp"), now()):
+        memo.metrics.noticed(kind.kind, notice)
+        try:
+            memo.kube.post_event(involved, notice.type, notice.reason, notice.message, now())
+        except (RefusedError, TransientError) as error:
+            logger.warning("could not post %s on %s %s/%s: %s", notice.reason, kind.kind, meta["namespace"],
+                           meta["name"], error)
 
 
 def keep_data_finalizer(memo: Any, kind: Kind, body: dict[str, Any]) -> None:

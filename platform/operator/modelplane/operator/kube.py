@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -212,6 +213,18 @@ class Kube:
         self._call(doing, lambda: self._request("PATCH", f"{path}/{meta['name']}", manifest,
                                                 {"fieldManager": FIELD_MANAGER, "force": "true"},
                                                 "application/apply-patch+yaml"))
+
+    def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str) -> None:
+        """Post a core/v1 Event about `involved` (an object reference), as kubectl describe shows them. The name is
+        unique per event (the object's name and a random suffix), like client-go's recorder makes it."""
+        namespace = involved["namespace"]
+        event = {"apiVersion": "v1", "kind": "Event",
+                 "metadata": {"name": f"{involved['name']}.{secrets.token_hex(8)}", "namespace": namespace},
+                 "involvedObject": involved, "type": type_, "reason": reason, "message": message[:1024],
+                 "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+                 "source": {"component": FIELD_MANAGER}, "reportingComponent": FIELD_MANAGER}
+        self._call(f"posting an event on {involved['kind']} {namespace}/{involved['name']}",
+                   lambda: self._request("POST", f"/api/v1/namespaces/{namespace}/events", event, {}))
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         """Delete a child that is no longer wanted (gone already is fine); its dependents go in the background."""

@@ -1,8 +1,9 @@
 """`modelplane-operator`: the operator process (what the image runs).
 
 Watches the tenant namespaces listed in MODELPLANE_NAMESPACES (comma-separated) and the build namespace (its build
-Jobs), logs JSON lines, and answers liveness probes on :8080/healthz. Unset, it watches all namespaces: for a local
-run with your own credentials, since the deployed RBAC grants only the listed namespaces (operator/access.py).
+Jobs), logs JSON lines, answers liveness probes on :8080/healthz and serves Prometheus metrics on :9090/metrics.
+Unset, it watches all namespaces: for a local run with your own credentials, since the deployed RBAC grants only the
+listed namespaces (operator/access.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import os
 import kopf
 
 import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
-from modelplane.names import BUILD_NAMESPACE
+from modelplane.names import BUILD_NAMESPACE, OPERATOR_METRICS_PORT
+from modelplane.operator.metrics import Metrics
 
 
 def main() -> None:
@@ -20,7 +22,9 @@ def main() -> None:
     namespaces = [ns.strip() for ns in os.environ.get("MODELPLANE_NAMESPACES", "").split(",") if ns.strip()]
     if namespaces:
         namespaces.append(os.environ.get("MODELPLANE_BUILD_NAMESPACE") or BUILD_NAMESPACE)
-    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces,
+    metrics = Metrics()
+    metrics.serve(int(os.environ.get("MODELPLANE_METRICS_PORT", OPERATOR_METRICS_PORT)))
+    kopf.run(memo=kopf.Memo(metrics=metrics), standalone=True, clusterwide=not namespaces, namespaces=namespaces,
              liveness_endpoint=os.environ.get("MODELPLANE_LIVENESS", "http://0.0.0.0:8080/healthz"))
 
 

@@ -6,14 +6,18 @@ sync queues it again for afterwards); a failed sync is retried after a delay tha
 up to a cap, and forgotten on success. kopf retries only its own change handlers, not event handlers, so without
 this a transient API error during a sync that a Job's or an input's event started was never retried.
 
-Not thread-safe: call it from the event loop (kopf's async handlers and the workers run there).
+Not thread-safe: call it from the event loop (kopf's async handlers and the workers run there). With `metrics`, it
+reports what client-go's queue reports (depth, adds, time waiting, time worked, retries).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
+
+from modelplane.operator.metrics import QUEUE_NAME, Metrics
 
 K = TypeVar("K", bound=Hashable)
 
@@ -22,8 +26,10 @@ MAX_DELAY = 300.0  # the longest wait between retries: a fixed API or RBAC is no
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY) -> None:
-        self.base_delay, self.max_delay = base_delay, max_delay
+    def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY,
+                 metrics: Metrics | None = None) -> None:
+        self.base_delay, self.max_delay, self.metrics = base_delay, max_delay, metrics
+        self._since: dict[K, float] = {}  # when a key was put in line, or when its sync started
         self._ready: asyncio.Queue[K] = asyncio.Queue()
         self._dirty: set[K] = set()  # wanted a sync (in _ready, or waiting for its active sync to end)
         self._active: set[K] = set()  # being synced now
@@ -37,8 +43,15 @@ class WorkQueue(Generic[K]):
         if key in self._dirty:
             return
         self._dirty.add(key)
+        if self.metrics:
+            self.metrics.adds.labels(QUEUE_NAME).inc()
+            self.metrics.depth.labels(QUEUE_NAME).set(len(self._dirty))
         if key not in self._active:
-            self._ready.put_nowait(key)
+            self._line_up(key)
+
+    def _line_up(self, key: K) -> None:
+        self._since[key] = time.monotonic()
+        self._ready.put_nowait(key)
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue `key` in `delay` seconds (the earliest of several requests wins)."""
@@ -59,17 +72,27 @@ class WorkQueue(Generic[K]):
         key = await self._ready.get()
         self._dirty.discard(key)
         self._active.add(key)
+        started = time.monotonic()
+        if self.metrics:
+            self.metrics.queue_duration.labels(QUEUE_NAME).observe(started - self._since.get(key, started))
+            self.metrics.depth.labels(QUEUE_NAME).set(len(self._dirty))
+        self._since[key] = started
         return key
 
     def done(self, key: K) -> None:
         """The sync of `key` ended; if it was asked for again meanwhile, it goes back in line."""
         self._active.discard(key)
+        started = self._since.pop(key, None)
+        if self.metrics and started is not None:
+            self.metrics.work_duration.labels(QUEUE_NAME).observe(time.monotonic() - started)
         if key in self._dirty:
-            self._ready.put_nowait(key)
+            self._line_up(key)
 
     def retry(self, key: K) -> float:
         """Queue `key` again after its backoff; returns the delay."""
         failures = self._failures[key] = self._failures.get(key, 0) + 1
+        if self.metrics:
+            self.metrics.retries.labels(QUEUE_NAME).inc()
         delay = min(self.base_delay * 2.0 ** (failures - 1), self.max_delay)
         self.add_after(key, delay)
         return delay
