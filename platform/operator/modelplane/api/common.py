@@ -217,6 +217,17 @@ ON_DELETE_DESCRIPTION = ("What happens to the data in the bucket when this objec
                          "Retain (default) keeps it, Delete removes it.")
 
 
+class Schedule(ApiModel):
+    """Run on a schedule (a Dataset's loads, a server's monitor runs): at most one run at a time, and after downtime
+    one run, not one per missed time."""
+
+    cron: str = Field(max_length=128, description="Five cron fields, e.g. `0 3 * * *` (03:00 every day).",
+                      json_schema_extra=validations(rule(
+                          r"self.matches('^ *[^ ]+( +[^ ]+){4} *$')",
+                          "schedule.cron must have five fields: minute hour day-of-month month day-of-week")))
+    time_zone: str = Field(default="UTC", max_length=64, description="IANA time zone of the cron times.")
+
+
 class Workload(ApiModel):
     """What runs: an image (prebuilt or built), its command, parameters, environment and resources."""
 

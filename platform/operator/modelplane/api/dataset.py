@@ -16,6 +16,7 @@ from modelplane.api.common import (
     DatasetVersion,
     OnDelete,
     RequestID,
+    Schedule,
     Workload,
     exactly_one_image,
     rule,
@@ -41,16 +42,6 @@ class Reload(ApiModel):
     request_id: RequestID = Field(alias="requestID", description="Any new value starts one load.",
                                   json_schema_extra=validations(rule(
                                       REQUEST_ID_RULE, "reload.requestID must be letters, digits and '-'")))
-
-
-class Schedule(ApiModel):
-    """Load on a schedule: at most one load at a time, and after downtime one load, not one per missed time."""
-
-    cron: str = Field(max_length=128, description="Five cron fields, e.g. `0 3 * * *` (03:00 every day).",
-                      json_schema_extra=validations(rule(
-                          r"self.matches('^ *[^ ]+( +[^ ]+){4} *$')",
-                          "schedule.cron must have five fields: minute hour day-of-month month day-of-week")))
-    time_zone: str = Field(default="UTC", max_length=64, description="IANA time zone of the cron times.")
 
 
 class DatasetSpec(Workload):

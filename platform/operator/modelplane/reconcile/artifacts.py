@@ -18,9 +18,6 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from cronsim import CronSim, CronSimError
 
 from modelplane.api.common import Artifacts, Workload
 from modelplane.api.dataset import DatasetSpec
@@ -44,6 +41,7 @@ from modelplane.reconcile.common import (
     pod_refusal_reason,
 )
 from modelplane.reconcile.inputs import mount_inputs, references
+from modelplane.reconcile.schedule import next_fire, schedule_problem
 from modelplane.reconcile.versions import Manifest, diff, digest, judge
 
 LINEAGE = "lineage.json"
@@ -114,26 +112,6 @@ def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: Clu
     return reconcile_model(owner, spec, status, cluster, observed, now)
 
 
-def next_load(spec: DatasetSpec, last_start: str) -> datetime | None:
-    """When the schedule next fires after the last load started (None without a schedule): after downtime this is
-    in the past, and one load catches up, not one per missed time."""
-    if not spec.schedule:
-        return None
-    zone = ZoneInfo(spec.schedule.time_zone)
-    return next(CronSim(spec.schedule.cron, datetime.fromisoformat(last_start).astimezone(zone)))
-
-
-def schedule_problem(spec: DatasetSpec) -> str | None:
-    """Why spec.schedule cannot be followed (the CRD checks only the field count), or None."""
-    if not spec.schedule:
-        return None
-    try:
-        next(CronSim(spec.schedule.cron, datetime.now(ZoneInfo(spec.schedule.time_zone))))
-    except (CronSimError, ZoneInfoNotFoundError, ValueError) as error:
-        return f"spec.schedule: {error}; e.g. cron `0 3 * * *`, timeZone `Europe/Berlin`"
-    return None
-
-
 def _load_trigger(owner: Owner, spec: DatasetSpec, status: dict[str, Any], now: str) -> str | None:
     load = status.get("load")
     if not load:
@@ -143,7 +121,7 @@ def _load_trigger(owner: Owner, spec: DatasetSpec, status: dict[str, Any], now: 
     if load.get("generation") != owner.generation:
         # One load at a time: a second one would write the same version's prefix.
         return ("reload requested" if spec.reload else "the spec changed") if over else None
-    due = next_load(spec, load["started"])
+    due = next_fire(spec.schedule, load["started"])
     if due and due <= datetime.fromisoformat(now) and ready and ready.get("reason") in TERMINAL:
         return f"schedule {spec.schedule.cron if spec.schedule else ''}"
     return None
@@ -153,7 +131,7 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
                       observed: Observed, now: str) -> Outcome:
     if settled(owner, status) and not spec.schedule:
         return Outcome([], status)
-    problem = schedule_problem(spec)
+    problem = schedule_problem(spec.schedule, "spec.schedule")
     if problem:
         return Outcome([], failed_status(status, owner.generation, Reason.INVALID_SPEC, problem, now))
     fields = {"source": source(spec), **({"image": spec.image} if spec.image else {})}
@@ -172,7 +150,7 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
                        run_children(owner, versioned, image, cluster, mounts, name), load=load)
     load = status["load"]
     prefix, name = version_prefix(owner, load["version"]), child_name(owner, load["number"])
-    due = next_load(spec, load["started"])
+    due = next_fire(spec.schedule, load["started"])
     again = max(1.0, (due - datetime.fromisoformat(now)).total_seconds()) if due else None
     if settled(owner, status):  # only the schedule can start the next load: come back when it fires
         return replace(Outcome([], status), requeue_after=again)
