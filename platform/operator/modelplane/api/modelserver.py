@@ -113,8 +113,8 @@ class Monitoring(ApiModel):
     detection: Detection = Field(default_factory=Detection, json_schema_extra={"default": {}},
                                  description="The tests, their significance and the outlier detector.")
     on_drift: Literal["Report", "Retrain"] = Field(
-        default="Report", description="Report drift, or also start a retraining run of the Model (its "
-                                      "retrain.cooldownSeconds holds).")
+        default="Report", description="Report drift, or also start a retraining run of the Model (which needs "
+                                      "spec.retrain; its cooldownSeconds holds).")
     resources: Resources = Field(
         default_factory=lambda: Resources(cpu="1", memory="2Gi", disk="10Gi"),
         json_schema_extra={"default": {"cpu": "1", "memory": "2Gi", "disk": "10Gi"}},
@@ -177,7 +177,9 @@ class MonitorReport(ApiModel):
 
 
 class MonitoringStatus(ApiModel):
+    since: str = Field(json_schema_extra={"format": "date-time"}, description="When monitoring was turned on.")
     run: MonitorRun | None = None
+    failed_run: int | None = Field(default=None, description="The run that failed, when the last one did.")
     last_report: MonitorReport | None = None
     last_drift: MonitorReport | None = Field(default=None, description="The newest report that found drift.")
     message: str = Field(default="", max_length=1024, description="Why monitoring cannot run, when it cannot.")

@@ -43,11 +43,13 @@ from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, uploa
 from modelplane.builders.workload import params_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL, Owner
+from modelplane.monitor.report import REPORT, DriftReport
 from modelplane.operator.kube import Kube, RefusedError, TransientError
 from modelplane.operator.metrics import Metrics
 from modelplane.operator.queue import WorkQueue
 from modelplane.reconcile.artifacts import (
     METRICS,
+    DriftSignal,
     Observed,
     manifest_object,
     object_root,
@@ -63,6 +65,8 @@ from modelplane.reconcile.common import (
     failed_status,
 )
 from modelplane.reconcile.inputs import references
+from modelplane.reconcile.monitor import MonitorObserved, run_prefix
+from modelplane.reconcile.monitor import run_job_name as monitor_job_name
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from modelplane.reconcile.notices import notices
 from modelplane.reconcile.server import ServerObserved, reconcile_server
@@ -187,6 +191,8 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
     job = memo.kube.job(owner.namespace, name)
     refusal = memo.kube.pod_refusal(owner.namespace, name) if job and job.podless else ""
     observed = Observed(job=job, refs=refs, build=observe_build(memo, owner, spec, status), pods_refused=refusal)
+    if isinstance(spec, ModelSpec) and spec.retrain:
+        observed = replace(observed, drift=drift_signal(memo, owner))
     if isinstance(spec, ModelSpec) and spec.champion and spec.champion != status.get("champion"):
         observed = replace(observed, pinned=memo.store.summarize(version_prefix(owner, spec.champion)))
     if not (job and job.succeeded):
@@ -220,6 +226,30 @@ def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str,
                    metrics=finite_metrics(memo.store.read_json(prefix + METRICS)))
 
 
+def drift_signal(memo: Any, owner: Owner) -> DriftSignal | None:
+    """The newest drift that a server of this Model reported with `onDrift: Retrain`."""
+    signals = [DriftSignal(server=server["metadata"]["name"], run=int(drift["run"]), time=str(drift["time"]))
+               for server in memo.kube.list_objects(MODEL_SERVER, owner.namespace)
+               if retrains_on_drift(server) == owner.name
+               and (drift := ((server.get("status") or {}).get("monitoring") or {}).get("lastDrift"))]
+    return max(signals, key=lambda signal: signal.time, default=None)
+
+
+def retrains_on_drift(server: dict[str, Any]) -> str | None:
+    """The Model a ModelServer asks to retrain when its traffic drifts, or None."""
+    spec = server.get("spec") or {}
+    if (spec.get("monitoring") or {}).get("onDrift") != "Retrain":
+        return None
+    return str((spec.get("model") or {}).get("name") or "") or None
+
+
+def drift_retrains(server: dict[str, Any]) -> list[tuple[str, str]]:
+    """The Model to sync when a server that retrains it on drift has reported drift."""
+    model = retrains_on_drift(server)
+    drifted = (((server.get("status") or {}).get("monitoring") or {}).get("lastDrift"))
+    return [(MODEL.kind, model)] if model and drifted else []
+
+
 def finite_metrics(found: Any) -> dict[str, float] | None:
     """metrics.json's numbers: a NaN or an infinity is dropped (it compares as nothing, and the API server refuses
     it in the ModelVersion and the status)."""
@@ -248,7 +278,39 @@ def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[
                           url=(record or {}).get("spec", {}).get("artifacts"), version=spec.model.version)
     return ServerObserved(model=ref_state(memo, MODEL.kind, owner.namespace, spec.model.name),
                           deployment=memo.kube.deployment(owner.namespace, owner.name),
-                          build=observe_build(memo, owner, spec, status), pinned=pinned)
+                          build=observe_build(memo, owner, spec, status), pinned=pinned,
+                          monitor=observe_monitor(memo, owner, spec, status))
+
+
+def observe_monitor(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> MonitorObserved:
+    """The monitor run's Job and, once it succeeded, its report; between runs, the served version's training data
+    (the default reference of the next run)."""
+    if spec.monitoring is None:
+        return MonitorObserved()
+    monitoring = status.get("monitoring") or {}
+    run = monitoring.get("run")
+    if run and (monitoring.get("lastReport") or {}).get("run") != run["number"] \
+            and monitoring.get("failedRun") != run["number"]:
+        name = monitor_job_name(owner, run["number"])
+        job = memo.kube.job(owner.namespace, name)
+        refusal = memo.kube.pod_refusal(owner.namespace, name) if job and job.podless else ""
+        if not (job and job.succeeded):
+            return MonitorObserved(job=job, pods_refused=refusal)
+        found = memo.store.read_json(run_prefix(owner, run["number"]) + REPORT)
+        if found is None:
+            return MonitorObserved(job=job, report_problem="the file is missing or is not JSON")
+        try:
+            return MonitorObserved(job=job, report=DriftReport.model_validate(found))
+        except ValidationError as error:
+            return MonitorObserved(job=job, report_problem=f"{error.error_count()} problem(s), first: "
+                                                           f"{error.errors()[0]['msg']}")
+    version = (status.get("target") or {}).get("version")
+    if spec.monitoring.reference or not version:
+        return MonitorObserved()
+    record = memo.kube.get_object(MODEL_VERSION, owner.namespace, f"{spec.model.name}-v{version}")
+    dataset = ((record or {}).get("spec") or {}).get("dataset") or {}
+    trained_on = (dataset["name"], int(dataset["version"])) if dataset.get("name") and dataset.get("version") else None
+    return MonitorObserved(trained_on=trained_on)
 
 
 def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec, status: dict[str, Any]) -> NotebookObserved:
@@ -270,12 +332,15 @@ class Controller:
     reconcile: Callable[[Owner, Any, dict[str, Any], ClusterFacts, Any, str], Outcome]
     inputs: Callable[[Any], list[tuple[str, str]]]
     settled: Callable[[Owner, dict[str, Any]], bool] = lambda owner, status: False
+    # Objects that act on this one's status (not only on its readiness): queued on each of its events.
+    notifies: Callable[[dict[str, Any]], list[tuple[str, str]]] = lambda body: []
 
 
 CONTROLLERS = {c.kind.kind: c for c in (
     Controller(DATASET, observe_artifacts, reconcile, lambda spec: []),  # a schedule keeps a Dataset live
     Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)]),
-    Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)]),
+    Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)],
+               notifies=drift_retrains),
     Controller(NOTEBOOK, observe_notebook, reconcile_notebook,
                lambda spec: [(r.kind, r.name) for r in references(spec)]),
 )}
@@ -424,6 +489,8 @@ def _register(controller: Controller) -> None:
         if type in (None, "ADDED") or meta.get("deletionTimestamp") or \
                 status.get("observedGeneration") != meta.get("generation"):
             memo.queue.add(key)
+        for notified_kind, notified in controller.notifies(dict(body)):
+            memo.queue.add((notified_kind, namespace, notified))
         if type in (None, "ADDED") or status.get("ready"):
             for index in (value for id_, value in kwargs.items() if id_.startswith("dependents-")):
                 for dependent_kind, dependent in index.get((namespace, kind.kind, name), []):

@@ -41,11 +41,21 @@ from modelplane.reconcile.common import (
     pod_refusal_reason,
 )
 from modelplane.reconcile.inputs import mount_inputs, references
+from modelplane.reconcile.notices import DRIFT_TRIGGER
 from modelplane.reconcile.schedule import next_fire, schedule_problem
 from modelplane.reconcile.versions import Manifest, diff, digest, judge
 
 LINEAGE = "lineage.json"
 METRICS = "metrics.json"
+
+
+@dataclass(frozen=True)
+class DriftSignal:
+    """A server's report of drift, asking its Model to retrain (`monitoring.onDrift: Retrain`)."""
+
+    server: str
+    run: int  # the monitor run that found it
+    time: str  # when the operator read its report
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class Observed:
     data_manifests: dict[int, Manifest] = field(default_factory=dict)  # Dataset versions a new run compares
     pinned: Artifacts | None = None  # the listing of spec.champion's version, when the user pins another one
     in_use: frozenset[int] = frozenset()  # a Dataset's versions that a ModelVersion was trained on: kept
+    drift: DriftSignal | None = None  # the newest drift a server of a retraining Model reported
 
 
 def version_prefix(owner: Owner, version: int) -> str:
@@ -199,8 +210,9 @@ def spec_digest(spec: ModelSpec) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, now: str) -> str | None:
-    """Why a new run starts now, or None: a new spec, new data (after the cooldown), or a request."""
+def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, drift: DriftSignal | None,
+             now: str) -> str | None:
+    """Why a new run starts now, or None: a new spec, new data or drift (after the cooldown), or a request."""
     run = status.get("run")
     if not run:
         return "created"
@@ -213,6 +225,8 @@ def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, 
         return None
     if spec.retrain.request_id and spec.retrain.request_id != run.get("requestID"):
         return f"retrain requested ({spec.retrain.request_id})"
+    if drift and drift.time > run["started"]:  # RFC 3339 UTC times of one format compare as strings
+        return f"{DRIFT_TRIGGER} reported by ModelServer {drift.server} (monitor run {drift.run})"
     if dataset and dataset.version and dataset.version > (run.get("datasetVersion") or 0):
         return f"new data: {spec.dataset.name if spec.dataset else 'dataset'} v{dataset.version}"
     return None
@@ -258,7 +272,7 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
         # A run that ended is recorded before anything starts another (even a new spec): no version is lost.
         return _recorded(owner, spec, status, cluster, observed, now, current, image, reply)
     dataset = observed.refs.get("dataset")
-    trigger = _trigger(spec, status, dataset, now)
+    trigger = _trigger(spec, status, dataset, observed.drift, now)
     if trigger:
         # A run starts only from inputs that are Ready now (a base model being retrained is waited for).
         inputs, (reason, message) = mount_inputs(spec, owner.namespace, observed.refs, require_ready=True)

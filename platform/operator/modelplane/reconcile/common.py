@@ -11,7 +11,7 @@ from modelplane.conditions import condition
 READY = "Ready"
 # Facts that stay true while a new generation or run is in progress: what was built, loaded, trained and promoted.
 KEPT = ("artifacts", "buildUpload", "image", "builtFrom", "latestVersion", "versions", "load", "champion", "run",
-        "target", "lastGood", "rejected", "servedVersion")
+        "target", "lastGood", "rejected", "servedVersion", "monitoring")
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,13 @@ The server mounts the weights of `status.target`. It moves when the Model's cham
 a rollback by the user): the Deployment's template changes and it rolls with a replica always serving. When the
 Deployment controller reports that the rollout passed its deadline (`ProgressDeadlineExceeded`, with
 `progressDeadlineSeconds` = `spec.rolloutDeadlineSeconds`), the target goes back to the last version that rolled
-out fully, and the failed version is not tried again.
+out fully, and the failed version is not tried again. With `monitoring`, the served version's traffic is watched
+for drift on a schedule (reconcile/monitor.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelplane.api.modelserver import ModelServerSpec
@@ -20,6 +21,7 @@ from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
 from modelplane.reconcile.common import Outcome, RefState, RolloutState, prefix_of_url
+from modelplane.reconcile.monitor import MonitorObserved, reconcile_monitoring
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class ServerObserved:
     deployment: RolloutState | None = None
     build: BuildObserved = field(default_factory=BuildObserved)
     pinned: RefState | None = None  # the ModelVersion of spec.model.version, when pinned
+    monitor: MonitorObserved = field(default_factory=MonitorObserved)
 
 
 def _wanted(owner: Owner, spec: ModelServerSpec, observed: ServerObserved) -> tuple[dict[str, Any] | None, str, str]:
@@ -50,6 +53,19 @@ def _wanted(owner: Owner, spec: ModelServerSpec, observed: ServerObserved) -> tu
 
 def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster: ClusterFacts,
                      observed: ServerObserved, now: str) -> Outcome:
+    served = _serve(owner, spec, status, cluster, observed, now)
+    target = served.status.get("target") or {}
+    monitored = reconcile_monitoring(owner, spec, status.get("monitoring") or {}, target.get("version"), cluster,
+                                     observed.monitor, now)
+    if monitored.status is None and "monitoring" not in status:
+        return served
+    # Monitoring turned off: `None` deletes the field (status is written as a merge patch).
+    return replace(served, children=[*served.children, *monitored.children],
+                   status={**served.status, "monitoring": monitored.status}, requeue_after=monitored.requeue_after)
+
+
+def _serve(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster: ClusterFacts,
+           observed: ServerObserved, now: str) -> Outcome:
     outcome, built, early = begin(owner, spec, status, cluster, observed.build, now)
     if early:
         return early
