@@ -34,6 +34,8 @@ DEV_CLUSTER = ClusterFacts(
     bucket="modelplane-dev-artifacts",
     registry="us-central1-docker.pkg.dev/modelplane-dev/modelplane-dev",
     gpu_pools=(GpuPool("l4", "nvidia-l4", 1, spot=True), GpuPool("a100", "nvidia-tesla-a100", 1, spot=True)),
+    runtime_image="us-central1-docker.pkg.dev/modelplane-dev/modelplane-dev/modelplane-runtime:0.1.0-0123456789ab"
+                  "@sha256:" + "1" * 64,
 )
 
 

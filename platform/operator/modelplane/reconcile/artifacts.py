@@ -225,7 +225,7 @@ def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, 
         return None
     if spec.retrain.request_id and spec.retrain.request_id != run.get("requestID"):
         return f"retrain requested ({spec.retrain.request_id})"
-    if drift and drift.time > run["started"]:  # RFC 3339 UTC times of one format compare as strings
+    if drift and datetime.fromisoformat(drift.time) > datetime.fromisoformat(run["started"]):
         return f"{DRIFT_TRIGGER} reported by ModelServer {drift.server} (monitor run {drift.run})"
     if dataset and dataset.version and dataset.version > (run.get("datasetVersion") or 0):
         return f"new data: {spec.dataset.name if spec.dataset else 'dataset'} v{dataset.version}"
