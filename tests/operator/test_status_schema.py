@@ -8,8 +8,12 @@ import pytest
 import yaml
 
 from modelplane.api.crd import CRDS_DIR
+from modelplane.api.modelserver import ModelServerSpec
+from modelplane.monitor.report import DriftReport, FeatureResult, Outliers, Window
 from modelplane.reconcile.artifacts import Observed, reconcile
-from modelplane.reconcile.common import RolloutState
+from modelplane.reconcile.common import JobState, RefState, RolloutState
+from modelplane.reconcile.monitor import MonitorObserved
+from modelplane.reconcile.server import ServerObserved, reconcile_server
 from tests.support.kube import DEV_CLUSTER, owner
 from tests.support.pruning import pruned
 from tests.support.scenarios import (
@@ -21,6 +25,8 @@ from tests.support.scenarios import (
     run,
     serve,
 )
+
+MONITORED = ModelServerSpec.model_validate({"model": {"name": "clf"}, "logging": {}, "monitoring": {}})
 
 
 def status_schema(plural: str, part: str = "status") -> dict[str, Any]:
@@ -43,6 +49,27 @@ def statuses() -> Iterator[tuple[str, str, dict[str, Any]]]:
     yield "modelservers", "serving", serving.status
     yield "modelservers", "rolled back", serve(serve(serving.status, 2, RolloutState(1, 1, 1)).status, 2,
                                                RolloutState(2, 1, 1, stuck=True)).status
+    yield from monitored()
+
+
+def monitored() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    who, model = owner("ModelServer", "clf"), RefState(found=True, ready=True, url="gs://b/m/v3/", version=3)
+    observed = ServerObserved(model=model, monitor=MonitorObserved(trained_on=("churn", 2)))
+    waiting = reconcile_server(who, MONITORED, {}, DEV_CLUSTER, observed, "2026-12-03T09:20:00Z").status
+    yield "modelservers", "monitoring waits", waiting
+    started = reconcile_server(who, MONITORED, waiting, DEV_CLUSTER, observed, "2026-12-03T10:00:00Z").status
+    yield "modelservers", "monitor run started", started
+    report = DriftReport(window=Window(start="a", end="b"), model_version=3, samples=500, reference_samples=240,
+                         reference="r", enough=True, drift=True, correction="holm", significance=0.05, message="m",
+                         features=[FeatureResult(name="x", kind="numeric", test="ks", statistic=0.5, p_value=0.001,
+                                                 adjusted_p_value=0.002, psi=0.4, drift=True)],
+                         outliers=Outliers(method="robustZ", count=1, rate=0.002, threshold=0.05, flagged=False))
+    done = ServerObserved(model=model, monitor=MonitorObserved(job=JobState(succeeded=True), report=report))
+    yield "modelservers", "drift reported", reconcile_server(who, MONITORED, started, DEV_CLUSTER, done,
+                                                             "2026-12-03T10:05:00Z").status
+    failed = ServerObserved(model=model, monitor=MonitorObserved(job=JobState(failed=True, message="x")))
+    yield "modelservers", "monitor run failed", reconcile_server(who, MONITORED, started, DEV_CLUSTER, failed,
+                                                                 "2026-12-03T10:05:00Z").status
 
 
 @pytest.mark.parametrize(("plural", "step", "status"), list(statuses()), ids=lambda v: v if isinstance(v, str)
