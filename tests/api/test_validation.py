@@ -129,6 +129,16 @@ INVALID: list[tuple[str, Obj, str, str]] = [
      "spec.autoscaling", "autoscaling.minReplicas must not exceed maxReplicas"),
     ("server with image and build", with_spec(SRV, lambda s: s.update(image="vllm/vllm-openai", build={
         "git": {"url": "https://github.com/org/server"}})), "spec", "spec takes image or build, not both"),
+    ("monitoring without logging", with_spec(SRV, lambda s: s.update(monitoring={})), "spec",
+     "monitoring reads the traffic that logging records: set spec.logging"),
+    ("sample rate over 1", with_spec(SRV, lambda s: s.update(logging={"sampleRate": 1.5})), "spec.logging.sampleRate",
+     "1.5 is greater than the maximum of 1"),
+    ("redacted field not a path", with_spec(SRV, lambda s: s.update(logging={"redact": {"fields": ["a..b"]}})),
+     "spec.logging.redact.fields.0", "'a..b' does not match"),
+    ("significance 0", with_spec(SRV, lambda s: s.update(logging={}, monitoring={"detection": {"significance": 0}})),
+     "spec.monitoring.detection.significance", "less than or equal to the minimum of 0"),
+    ("monitoring on a GPU", with_spec(SRV, lambda s: s.update(logging={}, monitoring={"resources": {
+        "gpu": {"type": "nvidia-l4"}}})), "spec.monitoring", "monitoring runs on CPUs"),
     ("notebook suspend not boolean", with_spec(NB, lambda s: s.update(suspend="yes")), "spec.suspend",
      "'yes' is not of type 'boolean'"),
     ("command not a list", with_spec(MDL, lambda s: s.update(command="python load.py")), "spec.command",

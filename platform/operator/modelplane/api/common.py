@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
+from modelplane.api.reasons import Phase
+
 GROUP = "modelplane.dev"
 VERSION = "v1alpha1"
 
@@ -280,6 +282,16 @@ class BuildUpload(ApiModel):
     url: str = Field(description="PUT the tarball here with its Content-MD5 header (valid until expiresAt).")
     expires_at: str = Field(json_schema_extra={"format": "date-time"})
     stored: bool = Field(default=False, description="The bucket already holds a tarball with spec.build.upload.md5.")
+
+
+class Startup(ApiModel):
+    """Where a long-running pod is on its way to serving: why a GPU pod is not ready yet, in one word and a line."""
+
+    phase: Phase = Field(
+        description="Scheduling (waiting for a node, e.g. a GPU node scaling up), PullingImage (and mounting the "
+                    "bucket), ImagePullFailed, CrashLooping, Loading (running, not ready yet: loading the weights), "
+                    "Ready.")
+    message: str = Field(default="", max_length=1024, description="What the pod's status says about it.")
 
 
 class Status(ApiModel):

@@ -24,6 +24,10 @@ from modelplane.api.resource import Kind
 CRDS_DIR = Path(__file__).resolve().parents[3] / "crds"
 HEADER = "# Generated from modelplane/api by `python -m modelplane.api.crd`. Do not edit.\n"
 _DROP = {"title", "$defs"}
+# pydantic writes JSON Schema 2020-12's numeric `exclusiveMinimum: 0`; a CRD's schema is OpenAPI v3.0's, where the
+# bound is `minimum` and `exclusiveMinimum` a boolean (apiextensions/v1 JSONSchemaProps: `ExclusiveMinimum bool`),
+# and the API server refuses a number there.
+_EXCLUSIVE = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 
 
 def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +52,8 @@ def structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             out[key] = {name: structural(prop, defs) for name, prop in value.items()}
         elif key == "items":
             out[key] = structural(value, defs)
+        elif key in _EXCLUSIVE and not isinstance(value, bool):
+            out[_EXCLUSIVE[key]], out[key] = value, True
         elif key == "additionalProperties":
             if value is True or value == {}:
                 out["x-kubernetes-preserve-unknown-fields"] = True

@@ -11,6 +11,7 @@ from modelplane.api.common import (
     ObjectRef,
     Resources,
     Schedule,
+    Startup,
     Status,
     Workload,
     rule,
@@ -59,7 +60,7 @@ class PayloadLogging(ApiModel):
     (`.../modelservers/<name>/payloads/version=<v>/date=<d>/`). It never slows or fails serving: when the bucket
     cannot keep up, records are dropped and counted."""
 
-    sample_rate: float = Field(default=1.0, ge=0, le=1, description="Share of requests recorded.")
+    sample_rate: float = Field(default=1, ge=0, le=1, description="Share of requests recorded.")
     max_body_bytes: int = Field(default=65536, ge=1024, le=2**20,
                                 description="A request or response body past this is not recorded (counted).")
     redact: Redaction = Field(default_factory=Redaction, json_schema_extra={"default": {}},
@@ -186,6 +187,7 @@ class MonitoringStatus(ApiModel):
 
 
 class ModelServerStatus(Status):
+    startup: Startup | None = Field(default=None, description="The pods' way to ready, while they are not.")
     replicas: int = 0
     ready_replicas: int = 0
     url: str | None = Field(default=None, description="In-cluster URL of the server.")

@@ -7,6 +7,7 @@ from modelplane.api.common import (
     ON_DELETE_DESCRIPTION,
     ObjectRef,
     OnDelete,
+    Startup,
     Status,
     Workload,
     rule,
@@ -36,6 +37,7 @@ class NotebookSpec(Workload):
 
 
 class NotebookStatus(Status):
+    startup: Startup | None = Field(default=None, description="The pods' way to ready, while they are not.")
     pod: str | None = Field(default=None, description="The pod to port-forward to.")
     port: int | None = Field(default=None, description="Jupyter's port in the pod.")
     token_secret: str | None = Field(default=None, description="Secret holding the Jupyter token (key: token).")

@@ -73,3 +73,14 @@ class EventReason(StrEnum):
     ROLLED_BACK = "RolledBack"
     DRIFT_DETECTED = "DriftDetected"
     DRIFT_RETRAIN = "RetrainingOnDrift"
+
+
+class Phase(StrEnum):
+    """Where a server's or notebook's pods are on their way to ready (`status.startup.phase`)."""
+
+    SCHEDULING = "Scheduling"  # waiting for a node (a GPU node scaling up, or none fits)
+    PULLING_IMAGE = "PullingImage"  # the kubelet pulls the image and mounts the bucket
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    CRASH_LOOPING = "CrashLooping"
+    LOADING = "Loading"  # running, not ready yet: loading the weights
+    READY = "Ready"

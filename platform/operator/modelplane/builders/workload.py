@@ -27,6 +27,7 @@ from typing import Any
 from modelplane.api.common import SECRET_REF, Workload, quantity, quantity_value
 from modelplane.cluster import ClusterFacts
 
+WORKLOAD_CONTAINER = "main"  # the container that runs the user's image (beside the platform's sidecars)
 CONTENT = "/content"
 ARTIFACTS_PATH = f"{CONTENT}/artifacts"
 MODEL_PATH = f"{CONTENT}/model"
@@ -145,7 +146,7 @@ def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster:
     """The pod template for `spec`, running `image` with `mounts`; `files` are keys of the params ConfigMap that
     appear as /content/<key> too (a run's data diff)."""
     container: dict[str, Any] = {
-        "name": "main",
+        "name": WORKLOAD_CONTAINER,
         "image": image,
         "env": param_env(spec.params) + user_env(spec.env),
         "resources": resources(spec),

@@ -80,8 +80,8 @@ GRANTS: tuple[Grant, ...] = (
     Grant(GROUP, RECORDS, ("create",), TENANT, (f"{_KUBE}.apply",)),
     Grant(GROUP, RECORDS, ("get",), TENANT, (f"{_KUBE}.get_object",)),
     Grant(GROUP, RECORDS, ("list",), TENANT, (f"{_KUBE}.list_objects",)),
-    # Why a run or build failed, or got no pods.
-    Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message",)),
+    # Why a run or build failed, or got no pods; where a server's or notebook's pods are on their way to ready.
+    Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message", f"{_KUBE}.pods")),
     Grant("", ("events",), ("list",), BOTH, (f"{_KUBE}.pod_refusal",)),
     Grant("", ("events",), ("create",), BOTH, ("kopf._cogs.clients.events.post_event", f"{_KUBE}.post_event")),
 )

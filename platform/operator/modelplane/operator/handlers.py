@@ -40,13 +40,16 @@ from modelplane.api.notebook import NOTEBOOK, NotebookSpec
 from modelplane.api.reasons import Reason
 from modelplane.api.resource import Kind
 from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, upload_object
-from modelplane.builders.workload import params_problem
+from modelplane.builders.notebook import NOTEBOOK_LABEL
+from modelplane.builders.server import SERVER_LABEL
+from modelplane.builders.workload import WORKLOAD_CONTAINER, params_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL, Owner
 from modelplane.monitor.report import REPORT, DriftReport
 from modelplane.operator.kube import Kube, RefusedError, TransientError
 from modelplane.operator.metrics import Metrics
 from modelplane.operator.queue import WorkQueue
+from modelplane.operator.startup import startup
 from modelplane.reconcile.artifacts import (
     METRICS,
     DriftSignal,
@@ -61,7 +64,9 @@ from modelplane.reconcile.build import BuildObserved, SignedUpload, needs_signin
 from modelplane.reconcile.common import (
     READY,
     Outcome,
+    PodsStartup,
     RefState,
+    RolloutState,
     failed_status,
 )
 from modelplane.reconcile.inputs import references
@@ -276,10 +281,20 @@ def observe_server(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[
         record = memo.kube.get_object(MODEL_VERSION, owner.namespace, f"{spec.model.name}-v{spec.model.version}")
         pinned = RefState(found=record is not None, ready=record is not None,
                           url=(record or {}).get("spec", {}).get("artifacts"), version=spec.model.version)
+    deployment = memo.kube.deployment(owner.namespace, owner.name)
     return ServerObserved(model=ref_state(memo, MODEL.kind, owner.namespace, spec.model.name),
-                          deployment=memo.kube.deployment(owner.namespace, owner.name),
-                          build=observe_build(memo, owner, spec, status), pinned=pinned,
-                          monitor=observe_monitor(memo, owner, spec, status))
+                          deployment=deployment, build=observe_build(memo, owner, spec, status), pinned=pinned,
+                          monitor=observe_monitor(memo, owner, spec, status),
+                          startup=observe_startup(memo, owner, deployment, {SERVER_LABEL: owner.name},
+                                                  "loading the model: its readiness probe has not passed yet"))
+
+
+def observe_startup(memo: Any, owner: Owner, pods: RolloutState | None, selector: dict[str, str],
+                    loading: str) -> PodsStartup | None:
+    """Where the pods are on their way to ready; listed only while a replica is not ready."""
+    if pods is None or (pods.replicas and pods.ready >= pods.replicas):
+        return None
+    return startup(memo.kube.pods(owner.namespace, selector), WORKLOAD_CONTAINER, loading)
 
 
 def observe_monitor(memo: Any, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> MonitorObserved:
@@ -320,7 +335,9 @@ def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec, status: dict[s
     refusal = memo.kube.pod_refusal(owner.namespace, owner.name) if podless else ""
     # The Secret is created before the StatefulSet: once that exists, there is no token to make (or re-send).
     return NotebookObserved(refs=refs, pods=pods, new_token=secrets.token_urlsafe(32) if pods is None else "",
-                            build=observe_build(memo, owner, spec, status), pods_refused=refusal)
+                            build=observe_build(memo, owner, spec, status), pods_refused=refusal,
+                            startup=None if spec.suspend else observe_startup(
+                                memo, owner, pods, {NOTEBOOK_LABEL: owner.name}, "Jupyter is starting"))
 
 
 @dataclass(frozen=True)

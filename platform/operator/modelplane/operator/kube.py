@@ -175,6 +175,14 @@ class Kube:
                                                                        _request_timeout=REQUEST_TIMEOUT))
         return None if found is None else rollout_state(found)
 
+    def pods(self, namespace: str, selector: dict[str, str]) -> list[Any]:
+        """The pods with these labels (V1Pod objects)."""
+        text = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+        found = self._call(f"listing pods {text} in {namespace}", lambda: self.core.list_namespaced_pod(
+            namespace, label_selector=text, _request_timeout=REQUEST_TIMEOUT).items)
+        return [pod for pod in found or [] if pod.metadata and all((pod.metadata.labels or {}).get(k) == v
+                                                                   for k, v in selector.items())]
+
     def termination_message(self, namespace: str, job_name: str) -> str:
         pods = self._call(f"listing pods of job {namespace}/{job_name}", lambda: self.core.list_namespaced_pod(
             namespace, label_selector=f"job-name={job_name}", _request_timeout=REQUEST_TIMEOUT).items)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelplane.api.reasons import Reason
+from modelplane.api.reasons import Phase, Reason
 from modelplane.conditions import condition
 
 READY = "Ready"
@@ -65,6 +65,36 @@ class RolloutState:
     available: int = 0
     complete: bool = False  # the Deployment controller: the latest template is rolled out (NewReplicaSetAvailable)
     stuck: bool = False  # the Deployment controller gave up on it (ProgressDeadlineExceeded)
+
+
+@dataclass(frozen=True)
+class PodsStartup:
+    """Where the pods of a server or notebook are on their way to ready (api.common.Startup's phases)."""
+
+    phase: Phase
+    message: str
+
+    def as_status(self) -> dict[str, str]:
+        return {"phase": self.phase, "message": self.message[:1024]}
+
+
+STARTUP_POLL_SECONDS = 15.0  # pods are not watched: a pod on its way to ready is looked at again this often
+
+
+def startup_fields(status: dict[str, Any], startup: PodsStartup | None) -> dict[str, Any]:
+    """status.startup while pods are on their way; None deletes it once they are ready (a merge patch)."""
+    if startup and startup.phase != Phase.READY:
+        return {"startup": startup.as_status()}
+    return {"startup": None} if "startup" in status else {}
+
+
+def startup_poll(startup: PodsStartup | None) -> float | None:
+    return STARTUP_POLL_SECONDS if startup and startup.phase != Phase.READY else None
+
+
+def soonest(*delays: float | None) -> float | None:
+    """The earliest of several requeue delays (None: not asked)."""
+    return min((d for d in delays if d is not None), default=None)
 
 
 @dataclass(frozen=True)

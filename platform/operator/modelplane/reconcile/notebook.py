@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelplane.api.notebook import NotebookSpec
@@ -11,7 +11,15 @@ from modelplane.builders.notebook import PORT, notebook_children, token_secret_n
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import Outcome, RefState, RolloutState, pod_refusal_reason
+from modelplane.reconcile.common import (
+    Outcome,
+    PodsStartup,
+    RefState,
+    RolloutState,
+    pod_refusal_reason,
+    startup_fields,
+    startup_poll,
+)
 from modelplane.reconcile.inputs import mount_inputs
 
 
@@ -22,10 +30,19 @@ class NotebookObserved:
     new_token: str = ""  # a fresh random token while the notebook has no StatefulSet (and so no Secret) yet
     build: BuildObserved = field(default_factory=BuildObserved)
     pods_refused: str = ""  # why the StatefulSet controller cannot create the pod (a FailedCreate event), or ""
+    startup: PodsStartup | None = None  # while the pod is not ready: where it is
 
 
 def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any], cluster: ClusterFacts,
                        observed: NotebookObserved, now: str) -> Outcome:
+    result = _notebook(owner, spec, status, cluster, observed, now)
+    startup = None if spec.suspend else observed.startup
+    return replace(result, status={**result.status, **startup_fields(status, startup)},
+                   requeue_after=startup_poll(startup))
+
+
+def _notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any], cluster: ClusterFacts,
+              observed: NotebookObserved, now: str) -> Outcome:
     outcome, built, early = begin(owner, spec, status, cluster, observed.build, now)
     if early:
         return early
@@ -49,4 +66,5 @@ def reconcile_notebook(owner: Owner, spec: NotebookSpec, status: dict[str, Any],
         reason = pod_refusal_reason(observed.pods_refused)
         hint = "; suspend another notebook or ask for more quota" if reason == Reason.QUOTA_EXCEEDED else ""
         return outcome(False, reason, observed.pods_refused + hint, children, pod=pod, **fields)
-    return outcome(False, Reason.STARTING, f"waiting for pod {pod} to be ready", children, pod=pod, **fields)
+    waiting = f"{observed.startup.phase}: {observed.startup.message}" if observed.startup else "waiting to be ready"
+    return outcome(False, Reason.STARTING, f"pod {pod}: {waiting}", children, pod=pod, **fields)

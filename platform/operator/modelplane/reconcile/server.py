@@ -20,7 +20,16 @@ from modelplane.builders.server import server_children, service_url
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
-from modelplane.reconcile.common import Outcome, RefState, RolloutState, prefix_of_url
+from modelplane.reconcile.common import (
+    Outcome,
+    PodsStartup,
+    RefState,
+    RolloutState,
+    prefix_of_url,
+    soonest,
+    startup_fields,
+    startup_poll,
+)
 from modelplane.reconcile.monitor import MonitorObserved, reconcile_monitoring
 
 
@@ -31,6 +40,7 @@ class ServerObserved:
     build: BuildObserved = field(default_factory=BuildObserved)
     pinned: RefState | None = None  # the ModelVersion of spec.model.version, when pinned
     monitor: MonitorObserved = field(default_factory=MonitorObserved)
+    startup: PodsStartup | None = None  # while a replica is not ready: where the pods are
 
 
 def _wanted(owner: Owner, spec: ModelServerSpec, observed: ServerObserved) -> tuple[dict[str, Any] | None, str, str]:
@@ -57,11 +67,10 @@ def reconcile_server(owner: Owner, spec: ModelServerSpec, status: dict[str, Any]
     target = served.status.get("target") or {}
     monitored = reconcile_monitoring(owner, spec, status.get("monitoring") or {}, target.get("version"), cluster,
                                      observed.monitor, now)
-    if monitored.status is None and "monitoring" not in status:
-        return served
-    # Monitoring turned off: `None` deletes the field (status is written as a merge patch).
-    return replace(served, children=[*served.children, *monitored.children],
-                   status={**served.status, "monitoring": monitored.status}, requeue_after=monitored.requeue_after)
+    extra = {**startup_fields(status, observed.startup),
+             **({"monitoring": monitored.status} if monitored.status is not None or "monitoring" in status else {})}
+    return replace(served, children=[*served.children, *monitored.children], status={**served.status, **extra},
+                   requeue_after=soonest(monitored.requeue_after, startup_poll(observed.startup)))
 
 
 def _serve(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster: ClusterFacts,
@@ -107,5 +116,6 @@ def _serve(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster:
                        absent, **fields)
     if spec.replicas == 0 and spec.autoscaling is None:
         return outcome(False, Reason.SCALED_TO_ZERO, "spec.replicas is 0", children, absent, **fields)
-    return outcome(False, Reason.DEPLOYING, f"waiting for a replica of {serving} to pass its readiness probe ({image})",
-                   children, absent, **fields)
+    waiting = f"{observed.startup.phase}: {observed.startup.message}" if observed.startup else \
+        f"waiting for its readiness probe ({image})"
+    return outcome(False, Reason.DEPLOYING, f"a replica of {serving}: {waiting}", children, absent, **fields)
