@@ -174,3 +174,15 @@ def test_drift_a_server_reported_after_the_last_run_started_retrains_the_model_o
     assert started.status["run"]["trigger"] == "drift reported by ModelServer clf (monitor run 2)"
     assert started.status["run"]["parent"] == 1 and started.status["run"]["datasetVersion"] == 1
     assert [c["kind"] for c in started.children] == ["ConfigMap", "Job"]
+
+
+def test_a_new_request_id_runs_the_monitor_now_once() -> None:
+    assert SPEC.monitoring is not None
+    asked = SPEC.model_copy(update={"monitoring": SPEC.monitoring.model_copy(update={"request_id": "incident-7"})})
+    state = {"since": "2026-12-03T09:20:00Z"}
+    now = reconcile_monitoring(SERVER, asked, state, 3, DEV_CLUSTER, TRAINED_ON, "2026-12-03T09:21:00Z")
+    assert now.status is not None and now.status["run"]["requestID"] == "incident-7" and job_of(now.children)
+    done = reconcile_monitoring(SERVER, asked, now.status, 3, DEV_CLUSTER,
+                                MonitorObserved(job=JobState(succeeded=True), report=REPORT), "2026-12-03T09:22:00Z")
+    again = reconcile_monitoring(SERVER, asked, done.status or {}, 3, DEV_CLUSTER, TRAINED_ON, "2026-12-03T09:23:00Z")
+    assert again.children == [] and again.requeue_after == 37 * 60  # answered: the schedule rules again

@@ -7,8 +7,10 @@ from pydantic import ConfigDict, Field
 
 from modelplane.api.common import (
     AT_MOST_ONE_IMAGE,
+    REQUEST_ID_RULE,
     ApiModel,
     ObjectRef,
+    RequestID,
     Resources,
     Schedule,
     Startup,
@@ -113,6 +115,9 @@ class Monitoring(ApiModel):
         default=None, description="Compare with this Dataset version instead of the served model's training data.")
     detection: Detection = Field(default_factory=Detection, json_schema_extra={"default": {}},
                                  description="The tests, their significance and the outlier detector.")
+    request_id: RequestID | None = Field(
+        default=None, alias="requestID", description="A new value runs the monitor now, whatever the schedule.",
+        json_schema_extra=validations(rule(REQUEST_ID_RULE, "monitoring.requestID must be letters, digits and '-'")))
     on_drift: Literal["Report", "Retrain"] = Field(
         default="Report", description="Report drift, or also start a retraining run of the Model (which needs "
                                       "spec.retrain; its cooldownSeconds holds).")
@@ -153,6 +158,7 @@ class MonitorRun(ApiModel):
     window_end: str = Field(json_schema_extra={"format": "date-time"})
     version: int | None = Field(default=None, description="The served Model version whose traffic it reads.")
     reference: str = Field(max_length=512, description="What the traffic is compared with.")
+    request_id: str | None = Field(default=None, alias="requestID", description="The request that started it.")
 
 
 class FeatureDrift(ApiModel):

@@ -125,7 +125,8 @@ def reconcile_monitoring(owner: Owner, spec: ModelServerSpec, status: dict[str, 
         return say(f"monitor run {run['number']} is running")
     last_start = run["started"] if run else state["since"]
     wait = _until_due(monitoring, last_start, now)
-    if wait:
+    requested = monitoring.request_id and monitoring.request_id != (run or {}).get("requestID")
+    if wait and not requested:
         due = _time(datetime.fromisoformat(now) + timedelta(seconds=wait))
         return say(state["message"] if state.get("failedRun") else f"next run at {due}", wait)
     if version is None:
@@ -140,7 +141,8 @@ def reconcile_monitoring(owner: Owner, spec: ModelServerSpec, status: dict[str, 
     described = f"Dataset {dataset} v{data_version}" + ("" if monitoring.reference else
                                                          f" (Model {spec.model.name} v{version}'s training data)")
     new_run = {"number": number, "started": now, "windowStart": _time(end - timedelta(hours=monitoring.window_hours)),
-               "windowEnd": _time(end), "version": version, "reference": described}
+               "windowEnd": _time(end), "version": version, "reference": described,
+               **({"requestID": monitoring.request_id} if monitoring.request_id else {})}
     program = Workload(image=cluster.runtime_image, command=MONITOR_COMMAND,
                        params=monitoring.detection.model_dump(by_alias=True, mode="json"),
                        env={"MODELPLANE_WINDOW_START": new_run["windowStart"],
