@@ -27,14 +27,14 @@ class FeatureResult(_Wire):
     statistic: float
     p_value: float
     adjusted_p_value: float  # after the multiple-testing correction across all features
-    psi: float  # population stability index, reference -> window
-    drift: bool  # adjusted p-value under the significance, or PSI over its threshold
+    psi: float  # population stability index, reference -> window (reference deciles; categories as tested)
+    drift: bool  # adjusted p-value under the significance, or PSI over its threshold when psiThreshold is set
 
 
 class Outliers(_Wire):
     method: Literal["isolationForest", "robustZ"]
     count: int
-    rate: float  # of the window's records
+    rate: float  # of the window's scored rows: one a record (an instance, for tabular traffic) with every feature
     threshold: float  # the rate above which the window is flagged
     flagged: bool
 
@@ -51,7 +51,9 @@ class DriftReport(_Wire):
     model_version: int | None
     samples: int  # records in the window (after sampling at capture)
     reference_samples: int
-    reference: str  # what the window was compared with, e.g. "Dataset churn v2 (the served model's training data)"
+    # What the window was compared with, e.g. "Dataset churn v2", and for features only traffic has (latency_ms,
+    # finish_reason) the span of the version's earliest traffic they were compared with.
+    reference: str
     enough: bool  # samples >= minSamples: with fewer, no test is run and drift is False
     drift: bool
     correction: Literal["holm", "bonferroni"]
