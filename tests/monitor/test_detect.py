@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from modelplane.api.monitoring import MonitorSettings, OutlierSettings
 from modelplane.monitor.detect import (
     RECORD_SHARE,
     Comparison,
@@ -31,7 +32,6 @@ from modelplane.monitor.detect import (
 )
 from modelplane.monitor.features import Row, parse_reference
 from modelplane.monitor.report import DriftReport, Window
-from modelplane.monitor.settings import MonitorSettings, OutlierSettings
 from tests.monitor.traffic import END, START, customers, llm_records, llm_rows, reference_jsonl, rfc3339
 
 SPAN = Window(start=rfc3339(START), end=rfc3339(END))

@@ -1,6 +1,6 @@
 """MonitorSettings is params.json and a CRD piece at once: camelCase, structural when generated into a CRD, the API
 server's defaulting of `{}` gives what the monitor itself defaults to, and what the operator writes today (its
-spec.monitoring.detection) reads back unchanged."""
+spec.monitoring.detection, through the run's params ConfigMap) reads back unchanged."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import pytest
 from pydantic import ValidationError
 
 from modelplane.api.crd import schema_of
-from modelplane.api.modelserver import Detection
-from modelplane.monitor.settings import MonitorSettings
+from modelplane.api.modelserver import ModelServerSpec
+from modelplane.api.monitoring import MonitorSettings
+from modelplane.builders.workload import PARAMS_KEY
+from modelplane.reconcile.monitor import MonitorObserved, reconcile_monitoring
 from tests.support.apiserver import apply_defaults, schema_errors
+from tests.support.kube import DEV_CLUSTER, owner
 from tests.support.structural import structural_errors
 
 SCHEMA = schema_of(MonitorSettings)
@@ -48,6 +51,12 @@ def test_camel_case_on_the_wire_and_unknown_keys_ignored() -> None:
 @pytest.mark.parametrize("detection", [{}, {"minSamples": 50, "significance": 0.01, "correction": "bonferroni",
                                             "psiThreshold": 0.25, "features": ["support_calls"],
                                             "outliers": {"method": "robustZ", "maxRate": 0.1}}])
-def test_the_operators_params_json_reads_back_unchanged(detection: dict[str, object]) -> None:
-    written = Detection.model_validate(detection).model_dump(by_alias=True, mode="json")  # reconcile/monitor.py
-    assert MonitorSettings.model_validate(written).model_dump(by_alias=True, mode="json") == written
+def test_the_operators_params_json_reads_back_as_the_spec_said(detection: dict[str, object]) -> None:
+    """The round trip: spec.monitoring.detection -> the run's params ConfigMap -> what the monitor reads."""
+    spec = ModelServerSpec.model_validate({"model": {"name": "clf"}, "logging": {}, "monitoring": {
+        "detection": detection, "requestID": "now"}})
+    run = reconcile_monitoring(owner("ModelServer", "clf"), spec, {}, 3, DEV_CLUSTER,
+                               MonitorObserved(trained_on=("churn", 2)), "2026-12-03T10:00:00Z")
+    (params,) = [c for c in run.children if c["kind"] == "ConfigMap"]
+    assert spec.monitoring is not None
+    assert MonitorSettings.model_validate_json(params["data"][PARAMS_KEY]) == spec.monitoring.detection

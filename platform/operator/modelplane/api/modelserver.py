@@ -19,6 +19,7 @@ from modelplane.api.common import (
     rule,
     validations,
 )
+from modelplane.api.monitoring import MonitorSettings
 from modelplane.api.resource import SERVICE_NAME_RULE, Kind, column
 
 MONITORING_NEEDS_LOGGING = rule("!has(self.monitoring) || has(self.logging)",
@@ -71,30 +72,6 @@ class PayloadLogging(ApiModel):
     flush_seconds: int = Field(default=60, ge=1, le=3600, description="A file is written at least this often.")
 
 
-class Outliers(ApiModel):
-    method: Literal["isolationForest", "robustZ"] = Field(
-        default="isolationForest", description="An isolation forest fitted on the reference, or robust z-scores.")
-    max_rate: float = Field(default=0.05, gt=0, lt=1,
-                            description="The window is flagged when more of its records than this are outliers.")
-
-
-class Detection(ApiModel):
-    """How a window of traffic is compared with the reference: a two-sample test per feature (Kolmogorov-Smirnov
-    for numbers, chi-square for categories), corrected for testing many features at once, and PSI."""
-
-    min_samples: int = Field(default=200, ge=10, le=10**7, description="Fewer records in the window: no verdict.")
-    significance: float = Field(default=0.05, gt=0, lt=0.5,
-                                description="The chance of a false alarm per run, over all features together.")
-    correction: Literal["holm", "bonferroni"] = Field(default="holm", description="Multiple-testing correction.")
-    psi_threshold: float | None = Field(
-        default=None, gt=0, description="Also flag a feature whose population stability index passes this (e.g. "
-                                        "0.2); unset, PSI is reported and only the tests decide.")
-    features: list[Annotated[str, Field(max_length=128)]] = Field(
-        default_factory=list, max_length=64, description="Compare only these features (empty: every feature).")
-    outliers: Outliers = Field(default_factory=Outliers, json_schema_extra={"default": {}},
-                               description="Records unlike the reference, scored one by one.")
-
-
 class DatasetVersionRef(ObjectRef):
     version: int = Field(ge=1, description="The Dataset version.")
 
@@ -113,7 +90,7 @@ class Monitoring(ApiModel):
     window_hours: int = Field(default=24, ge=1, le=24 * 30, description="How much recent traffic each run reads.")
     reference: DatasetVersionRef | None = Field(
         default=None, description="Compare with this Dataset version instead of the served model's training data.")
-    detection: Detection = Field(default_factory=Detection, json_schema_extra={"default": {}},
+    detection: MonitorSettings = Field(default_factory=MonitorSettings, json_schema_extra={"default": {}},
                                  description="The tests, their significance and the outlier detector.")
     request_id: RequestID | None = Field(
         default=None, alias="requestID", description="A new value runs the monitor now, whatever the schedule.",

@@ -29,11 +29,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from modelplane.api.monitoring import MonitorSettings
+from modelplane.builders.workload import PARAMS_KEY
 from modelplane.monitor.detect import Sample, detect
 from modelplane.monitor.features import Reference, ReferenceError, Row, parse_reference, traffic_rows
 from modelplane.monitor.payloads import batches, first_time, parse_time
 from modelplane.monitor.report import REPORT, DriftReport, Window
-from modelplane.monitor.settings import PARAMS, MonitorSettings
 
 REFERENCE_SUFFIXES = (".csv", ".jsonl")
 
@@ -105,7 +106,7 @@ def read_traffic(payloads: Path, version: int | None, start: datetime, end: date
 
 
 def run(root: Path, env: Mapping[str, str]) -> DriftReport:
-    settings = read_settings(root / PARAMS)
+    settings = read_settings(root / PARAMS_KEY)
     start, end = read_window(env)
     version = read_version(env)
     reference = read_reference(root / "data")

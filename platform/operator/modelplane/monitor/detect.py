@@ -30,9 +30,9 @@ from numpy.typing import NDArray
 from scipy import stats
 from sklearn.ensemble import IsolationForest
 
+from modelplane.api.monitoring import MonitorSettings, OutlierSettings
 from modelplane.monitor.features import Row, Value
 from modelplane.monitor.report import DriftReport, FeatureResult, Outliers, Window
-from modelplane.monitor.settings import MonitorSettings, OutlierSettings
 
 MIN_EXPECTED = 5.0  # chi-square's approximation needs every expected count at least this (Cochran's rule)
 PSI_BINS = 10  # deciles of the reference

@@ -1,4 +1,5 @@
-"""The monitor's settings: `/content/params.json` of a monitor Job, and the same model in the ModelServer CRD.
+"""How a ModelServer's traffic is judged (`spec.monitoring.detection`), which the operator hands to each monitor Job
+as its `/content/params.json`: one model for the CRD and the monitor's program.
 
 An `ApiModel` (camelCase on the wire, unknown keys ignored, frozen) so that the CRD generator can embed it as it is:
 the API server prunes unknown fields of the spec before the operator copies it into params.json, so the monitor
@@ -12,8 +13,6 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from modelplane.api.common import ApiModel
-
-PARAMS = "params.json"
 
 
 class OutlierSettings(ApiModel):
