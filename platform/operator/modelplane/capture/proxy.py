@@ -138,6 +138,9 @@ class CaptureProxy:
             if status != 502:  # the server went away mid-response: the client's connection ends with it
                 raise
             response = web.Response(status=502, text=f"the model server is not reachable: {error}\n")
+            async for chunk in request.content.iter_chunked(READ_CHUNK):  # what was asked, for the record
+                if sampled:
+                    sent.keep(chunk)
         self.requests.labels(str(status)).inc()
         if sampled:
             self.sink.offer(self._record(request, arrived, started, status, sent, answered, stream))

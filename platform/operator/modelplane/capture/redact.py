@@ -1,10 +1,10 @@
 """Redaction: what never leaves the pod. Listed fields are replaced whole; patterns are replaced inside every string
-of the request and the response, keys included in the walk but never rewritten.
+of the request and the response (values only: keys are never rewritten).
 
 Named patterns are deliberately plain: an e-mail address, a phone number in the forms people type (at least nine
-digits with optional `+`, spaces, dots, dashes and parentheses), and a payment card number (13 to 19 digits in
-groups). They over-redact a little (a long order number may read as a phone number) rather than miss; a tenant adds
-its own regular expressions for the rest.
+digits with an optional leading `+` or `(`, and spaces, dots, dashes and parentheses between them), and a payment
+card number (13 to 19 digits in groups). They over-redact a little (a long order number may read as a phone number)
+rather than miss; a tenant adds its own regular expressions for the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 NAMED = {
     "email": (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[EMAIL]"),
     "card": (re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), "[CARD]"),
-    "phone": (re.compile(r"(?<![\w])\+?(?:\d[\s().-]?){8,14}\d\b"), "[PHONE]"),
+    "phone": (re.compile(r"(?<![\w+(])[+(]?(?:\d[\s().-]{0,2}){8,14}\d\b"), "[PHONE]"),
 }
 ORDER = ("email", "card", "phone")  # a card number is also a long digit run: cards first
 REDACTED = "[REDACTED]"

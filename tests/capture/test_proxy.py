@@ -1,0 +1,205 @@
+"""The capture proxy against a fake OpenAI-compatible server: bytes through unchanged (streams as they stream),
+records sampled, redacted and batched, and serving unharmed by a stalled or failing sink."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import tracemalloc
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from modelplane.api.modelserver import Redaction
+from modelplane.capture.config import CaptureConfig
+from modelplane.capture.proxy import HEALTH_PATH, CaptureProxy
+from modelplane.capture.sink import Sink, SinkMetrics, write_file
+from tests.support.openai import CHUNKS, FakeServer
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "Hi, I am bob@example.org, call +1 415 555 0100"}]}
+
+
+@asynccontextmanager
+async def started(app: web.Application) -> AsyncIterator[str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+class Rig:
+    """The fake server, the proxy in front of it, and the proxy's sink and metrics."""
+
+    def __init__(self, server: FakeServer, direct: str, proxied: str, proxy: CaptureProxy, sink: Sink,
+                 registry: CollectorRegistry) -> None:
+        self.server, self.direct, self.proxied, self.proxy, self.sink = server, direct, proxied, proxy, sink
+        self.registry = registry
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+@asynccontextmanager
+async def rig(tmp_path: Path, write: Callable[[Path, bytes], None] = write_file, upstream: str | None = None,
+              chance: Callable[[], float] = lambda: 0.0, **settings: Any) -> AsyncIterator[Rig]:
+    server = FakeServer()
+    async with started(server.app()) as direct:
+        config = CaptureConfig(server="chat", model_version=3, upstream=upstream or direct,
+                               directory=str(tmp_path / "payloads"), **{"flush_seconds": 0.05, **settings})
+        registry = CollectorRegistry()
+        sink = Sink(Path(config.directory), config.model_version, batch_records=config.batch_records,
+                    flush_seconds=config.flush_seconds, queue_bytes=config.queue_bytes,
+                    metrics=SinkMetrics(registry), write=write)
+        proxy = CaptureProxy(config, sink, registry, chance=chance)
+        writer = asyncio.create_task(sink.run())
+        try:
+            async with started(proxy.app()) as proxied:
+                yield Rig(server, direct, proxied, proxy, sink, registry)
+        finally:
+            writer.cancel()
+
+
+async def exchange(url: str, path: str, body: Any = None, method: str = "POST") -> tuple[int, dict[str, str], bytes]:
+    async with aiohttp.ClientSession(auto_decompress=False) as session, \
+            session.request(method, url + path, json=body) as response:
+        return response.status, dict(response.headers), await response.read()
+
+
+def records(tmp_path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for path in sorted((tmp_path / "payloads").rglob("*.jsonl.gz"))
+            for line in gzip.decompress(path.read_bytes()).splitlines()]
+
+
+@pytest.mark.parametrize(("path", "body", "method"), [
+    ("/v1/chat/completions", CHAT, "POST"),
+    ("/v1/chat/completions", {**CHAT, "stream": True}, "POST"),
+    ("/v1/completions", {"prompt": "abc"}, "POST"),
+    ("/blob?size=300000", None, "GET"),
+    ("/missing", None, "GET"),
+], ids=["plain", "streamed", "completions", "binary", "404"])
+async def test_what_the_client_gets_through_the_proxy_is_what_the_server_sent(
+        tmp_path: Path, path: str, body: Any, method: str) -> None:
+    async with rig(tmp_path) as r:
+        direct = await exchange(r.direct, path, body, method)
+        proxied = await exchange(r.proxied, path, body, method)
+    assert proxied[0] == direct[0] and proxied[2] == direct[2]
+    end_to_end = ("Content-Type", "Cache-Control", "X-Served-By", "Content-Length")
+    assert {k: proxied[1].get(k) for k in end_to_end} == {k: direct[1].get(k) for k in end_to_end}
+
+
+async def test_a_stream_reaches_the_client_event_by_event(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        r.server.gate.clear()  # the server holds the rest of the stream until the client has the first event
+        async with aiohttp.ClientSession() as session, \
+                session.post(r.proxied + "/v1/chat/completions", json={**CHAT, "stream": True}) as response:
+            first = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 5)
+            assert CHUNKS[0] in first.decode()
+            r.server.gate.set()
+            rest = await response.read()
+    assert b"[DONE]" in rest
+
+
+async def test_records_are_redacted_batched_and_tagged_with_the_version(tmp_path: Path) -> None:
+    redact = Redaction(fields=["messages[*].role"])
+    async with rig(tmp_path, redact=redact) as r:
+        await exchange(r.proxied, "/v1/chat/completions", CHAT)
+        await exchange(r.proxied, "/v1/chat/completions", {**CHAT, "stream": True})
+        await asyncio.sleep(0.2)
+        assert r.metric("modelplane_payload_records_total") == 2
+    plain, streamed = records(tmp_path)
+    (batch,) = {p.relative_to(tmp_path / "payloads").parent.as_posix()
+                for p in (tmp_path / "payloads").rglob("*.jsonl.gz")}
+    assert batch.startswith("version=3/date=20")
+    assert plain["request"]["messages"] == [{"role": "[REDACTED]",
+                                             "content": "Hi, I am [EMAIL], call [PHONE]"}]
+    assert plain["response"]["choices"][0]["message"]["content"].endswith("Mail me: [EMAIL]")
+    assert (plain["modelVersion"], plain["server"], plain["status"], plain["stream"]) == (3, "chat", 200, False)
+    assert streamed["stream"] is True
+    assert streamed["response"] == {"text": "Hello, wörld! Mail me: [EMAIL]", "finishReason": "stop",
+                                    "usage": {"promptTokens": 7, "completionTokens": 5}}
+    assert all(r["latencyMs"] > 0 and r["time"].endswith("Z") for r in (plain, streamed))
+
+
+async def test_sampling_records_a_share_of_requests(tmp_path: Path) -> None:
+    draws = iter([0.1, 0.9] * 10)  # alternately under and over the rate
+    async with rig(tmp_path, chance=lambda: next(draws), sample_rate=0.5) as r:
+        for _ in range(10):
+            await exchange(r.proxied, "/v1/completions", {"prompt": "x"})
+        await asyncio.sleep(0.2)
+    assert len(records(tmp_path)) == 5
+    async with rig(tmp_path / "none", sample_rate=0.0) as r:
+        await exchange(r.proxied, "/v1/completions", {"prompt": "x"})
+        await asyncio.sleep(0.2)
+    assert records(tmp_path / "none") == []
+
+
+async def test_a_stalled_sink_drops_records_serves_every_request_and_bounds_memory(tmp_path: Path) -> None:
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stalled(path: Path, data: bytes) -> None:  # a FUSE mount that hangs
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result()
+
+    bound = 64 * 1024
+    async with rig(tmp_path, write=stalled, queue_bytes=bound, batch_records=10) as r:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        async with aiohttp.ClientSession() as session:
+            async def one(i: int) -> bool:
+                async with session.post(r.proxied + "/v1/chat/completions", json=CHAT) as response:
+                    return response.status == 200 and CHUNKS[0].encode() in await response.read()
+            for wave in range(6):  # 600 requests, 100 at a time
+                assert all(await asyncio.gather(*(one(wave * 100 + i) for i in range(100))))
+                assert r.sink.queued <= bound
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        dropped = r.metric("modelplane_payload_dropped_total", reason="queue_full")
+        assert dropped > 400 and r.metric("modelplane_payload_queue_bytes") <= bound
+        assert grown < 8 * 2**20  # the dropped records' bodies are not kept
+        release.set()
+
+
+async def test_a_failing_sink_is_counted_and_serving_goes_on(tmp_path: Path) -> None:
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    async with rig(tmp_path, write=full) as r:
+        for _ in range(3):
+            status, _, _ = await exchange(r.proxied, "/v1/completions", {"prompt": "x"})
+            assert status == 200
+        await asyncio.sleep(0.2)
+        assert r.metric("modelplane_payload_dropped_total", reason="write_failed") == 3
+        assert r.metric("modelplane_payload_requests_total", code="200") == 3
+
+
+async def test_an_unreachable_server_is_a_502_and_recorded(tmp_path: Path) -> None:
+    async with rig(tmp_path, upstream="http://127.0.0.1:9") as r:
+        status, _, body = await exchange(r.proxied, "/v1/completions", {"prompt": "x"})
+        health, _, _ = await exchange(r.proxied, HEALTH_PATH, method="GET")
+        await asyncio.sleep(0.2)
+    assert status == 502 and b"not reachable" in body and health == 200
+    (record,) = records(tmp_path)
+    assert record["status"] == 502 and record["request"] == {"prompt": "x"} and record["response"] is None
+
+
+async def test_a_body_over_the_limit_is_passed_through_and_not_recorded(tmp_path: Path) -> None:
+    async with rig(tmp_path, max_body_bytes=1024) as r:
+        big = {"prompt": "y" * 5000}
+        direct = await exchange(r.direct, "/v1/completions", big)
+        proxied = await exchange(r.proxied, "/v1/completions", big)
+        await asyncio.sleep(0.2)
+    assert proxied[2] == direct[2]
+    (record,) = records(tmp_path)
+    assert record["truncated"] is True and record["request"] is None and record["response"] is None

@@ -1,0 +1,60 @@
+"""A fake OpenAI-compatible model server (aiohttp) for the capture proxy's tests: plain and streamed completions,
+with a gate the test opens to prove a stream reaches the client event by event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+CHUNKS = ["Hel", "lo, ", "wörld", "! ", "Mail me: ana@example.com"]  # a multi-byte character, an address
+
+
+def chunk(piece: str, finish: str | None = None) -> bytes:
+    event = {"id": "c1", "object": "chat.completion.chunk", "model": "m",
+             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": finish}]}
+    return f"data: {json.dumps(event)}\n\n".encode()
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()  # a gated stream waits here after its first event
+        self.gate.set()
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completions)
+        app.router.add_get("/blob", self.blob)
+        return app
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body: dict[str, Any] = await request.json()
+        if not body.get("stream"):
+            answer = {"id": "c1", "object": "chat.completion", "model": "m",
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(CHUNKS)},
+                                   "finish_reason": "stop"}],
+                      "usage": {"prompt_tokens": 7, "completion_tokens": 9, "total_tokens": 16}}
+            return web.json_response(answer, headers={"X-Served-By": "fake"})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        for i, piece in enumerate(CHUNKS):
+            await response.write(chunk(piece, "stop" if i == len(CHUNKS) - 1 else None))
+            if i == 0:
+                await self.gate.wait()
+            await asyncio.sleep(0.001)
+        usage = {"id": "c1", "choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 5}}
+        await response.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+        await response.write_eof()
+        return response
+
+    async def completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response({"choices": [{"text": str(body.get("prompt", ""))[::-1], "finish_reason": "length"}],
+                                  "usage": {"prompt_tokens": 3, "completion_tokens": 3}}, status=200)
+
+    async def blob(self, request: web.Request) -> web.Response:
+        size = int(request.query.get("size", "200000"))
+        return web.Response(body=bytes(range(256)) * (size // 256), content_type="application/octet-stream")
