@@ -184,14 +184,27 @@ async def test_a_failing_sink_is_counted_and_serving_goes_on(tmp_path: Path) -> 
         assert r.metric("modelplane_payload_requests_total", code="200") == 3
 
 
-async def test_an_unreachable_server_is_a_502_and_recorded(tmp_path: Path) -> None:
+async def test_an_unreachable_server_is_a_502_recorded_and_the_pod_is_not_ready(tmp_path: Path) -> None:
     async with rig(tmp_path, upstream="http://127.0.0.1:9") as r:
         status, _, body = await exchange(r.proxied, "/v1/completions", {"prompt": "x"})
         health, _, _ = await exchange(r.proxied, HEALTH_PATH, method="GET")
         await asyncio.sleep(0.2)
-    assert status == 502 and b"not reachable" in body and health == 200
+    assert status == 502 and b"not reachable" in body and health == 503
     (record,) = records(tmp_path)
     assert record["status"] == 502 and record["request"] == {"prompt": "x"} and record["response"] is None
+
+
+async def test_readiness_is_the_model_servers_and_scrapes_are_not_recorded(tmp_path: Path) -> None:
+    async with rig(tmp_path, health_path="/blob") as r:
+        ready, _, _ = await exchange(r.proxied, HEALTH_PATH, method="GET")
+        await exchange(r.proxied, "/blob", method="GET")
+        await exchange(r.proxied, "/metrics", method="GET")
+        await asyncio.sleep(0.2)
+    assert ready == 200
+    assert records(tmp_path) == []
+    async with rig(tmp_path, health_path="/missing") as r:
+        not_ready, _, _ = await exchange(r.proxied, HEALTH_PATH, method="GET")
+    assert not_ready == 503
 
 
 async def test_a_body_over_the_limit_is_passed_through_and_not_recorded(tmp_path: Path) -> None:

@@ -101,6 +101,7 @@ OBJECTS: list[tuple[str, str, dict[str, Any]]] = [
     ("server-default-image", "ModelServer", {"model": {"name": "m"}}),
     ("server-custom-image", "ModelServer", {"model": {"name": "m"}, "image": "server:1"}),
     ("server-gpu", "ModelServer", {"model": {"name": "m"}, "resources": GPU}),
+    ("server-with-capture", "ModelServer", {"model": {"name": "m"}, "logging": {}, "resources": GPU}),
     ("server-autoscaling", "ModelServer", {"model": {"name": "m"},
                                            "autoscaling": {"minReplicas": 1, "maxReplicas": 3}}),
     ("notebook-default", "Notebook", {}),

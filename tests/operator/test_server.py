@@ -1,12 +1,14 @@
 """ModelServer: waits for its Model, serves the last Ready weights, rolls when they change."""
 
+import dataclasses
 from typing import Any
 
 import kmock
 import kubernetes_validate
 from google.cloud import storage
 
-from modelplane.api.modelserver import ModelServerSpec
+from modelplane.api.modelserver import ModelServerSpec, PayloadLogging
+from modelplane.capture.config import CaptureConfig
 from modelplane.reconcile.common import RefState, RolloutState
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner
@@ -152,3 +154,43 @@ async def test_a_pod_waiting_for_a_gpu_node_is_named_in_status_until_it_serves(
     assert response.status == 200
     await eventually(lambda: ready(k8s, "ModelServer", "falcon-7b-squad")["reason"] == "Serving")
     assert "startup" not in obj_of(k8s, "ModelServer", "falcon-7b-squad")["status"]
+
+
+LOGGED = SPEC.model_copy(update={"logging": PayloadLogging.model_validate({"sampleRate": 0.5,
+                                                                           "redact": {"fields": ["prompt"]}})})
+VERSIONED = RefState(found=True, ready=True, url="gs://b/ml/models/ft/v4/", version=4)
+
+
+def test_with_logging_the_capture_proxy_takes_the_service_port_and_the_server_moves_behind_it() -> None:
+    outcome = reconcile_server(owner("ModelServer", "s"), LOGGED, {}, DEV_CLUSTER, ServerObserved(VERSIONED), NOW)
+    children = by_kind(outcome.children)
+    pod = children["Deployment"]["spec"]["template"]["spec"]
+    main, capture = pod["containers"]
+    # The model server listens on the pod's loopback: only the proxy reaches it, and probes and scrapes go through it.
+    assert main["args"][-4:] == ["--host", "127.0.0.1", "--port", "8081"]
+    assert {"name": "MODELPLANE_SERVER_HOST", "value": "127.0.0.1"} in main["env"]
+    assert {"name": "MODELPLANE_SERVER_PORT", "value": "8081"} in main["env"]
+    assert "ports" not in main and "readinessProbe" not in main
+    assert capture["image"] == DEV_CLUSTER.runtime_image and capture["args"] == ["-m", "modelplane.capture"]
+    assert {p["name"]: p["containerPort"] for p in capture["ports"]} == {"http": 8080, "payload-metrics": 9090}
+    assert capture["readinessProbe"]["httpGet"] == {"path": "/-/capture/healthz", "port": 8080}
+    assert children["Service"]["spec"]["ports"][0]["targetPort"] == 8080  # the proxy
+    # What the proxy reads is what the spec said, for this server and this version.
+    config = CaptureConfig.from_env({e["name"]: e["value"] for e in capture["env"]})
+    assert (config.server, config.model_version, config.sample_rate, config.upstream, config.health_path) == (
+        "s", 4, 0.5, "http://127.0.0.1:8081", "/health")
+    assert config.redact.fields == ["prompt"] and config.directory == "/content/payloads"
+    (payloads,) = [v for v in pod["volumes"] if v["name"] == "payloads"]
+    assert payloads["csi"]["readOnly"] is False
+    assert "only-dir=ml/modelservers/s/payloads," in payloads["csi"]["volumeAttributes"]["mountOptions"]
+    assert capture["volumeMounts"] == [{"name": "payloads", "mountPath": "/content/payloads"}]
+    assert not any(m["name"] == "payloads" for m in main["volumeMounts"])  # the server cannot touch the records
+    for child in outcome.children:
+        kubernetes_validate.validate(child, KUBERNETES_VERSION, strict=True)
+
+
+def test_logging_without_the_runtime_image_is_refused_with_the_fix() -> None:
+    bare = dataclasses.replace(DEV_CLUSTER, runtime_image="")
+    refused = reconcile_server(owner("ModelServer", "s"), LOGGED, {}, bare, ServerObserved(VERSIONED), NOW)
+    assert reason(refused.status) == "InvalidSpec" and "images.runtime" in refused.status["conditions"][0]["message"]
+    assert refused.children == []

@@ -1,8 +1,9 @@
 """Reference server of the retraining loop: answers churn predictions with the weights the trainer wrote.
 
 The serving contract (examples/loop/README.md): the weights of the version being served are mounted read-only at
-$MODELPLANE_CONTENT/model (default /content/model), and the server listens on $MODELPLANE_SERVER_PORT (8080; 8081
-when the ModelServer records its traffic, with the capture proxy on 8080 in front of it).
+$MODELPLANE_CONTENT/model (default /content/model), and the server listens on port 8080 of every address, or, when
+the ModelServer records its traffic, on $MODELPLANE_SERVER_HOST:$MODELPLANE_SERVER_PORT (127.0.0.1:8081), behind
+the capture proxy.
 
     GET  /health        200 once the weights are loaded (the readiness probe)
     POST /v1/predict    {"instances": [{"tenure_years": 2.5, "monthly_fee": 0.7, ...}, ...]}
@@ -79,14 +80,15 @@ def handler(weights: Weights, version: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(root: Path, port: int, version: str) -> ThreadingHTTPServer:
-    return ThreadingHTTPServer(("0.0.0.0", port), handler(load(root), version))
+def serve(root: Path, host: str, port: int, version: str) -> ThreadingHTTPServer:
+    return ThreadingHTTPServer((host, port), handler(load(root), version))
 
 
 def main() -> int:
     root = Path(os.environ.get("MODELPLANE_CONTENT") or "/content")
     try:
-        server = serve(root, int(os.environ.get("MODELPLANE_SERVER_PORT") or 8080),
+        server = serve(root, os.environ.get("MODELPLANE_SERVER_HOST") or "0.0.0.0",
+                       int(os.environ.get("MODELPLANE_SERVER_PORT") or 8080),
                        os.environ.get("MODELPLANE_MODEL_VERSION", ""))
     except (OSError, ValueError, KeyError) as error:
         print(f"cannot load the model from {root / 'model'}: {error}", file=sys.stderr)

@@ -44,6 +44,11 @@ CACHE_SHARE = Decimal("0.5")  # of the pod's ephemeral storage, for the inputs' 
 _SECRET = re.compile(SECRET_REF)
 
 
+def container_security() -> dict[str, Any]:
+    """Every container of a workload pod: no privilege escalation, no capabilities, not root (Pod Security)."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
+
+
 @dataclass(frozen=True)
 class Mount:
     """A bucket prefix at a path in the container."""
@@ -142,9 +147,12 @@ def gpu_problem(spec: Workload, cluster: ClusterFacts) -> str | None:
 def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster: ClusterFacts, mounts: list[Mount],
                  params_config_map: str, args: list[str] | None = None, ports: list[dict[str, Any]] | None = None,
                  probe: dict[str, Any] | None = None, restart_policy: str = "Never",
-                 annotations: dict[str, str] | None = None, files: list[str] | None = None) -> dict[str, Any]:
+                 annotations: dict[str, str] | None = None, files: list[str] | None = None,
+                 sidecars: list[dict[str, Any]] | None = None,
+                 sidecar_mounts: list[Mount] | None = None) -> dict[str, Any]:
     """The pod template for `spec`, running `image` with `mounts`; `files` are keys of the params ConfigMap that
-    appear as /content/<key> too (a run's data diff)."""
+    appear as /content/<key> too (a run's data diff). `sidecars` are the platform's own containers beside the
+    workload (the capture proxy), with the bucket prefixes they alone mount."""
     container: dict[str, Any] = {
         "name": WORKLOAD_CONTAINER,
         "image": image,
@@ -153,8 +161,7 @@ def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster:
         "volumeMounts": [{"name": m.name, "mountPath": m.path, "readOnly": m.read_only} for m in mounts]
         + [{"name": "params", "mountPath": f"{CONTENT}/{key}", "subPath": key, "readOnly": True}
            for key in [PARAMS_KEY, *(files or [])]],
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                            "runAsNonRoot": True},
+        "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if spec.command:
@@ -184,8 +191,8 @@ def pod_template(*, labels: dict[str, str], image: str, spec: Workload, cluster:
             "restartPolicy": restart_policy,
             "securityContext": {"runAsNonRoot": True, "runAsUser": USER_ID, "runAsGroup": USER_ID,
                                 "fsGroup": USER_ID, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [container],
-            "volumes": [fuse_volume(cluster.bucket, m, cache_mib) for m in mounts]
+            "containers": [container, *(sidecars or [])],
+            "volumes": [fuse_volume(cluster.bucket, m, cache_mib) for m in [*mounts, *(sidecar_mounts or [])]]
             + [{"name": "params", "configMap": {"name": params_config_map}}],
             **placement(spec, cluster),
         },

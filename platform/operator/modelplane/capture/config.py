@@ -18,6 +18,7 @@ from modelplane.names import CAPTURE_METRICS_PORT
 
 PROXY_PORT = 8080  # what the Service targets: the proxy, in front of the model server
 UPSTREAM_PORT = 8081  # where the model server listens behind it (MODELPLANE_SERVER_PORT)
+UPSTREAM_HOST = "127.0.0.1"  # and only there: no other pod reaches it past the proxy (MODELPLANE_SERVER_HOST)
 PAYLOADS_DIR = "/content/payloads"  # the server's payload prefix, mounted read-write into the proxy only
 
 
@@ -27,7 +28,8 @@ class CaptureConfig(BaseModel):
     server: str = Field(min_length=1)
     model_version: int | None = None
     port: int = Field(default=PROXY_PORT, ge=1, le=65535)
-    upstream: str = f"http://127.0.0.1:{UPSTREAM_PORT}"
+    upstream: str = f"http://{UPSTREAM_HOST}:{UPSTREAM_PORT}"
+    health_path: str = Field(default="/health", pattern="^/", description="The model server's readiness path.")
     directory: str = PAYLOADS_DIR
     sample_rate: float = Field(default=1.0, ge=0, le=1)
     redact: Redaction = Field(default_factory=Redaction)
@@ -47,6 +49,7 @@ class CaptureConfig(BaseModel):
     ENV: ClassVar[tuple[tuple[str, str], ...]] = (
         ("server", "MODELPLANE_SERVER"), ("model_version", "MODELPLANE_MODEL_VERSION"),
         ("port", "MODELPLANE_CAPTURE_PORT"), ("upstream", "MODELPLANE_CAPTURE_UPSTREAM"),
+        ("health_path", "MODELPLANE_CAPTURE_HEALTH_PATH"),
         ("directory", "MODELPLANE_CAPTURE_DIR"), ("sample_rate", "MODELPLANE_CAPTURE_SAMPLE_RATE"),
         ("redact", "MODELPLANE_CAPTURE_REDACT"), ("max_body_bytes", "MODELPLANE_CAPTURE_MAX_BODY_BYTES"),
         ("batch_records", "MODELPLANE_CAPTURE_BATCH_RECORDS"), ("flush_seconds", "MODELPLANE_CAPTURE_FLUSH_SECONDS"),

@@ -8,8 +8,10 @@ them (an SSE stream reaches the client event by event) and never decompressed. R
 of at most `maxBodyBytes` of each body is kept while it streams, and the record is parsed, redacted and queued only
 once the response has ended, so no client waits for it.
 
-The proxy answers one path itself, `GET /-/capture/healthz` (its readiness probe); everything else is the model
-server's.
+The proxy answers one path itself, `GET /-/capture/healthz`: the pod's readiness, which is the model server's
+(its health path, asked through the proxy, since the server listens on the pod's loopback only). Everything else is
+the model server's. Scrapes and health checks (`/metrics`, the health path) pass through unrecorded: they are not
+traffic.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ HEALTH_PATH = "/-/capture/healthz"
 HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding",
                         "upgrade"})
 READ_CHUNK = 64 * 1024
+HEALTH_TIMEOUT = 5.0
 
 
 def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[str] = frozenset()) -> \
@@ -78,6 +81,7 @@ class CaptureProxy:
         self.requests = Counter("modelplane_payload_requests_total", "Requests proxied, by status code.", ["code"],
                                 registry=registry)
         self.session: aiohttp.ClientSession | None = None
+        self.unrecorded = frozenset({"/metrics", config.health_path})
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=0)
@@ -97,12 +101,20 @@ class CaptureProxy:
             await self.session.close()
 
     async def health(self, _request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+        """Ready when the model server says it is (200 from its health path); 503 otherwise."""
+        assert self.session is not None
+        try:
+            async with self.session.get(self.config.upstream + self.config.health_path,
+                                        timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)) as upstream:
+                ok = 200 <= upstream.status < 300
+                return web.Response(status=200 if ok else 503, text=f"model server: {upstream.status}\n")
+        except (aiohttp.ClientError, TimeoutError) as error:
+            return web.Response(status=503, text=f"model server not reachable: {error}\n")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         assert self.session is not None
         arrived, started = datetime.now(UTC), time.perf_counter()
-        sampled = self.chance() < self.config.sample_rate
+        sampled = request.path not in self.unrecorded and self.chance() < self.config.sample_rate
         limit = self.config.max_body_bytes
         sent, answered = Body(limit), Body(limit)
         stream: StreamReassembler | None = None

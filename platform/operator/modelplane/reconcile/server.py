@@ -30,7 +30,7 @@ from modelplane.reconcile.common import (
     startup_fields,
     startup_poll,
 )
-from modelplane.reconcile.monitor import MonitorObserved, reconcile_monitoring
+from modelplane.reconcile.monitor import MonitorObserved, payloads_prefix, reconcile_monitoring
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,10 @@ def _serve(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster:
     outcome, built, early = begin(owner, spec, status, cluster, observed.build, now)
     if early:
         return early
+    if spec.logging and not cluster.runtime_image:
+        return outcome(False, Reason.INVALID_SPEC, "spec.logging needs the capture proxy, in the stack's runtime "
+                                                   "image, which this cluster lacks: set images.runtime in the stack "
+                                                   "(or let it build the image), or remove spec.logging")
     wanted, reason, message = _wanted(owner, spec, observed)
     target, last_good = status.get("target"), status.get("lastGood")
     rejected = list(status.get("rejected") or [])
@@ -99,7 +103,8 @@ def _serve(owner: Owner, spec: ModelServerSpec, status: dict[str, Any], cluster:
 
     image = built or cluster.server_image
     children = server_children(owner, spec, image, default_image=not (spec.image or spec.build),
-                               model_prefix=prefix_of_url(target["url"]), model_url=target["url"], cluster=cluster)
+                               model_prefix=prefix_of_url(target["url"]), model_url=target["url"], cluster=cluster,
+                               version=target.get("version"), payloads=payloads_prefix(owner))
     # An HPA left behind would keep scaling the Deployment after autoscaling was removed from the spec.
     absent = [] if spec.autoscaling else [("HorizontalPodAutoscaler", owner.name)]
     url = service_url(owner)
