@@ -57,7 +57,7 @@ def test_the_first_run_waits_for_the_schedule_then_reads_the_window_and_the_trai
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == DEV_CLUSTER.runtime_image
-    assert container["command"] == ["python", "-m", "modelplane.monitor"]
+    assert container["args"] == ["-m", "modelplane.monitor"] and "command" not in container
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MODELPLANE_WINDOW_START"] == "2026-12-03T04:00:05Z" and env["MODELPLANE_MODEL_VERSION"] == "3"
     mounts = {m["mountPath"]: m["readOnly"] for m in container["volumeMounts"]}

@@ -18,8 +18,9 @@ RUN_DEADLINE = 3 * 24 * 3600
 
 
 def run_children(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts, mounts: list[Mount], name: str,
-                 files: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """The params ConfigMap and the Job of one run; `files` are more read-only files in /content (the data diff)."""
+                 files: dict[str, str] | None = None, args: list[str] | None = None) -> list[dict[str, Any]]:
+    """The params ConfigMap and the Job of one run; `files` are more read-only files in /content (the data diff);
+    `args` go to the image's entrypoint (the platform's runtime image runs `python`)."""
     config_map = params_config_map(metadata(owner, f"{name}-params"), spec.params, files or {})
     job = {
         "apiVersion": "batch/v1",
@@ -30,7 +31,8 @@ def run_children(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts
             "activeDeadlineSeconds": RUN_DEADLINE,
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
             "template": pod_template(labels=labels(owner), image=image, spec=spec, cluster=cluster, mounts=mounts,
-                                     params_config_map=config_map["metadata"]["name"], files=sorted(files or {})),
+                                     params_config_map=config_map["metadata"]["name"], files=sorted(files or {}),
+                                     args=args),
         },
     }
     return [config_map, job]

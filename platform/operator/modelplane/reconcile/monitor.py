@@ -31,7 +31,7 @@ from modelplane.reconcile.common import JobState
 from modelplane.reconcile.schedule import next_fire, schedule_problem
 
 PAYLOADS_PATH = f"{CONTENT}/payloads"
-MONITOR_COMMAND = ["python", "-m", "modelplane.monitor"]
+MONITOR_ARGS = ["-m", "modelplane.monitor"]  # to the runtime image's entrypoint, `python`
 TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -143,7 +143,7 @@ def reconcile_monitoring(owner: Owner, spec: ModelServerSpec, status: dict[str, 
     new_run = {"number": number, "started": now, "windowStart": _time(end - timedelta(hours=monitoring.window_hours)),
                "windowEnd": _time(end), "version": version, "reference": described,
                **({"requestID": monitoring.request_id} if monitoring.request_id else {})}
-    program = Workload(image=cluster.runtime_image, command=MONITOR_COMMAND,
+    program = Workload(image=cluster.runtime_image,
                        params=monitoring.detection.model_dump(by_alias=True, mode="json"),
                        env={"MODELPLANE_WINDOW_START": new_run["windowStart"],
                             "MODELPLANE_WINDOW_END": new_run["windowEnd"], "MODELPLANE_MODEL_VERSION": str(version),
@@ -153,7 +153,8 @@ def reconcile_monitoring(owner: Owner, spec: ModelServerSpec, status: dict[str, 
     mounts = [Mount("artifacts", run_prefix(owner, number), ARTIFACTS_PATH, read_only=False),
               Mount("payloads", payloads_prefix(owner), PAYLOADS_PATH, read_only=True),
               Mount("data", version_prefix(data, data_version), DATA_PATH, read_only=True)]
-    children = run_children(owner, program, cluster.runtime_image, cluster, mounts, run_job_name(owner, number))
+    children = run_children(owner, program, cluster.runtime_image, cluster, mounts, run_job_name(owner, number),
+                            args=MONITOR_ARGS)
     state = {**state, "run": new_run, "message": f"monitor run {number} started"}
     state.pop("failedRun", None)
     return MonitorOutcome(children=children, status=state)
