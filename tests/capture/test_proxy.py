@@ -207,6 +207,19 @@ async def test_readiness_is_the_model_servers_and_scrapes_are_not_recorded(tmp_p
     assert not_ready == 503
 
 
+async def test_a_client_that_goes_away_is_still_recorded(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        async with aiohttp.ClientSession() as session, \
+                session.get(r.proxied + "/blob?size=4000000") as response:
+            assert response.status == 200  # and leaves without reading the body
+        await asyncio.sleep(0.3)
+        health, _, _ = await exchange(r.proxied, "/v1/completions", {"prompt": "x"})
+        await asyncio.sleep(0.2)
+    assert health == 200
+    assert sorted((rec["path"], rec["status"]) for rec in records(tmp_path)) == [("/blob", 200),
+                                                                                ("/v1/completions", 200)]
+
+
 async def test_a_body_over_the_limit_is_passed_through_and_not_recorded(tmp_path: Path) -> None:
     async with rig(tmp_path, max_body_bytes=1024) as r:
         big = {"prompt": "y" * 5000}

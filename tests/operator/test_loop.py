@@ -9,26 +9,36 @@ run; a version pinned by hand whose rollout fails -> rolled back.
 """
 
 import asyncio
+import csv
+import importlib.util
 import json
 import shutil
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import kmock
 import yaml
+from aiohttp import web
 from google.cloud import storage
+from prometheus_client import CollectorRegistry
 
 from modelplane.builders.server import MODEL_URL_ANNOTATION
-from modelplane.demo.runner import run_job
-from tests.support.kube import NAMESPACE, Operator, eventually, in_background
+from modelplane.capture.config import CaptureConfig
+from modelplane.capture.proxy import CaptureProxy
+from modelplane.capture.sink import Sink, SinkMetrics
+from modelplane.demo.runner import image_name, run_job
+from tests.support.kube import DEV_CLUSTER, NAMESPACE, Operator, eventually, in_background
 from tests.support.objects import create, obj_of, ready
 
 LOOP = Path(__file__).resolve().parents[2] / "examples" / "loop"
 PROGRAMS = {"modelplane-examples/loop-loader": [sys.executable, str(LOOP / "loader" / "main.py")],
-            "modelplane-examples/loop-trainer": [sys.executable, str(LOOP / "trainer" / "main.py")]}
+            "modelplane-examples/loop-trainer": [sys.executable, str(LOOP / "trainer" / "main.py")],
+            image_name(DEV_CLUSTER.runtime_image): [sys.executable]}  # its entrypoint is python: `-m modelplane...`
 TIMEOUT = 60
 
 
@@ -173,3 +183,102 @@ async def test_the_loop_retrains_promotes_only_the_better_version_and_serves_it(
     say(f"lineage: {lineage}")
     lineage_json = bucket.get_blob(f"{NAMESPACE}/models/clf/v{served['version']}/lineage.json")
     assert lineage_json is not None and b'"parent": 1' in lineage_json.download_as_bytes()
+
+
+def churn_traffic(calls_shift: float) -> list[dict[str, float]]:
+    """Customers as the served model sees them: eval.csv's population, with `calls_shift` more support calls each
+    (a support crisis the training data never saw)."""
+    with (LOOP / "data" / "eval.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    return [{key: float(value) + (calls_shift if key == "support_calls" else 0) for key, value in row.items()
+             if key != "label"} for row in rows]
+
+
+async def serve_and_capture(bucket: storage.Bucket, workdir: Path, version: int,
+                            instances: list[dict[str, float]]) -> int:
+    """The served version's pod, on this machine: the reference server on its weights, the capture proxy in front,
+    `instances` sent through it one request each, and the records it wrote copied to the server's payload prefix
+    (which GCS FUSE does in the pod). Returns how many records were written."""
+    model = workdir / "content" / "model"
+    model.mkdir(parents=True)
+    blob = bucket.blob(f"{NAMESPACE}/models/clf/v{version}/weights.json")
+    (model / "weights.json").write_bytes(blob.download_as_bytes())
+    spec = importlib.util.spec_from_file_location("loop_server", LOOP / "server" / "main.py")
+    assert spec and spec.loader
+    server_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(server_module)
+    server = server_module.serve(workdir / "content", "127.0.0.1", 0, str(version))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    payloads = workdir / "payloads"
+    config = CaptureConfig(server="clf", model_version=version, upstream=f"http://127.0.0.1:{server.server_port}",
+                           directory=str(payloads), flush_seconds=0.1, batch_records=100)
+    registry = CollectorRegistry()
+    sink = Sink(payloads, version, batch_records=config.batch_records, flush_seconds=config.flush_seconds,
+                queue_bytes=config.queue_bytes, metrics=SinkMetrics(registry))
+    runner = web.AppRunner(CaptureProxy(config, sink, registry).app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/predict"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for instance in instances:
+                async with session.post(url, json={"instances": [instance]}) as response:
+                    assert response.status == 200 and "churn" in await response.text()
+        await sink.flush()
+    finally:
+        await runner.cleanup()
+        server.shutdown()
+    for path in payloads.rglob("*.jsonl.gz"):
+        bucket.blob(f"{NAMESPACE}/modelservers/clf/payloads/{path.relative_to(payloads).as_posix()}") \
+            .upload_from_filename(str(path))
+    return int(registry.get_sample_value("modelplane_payload_records_total") or 0)
+
+
+async def test_drifted_traffic_is_reported_and_retrains_the_model(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket, tmp_path: Path) -> None:
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    feed_to(feed, "v2")
+    server = example("server-clf.yaml")
+    # Runs only when asked (a new requestID), so that the test decides when the monitor looks.
+    server["spec"]["monitoring"]["schedule"] = {"cron": "0 0 1 1 *"}
+    async with cluster(k8s, bucket, tmp_path / "pods", set()):
+        await create(k8s, example("dataset-feed.yaml", params={"source": str(feed)}))
+        await create(k8s, example("model-clf.yaml"))
+        await create(k8s, server)
+        await eventually(lambda: status(k8s, "ModelServer", "clf").get("servedVersion") == 1, timeout=TIMEOUT)
+        say("drift: feed v2 -> clf v1 -> served, with its traffic recorded")
+
+        # A support crisis: every customer calls four more times than any the model was trained on.
+        written = await serve_and_capture(bucket, tmp_path / "serving", 1, churn_traffic(calls_shift=4))
+        assert written == 300
+        await asyncio.sleep(1.1)  # a run's window ends when it starts, to the second: let the traffic be in it
+        response = await k8s.patch(f"/apis/modelplane.dev/v1alpha1/namespaces/{NAMESPACE}/modelservers/clf",
+                                   json={"spec": {"monitoring": {"requestID": "after-the-outage"}}})
+        assert response.status == 200
+
+        def reported() -> dict[str, Any]:
+            return dict((status(k8s, "ModelServer", "clf").get("monitoring") or {}).get("lastReport") or {})
+
+        await eventually(lambda: reported().get("run") == 1, timeout=TIMEOUT)
+        report = reported()
+        assert report["drift"] is True and report["samples"] == 300
+        flagged = {f["name"] for f in report["features"] if f["drift"]}
+        assert flagged == {"support_calls"} and "label" not in {f["name"] for f in report["features"]}
+        assert report["outlierRate"] > 0.3  # four more calls than anyone in the training data: outliers too
+        say(f"drift: monitor run 1 read {report['samples']} records: {report['message']}")
+        def drift_events() -> list[str]:
+            return [r.data["involvedObject"]["name"] for r in k8s["post v1/events"]
+                    if r.data["reason"] == "DriftDetected"]
+
+        await eventually(lambda: drift_events() == ["clf"])  # posted after the status that says it
+
+        # The Model retrains from its champion, because the server asked.
+        await eventually(lambda: status(k8s, "Model", "clf").get("latestVersion") == 2, timeout=TIMEOUT)
+        run = status(k8s, "Model", "clf")["run"]
+        assert run["trigger"] == "drift reported by ModelServer clf (monitor run 1)" and run["parent"] == 1
+        assert record(k8s, 2)["parent"] == 1
+        say(f"drift: clf v2 trained from v1 ({run['trigger']})")
+        full = json.loads(bucket.blob(report["url"].split("/", 3)[3]).download_as_bytes())
+        assert full["reference"].startswith("Dataset feed v1")

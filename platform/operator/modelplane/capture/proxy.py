@@ -140,12 +140,16 @@ class CaptureProxy:
                 if sampled and upstream.content_type == "text/event-stream":
                     stream = StreamReassembler(limit)
                 async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
+                    try:
+                        await response.write(chunk)
+                    except ConnectionResetError:  # the client went away: the exchange ends here, and is recorded
+                        break
                     if stream is not None:
                         stream.feed(chunk)
                     elif sampled:
                         answered.keep(chunk)
-                await response.write_eof()
+                else:
+                    await response.write_eof()
         except (aiohttp.ClientConnectionError, TimeoutError) as error:
             if status != 502:  # the server went away mid-response: the client's connection ends with it
                 raise
