@@ -184,3 +184,4 @@ def test_readme_walkthrough_runs(tmp_path: Path) -> None:
                                                        "TMPDIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert "warm start from model version 1" in done.stdout and '"accuracy": 0.823333' in done.stdout
+    assert '{"predictions": [{"churn": ' in done.stdout
