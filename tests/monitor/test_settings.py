@@ -27,8 +27,8 @@ def test_the_schema_is_structural() -> None:
 
 def test_the_api_servers_defaults_are_the_monitors() -> None:
     defaulted = apply_defaults({}, SCHEMA)
-    assert defaulted == {"minSamples": 200, "significance": 0.05, "correction": "holm",
-                         "outliers": {"method": "isolationForest", "maxRate": 0.05}}  # features: [] by the model
+    assert defaulted == {"minSamples": 200, "significance": 0.05, "correction": "holm", "features": [],
+                         "outliers": {"method": "isolationForest", "maxRate": 0.05}}
     assert MonitorSettings.model_validate(defaulted) == MonitorSettings.model_validate_json("{}")
 
 

@@ -24,6 +24,7 @@ from modelplane.api.resource import SERVICE_NAME_RULE, Kind, column
 
 MONITORING_NEEDS_LOGGING = rule("!has(self.monitoring) || has(self.logging)",
                                 "monitoring reads the traffic that logging records: set spec.logging (e.g. {})")
+DEFAULT_PATTERNS = ["email", "phone", "card"]
 FIELD_PATH = r"^[A-Za-z_][A-Za-z0-9_-]*(\[\*\])?(\.[A-Za-z_][A-Za-z0-9_-]*(\[\*\])?)*$"
 
 
@@ -50,10 +51,10 @@ class Redaction(ApiModel):
     """What never reaches the bucket: listed fields are replaced whole, patterns inside every string."""
 
     fields: list[Annotated[str, Field(max_length=256, pattern=FIELD_PATH)]] = Field(
-        default_factory=list, max_length=32,
+        default_factory=list, max_length=32, json_schema_extra={"default": []},
         description="JSON fields of requests and responses to replace by [REDACTED], e.g. `messages[*].content`.")
     patterns: list[Annotated[str, Field(max_length=512)]] = Field(
-        default_factory=lambda: ["email", "phone", "card"], max_length=32,
+        default_factory=lambda: list(DEFAULT_PATTERNS), max_length=32, json_schema_extra={"default": DEFAULT_PATTERNS},
         description="`email`, `phone`, `card` or a regular expression: matches are replaced in every string.")
 
 

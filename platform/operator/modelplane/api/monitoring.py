@@ -49,6 +49,7 @@ class MonitorSettings(ApiModel):
                     "29% of runs of 200 LLM records against 200 examples alarm, where the tests alone keep 5%. "
                     "Unset: PSI is reported and only the tests decide.")
     features: list[Annotated[str, Field(max_length=128)]] = Field(
-        default_factory=list, max_length=64, description="Compare only these features (empty: every feature).")
+        default_factory=list, max_length=64, json_schema_extra={"default": []},
+        description="Compare only these features (empty: every feature).")
     outliers: OutlierSettings = Field(default_factory=OutlierSettings, json_schema_extra={"default": {}},
                                       description="Records unlike the reference, scored one by one.")
