@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from infra.offline import Plan, run_program
-from infra.operator_image import source_tag
+from infra.operator_image import IMAGE_NAMES, source_tag
 from modelplane.api.common import Build, GitSource
 from modelplane.builders.build import build_job, image_ref, upload_object
 from modelplane.builders.notebook import workspace_prefix
@@ -144,18 +144,19 @@ def platform_images(plan: Plan) -> list[str]:
     build = Build(git=GitSource(url="https://github.com/org/repo", ref="main"))
     job = build_job(owner("ml"), build, "x", cluster)
     return [*(i for o in objects for i in _pod_images(o)), cluster.server_image, cluster.notebook_image,
-            *_pod_images(job)]
+            cluster.runtime_image, *_pod_images(job)]
 
 
 def test_every_image_the_platform_runs_is_pinned_by_digest(stack_plan: Plan) -> None:
-    """Offline, the operator image is named by its tag: there is no registry to read the digest from (`pulumi up`
-    reads it), and the tag is as fixed as a digest, since the platform repository's tags are immutable."""
+    """Offline, the images built from this checkout are named by their tag: there is no registry to read the digest
+    from (`pulumi up` reads it), and the tag is as fixed as a digest, since the platform repository's tags are
+    immutable."""
     images = platform_images(stack_plan)
-    assert len(set(images)) == 5  # operator, server, notebook, builder, cloud SDK (build helpers)
-    operator = f"{stack_plan.outputs['registry']}/modelplane-operator:{source_tag()}"
+    assert len(set(images)) == 6  # operator, runtime, server, notebook, builder, cloud SDK (build helpers)
+    built = {f"{stack_plan.outputs['registry']}/{name}:{source_tag()}" for name in IMAGE_NAMES}
     assert stack_plan.one("gcp:artifactregistry/repository:Repository", "registry").inputs["dockerConfig"] == {
         "immutableTags": True}
-    assert [i for i in images if not re.search(DIGEST_PINNED, i) and i != operator] == []
+    assert [i for i in images if not re.search(DIGEST_PINNED, i) and i not in built] == []
 
 
 def test_prod_encrypts_secrets_with_its_own_key(prod_plan: Plan, dev_plan: Plan) -> None:
@@ -212,3 +213,16 @@ def test_the_api_server_keeps_a_tenant_off_other_repositories(prod_plan: Plan) -
     assert refused and f"{registry}-product-ml/model-m:main" in refused and f"{registry}-research/" in refused
     assert review(policy, _pod("docker.io/library/python:3.12", init=prod_plan.outputs["operatorImage"]), research)
     assert review(policy, _pod(f"{registry}-research-x/model-m:main"), research)  # a name that extends the tenant's
+
+
+DIGEST = "sha256:" + "1" * 64
+
+
+def test_binary_authorization_admits_a_pinned_pair_outside_the_platform_repository(dev_values: dict[str, Any]) -> None:
+    operator = f"ghcr.io/example/modelplane-operator:0.2.0@{DIGEST}"
+    runtime = f"ghcr.io/example/modelplane-runtime:0.2.0@{DIGEST}"
+    plan = run_program("dev", {**dev_values, "modelplane:images": {"operator": operator, "runtime": runtime}})
+    patterns = [p["namePattern"] for p in plan.one("gcp:binaryauthorization/policy:Policy").inputs[
+        "admissionWhitelistPatterns"]]
+    assert admitted(patterns, operator) and admitted(patterns, runtime)
+    assert not admitted(patterns, "ghcr.io/example/miner:1")

@@ -63,6 +63,9 @@ def test_operator_config_carries_the_infra_outputs(stack_plan: Plan) -> None:
     assert data["MODELPLANE_BUCKET"] == outputs["bucket"] and data["MODELPLANE_REGISTRY"] == outputs["registry"]
     assert data["MODELPLANE_NAMESPACES"] == ",".join(outputs["tenants"])
     assert {"MODELPLANE_SERVER_IMAGE", "MODELPLANE_NOTEBOOK_IMAGE", "MODELPLANE_BUILDER_IMAGE"} <= set(data)
+    # The capture sidecar's and the monitor's image, built beside the operator's (offline: its immutable tag).
+    assert data["MODELPLANE_RUNTIME_IMAGE"] == outputs["runtimeImage"] == (
+        f"{outputs['registry']}/modelplane-runtime:{source_tag()}")
     (account,) = objects(stack_plan, "system", "ServiceAccount")
     assert account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == outputs["operatorServiceAccount"]
 
@@ -147,7 +150,8 @@ def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan
 def test_gpu_quota_only_when_configured(dev_values: dict[str, Any]) -> None:
     config = parse_stack_config({k.split(":", 1)[1]: v for k, v in dev_values.items()} | {"tenantGpuQuota": 4}, "dev")
     outputs = {"bucket": "b", "registry": "r", "operatorServiceAccount": "o@x", "builderServiceAccounts": {"ml": "b@x"},
-               "gpuPools": [], "operatorImage": "r/modelplane-operator@sha256:" + "0" * 64}
+               "gpuPools": [], "operatorImage": "r/modelplane-operator@sha256:" + "0" * 64,
+               "runtimeImage": "r/modelplane-runtime@sha256:" + "0" * 64}
     quotas = [o for o in all_manifests(platform_facts(config, outputs))["tenants"] if o["kind"] == "ResourceQuota"]
     assert [q["spec"]["hard"] for q in quotas] == [{"requests.nvidia.com/gpu": "4"}]
 

@@ -52,6 +52,7 @@ class PlatformFacts:
     gpu_pools: Sequence[dict[str, Any]]
     tenants: Sequence[str]
     operator_image: str
+    runtime_image: str  # the capture sidecar's and the monitor's, the one platform image tenant pods may run
     server_image: str
     notebook_image: str
     builder_image: str
@@ -109,7 +110,7 @@ def cluster_facts(facts: PlatformFacts) -> ClusterFacts:
     return ClusterFacts(project=facts.project, bucket=facts.bucket, registry=facts.registry,
                         gpu_pools=tuple(map(GpuPool.from_wire, facts.gpu_pools)),
                         server_image=facts.server_image, notebook_image=facts.notebook_image,
-                        builder_image=facts.builder_image)
+                        builder_image=facts.builder_image, runtime_image=facts.runtime_image)
 
 
 def operator_config(facts: PlatformFacts) -> dict[str, Any]:
