@@ -168,24 +168,37 @@ def system(facts: PlatformFacts) -> list[dict[str, Any]]:
         OPERATOR, SYSTEM_NAMESPACE, annotations={GKE_SA_ANNOTATION: facts.operator_service_account})}
     return [_namespace(SYSTEM_NAMESPACE, SYSTEM_LEVEL), account, *user_roles(), operator_config(facts),
             operator_deployment(facts), network_policy(SYSTEM_NAMESPACE, peers=False, internet=HTTPS_ANYWHERE),
-            *tenant_image_policy(facts.registry), *builds()]
+            *tenant_image_policy(facts.registry, facts.runtime_image), *builds()]
 
 
 TENANT_IMAGES_POLICY = "modelplane-tenant-images"
 
 
-def tenant_image_policy(registry: str) -> list[dict[str, Any]]:
-    """Pods in a tenant namespace may not run the platform's images or another tenant's.
+def tenant_image_policy(registry: str, runtime_image: str) -> list[dict[str, Any]]:
+    """Pods in a tenant namespace may not run the platform's images or another tenant's, except the runtime image.
 
     Nodes pull with one identity that reads every repository of the stack, and a tenant's members may create pods
     (`edit`), so IAM cannot keep tenant A from running tenant B's images: the API server must. A
     ValidatingAdmissionPolicy (GA since Kubernetes 1.30) checks every container of every pod created in a namespace
     labelled as a tenant's (which tenants cannot relabel); the operator refuses the same images earlier, with a
-    condition (reconcile/build.py)."""
+    condition (reconcile/build.py).
+
+    Of the platform repository, the one image a tenant pod may run is `runtime_image`, exactly as the stack names it
+    (by digest; offline by its immutable tag): the operator puts it in tenant namespaces as the payload capture
+    sidecar and the monitor's Job. It holds no secret and acts with the pod's own identity, so a tenant running it
+    gains nothing; any other tag or digest of it, and the operator's image, stay refused.
+
+    On UPDATE, images the pod already ran (`oldObject`'s; null on CREATE) are not judged again: a new runtime image
+    changes this policy, and a controller that then updates an older pod (the Job controller removing its tracking
+    finalizer, the ReplicaSet controller adopting or releasing it) must not be refused for the image it was admitted
+    with. An update that brings in an image (a changed container image, a new ephemeral container) is judged."""
     platform, tenants = json.dumps(f"{registry}/"), json.dumps(f"{registry}-")
-    containers = ("(has(object.spec.initContainers) ? object.spec.initContainers : []) + object.spec.containers + "
-                  "(has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers : [])")
     own = f"{tenants} + namespaceObject.metadata.name + '/'"
+
+    def images(pod: str) -> str:
+        return (f"((has({pod}.spec.initContainers) ? {pod}.spec.initContainers : []) + {pod}.spec.containers + "
+                f"(has({pod}.spec.ephemeralContainers) ? {pod}.spec.ephemeralContainers : [])).map(c, c.image)")
+
     return [
         {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
          "metadata": _meta(TENANT_IMAGES_POLICY),
@@ -194,9 +207,11 @@ def tenant_image_policy(registry: str) -> list[dict[str, Any]]:
              "matchConstraints": {"resourceRules": [{
                  "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
                  "resources": ["pods", "pods/ephemeralcontainers"]}]},
-             "variables": [{"name": "foreign", "expression": (
-                 f"({containers}).map(c, c.image).filter(i, (i.startsWith({platform}) || i.startsWith({tenants}))"
-                 f" && !i.startsWith({own}))")}],
+             "variables": [
+                 {"name": "before", "expression": f"oldObject == null ? [] : {images('oldObject')}"},
+                 {"name": "foreign", "expression": (
+                     f"{images('object')}.filter(i, (i.startsWith({platform}) || i.startsWith({tenants}))"
+                     f" && !i.startsWith({own}) && i != {json.dumps(runtime_image)} && !(i in variables.before))")}],
              "validations": [{
                  "expression": "size(variables.foreign) == 0",
                  "messageExpression": (
