@@ -17,11 +17,18 @@ import yaml
 
 from modelplane.api import GROUP
 from modelplane.api.crd import CRDS_DIR
+from modelplane.builders.server import PORT as SERVER_PORT
+from modelplane.builders.server import SERVER_LABEL
 from modelplane.cluster import ClusterFacts, GpuPool
 from modelplane.names import (
     BUILD_NAMESPACE,
+    CAPTURE_METRICS_PORT,
+    CAPTURE_METRICS_PORT_NAME,
     GKE_SA_ANNOTATION,
+    METRICS_PORT_NAME,
     OPERATOR,
+    OPERATOR_METRICS_PORT,
+    SERVER_PORT_NAME,
     SYSTEM_NAMESPACE,
     WORKLOAD_KSA,
     builder_ksa,
@@ -126,7 +133,8 @@ def operator_deployment(facts: PlatformFacts) -> dict[str, Any]:
         "name": "operator",
         "image": facts.operator_image,
         "envFrom": [{"configMapRef": {"name": OPERATOR}}],
-        "ports": [{"name": "health", "containerPort": 8080}],
+        "ports": [{"name": "health", "containerPort": 8080},
+                  {"name": METRICS_PORT_NAME, "containerPort": OPERATOR_METRICS_PORT}],  # scraped: OPERATOR_METRICS
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 30,
                           "timeoutSeconds": 5, "failureThreshold": 3},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
@@ -168,7 +176,8 @@ def system(facts: PlatformFacts) -> list[dict[str, Any]]:
         OPERATOR, SYSTEM_NAMESPACE, annotations={GKE_SA_ANNOTATION: facts.operator_service_account})}
     return [_namespace(SYSTEM_NAMESPACE, SYSTEM_LEVEL), account, *user_roles(), operator_config(facts),
             operator_deployment(facts), network_policy(SYSTEM_NAMESPACE, peers=False, internet=HTTPS_ANYWHERE),
-            *tenant_image_policy(facts.registry, facts.runtime_image), *builds()]
+            *scraped(SYSTEM_NAMESPACE, OPERATOR_METRICS), *tenant_image_policy(facts.registry, facts.runtime_image),
+            *builds()]
 
 
 TENANT_IMAGES_POLICY = "modelplane-tenant-images"
@@ -226,6 +235,65 @@ def tenant_image_policy(registry: str, runtime_image: str) -> list[dict[str, Any
     ]
 
 
+# GKE's managed Prometheus (on in infra/gke/cluster.py) scrapes through its collectors: a DaemonSet's pods in
+# gmp-system, each scraping the targets on its own node, labelled app.kubernetes.io/name=collector (prometheus-engine,
+# charts/operator/templates/collector.yaml; GKE's self-monitoring PodMonitoring selects them by that label). They run
+# on the pod network, not the host's, so a pod that a NetworkPolicy isolates must admit them by name.
+COLLECTORS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gmp-system"}},
+              "podSelector": {"matchLabels": {"app.kubernetes.io/name": "collector"}}}
+SCRAPE_INTERVAL = "30s"  # GKE's examples' interval; managed Prometheus bills by the sample
+MONITORING_API = "monitoring.googleapis.com/v1"
+
+
+@dataclass(frozen=True)
+class MetricsPort:
+    """A container port that serves Prometheus metrics. The PodMonitoring names it (GMP then labels the series with
+    their container); the NetworkPolicy admits its number, since how a named port resolves when a sidecar declares it
+    as an init container differs between network plugins (kubernetes/kubernetes#125285)."""
+
+    name: str
+    number: int
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """What managed Prometheus scrapes in a namespace: the pods (a label selector) and their metrics ports."""
+
+    name: str
+    pods: Mapping[str, Any]
+    ports: tuple[MetricsPort, ...]
+
+
+OPERATOR_METRICS = Scrape("modelplane-operator-metrics", {"matchLabels": {"app.kubernetes.io/name": OPERATOR}},
+                          (MetricsPort(METRICS_PORT_NAME, OPERATOR_METRICS_PORT),))
+# Every ModelServer's pods: the capture sidecar's payload counts, and the model server's own /metrics on its serving
+# port (vLLM's; a server image that serves none there shows as a target that is down, and costs nothing else).
+SERVER_METRICS = Scrape("modelplane-server-metrics",
+                        {"matchExpressions": [{"key": SERVER_LABEL, "operator": "Exists"}]},
+                        (MetricsPort(CAPTURE_METRICS_PORT_NAME, CAPTURE_METRICS_PORT),
+                         MetricsPort(SERVER_PORT_NAME, SERVER_PORT)))
+
+
+def scraped(namespace: str, scrape: Scrape) -> list[dict[str, Any]]:
+    """A PodMonitoring that has managed Prometheus scrape `scrape`'s ports, and a NetworkPolicy that admits its
+    collectors to those ports of those pods and to nothing else (the namespace's default-deny policy admits no one
+    from outside). One description makes both, so what is scraped is what is admitted."""
+    monitoring = {
+        "apiVersion": MONITORING_API, "kind": "PodMonitoring", "metadata": _meta(scrape.name, namespace),
+        "spec": {"selector": copy.deepcopy(dict(scrape.pods)),
+                 "endpoints": [{"port": port.name, "path": port.path, "interval": SCRAPE_INTERVAL}
+                               for port in scrape.ports]},
+    }
+    admission = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(scrape.name, namespace),
+        "spec": {"podSelector": copy.deepcopy(dict(scrape.pods)), "policyTypes": ["Ingress"],
+                 "ingress": [{"from": [copy.deepcopy(COLLECTORS)],
+                              "ports": [{"protocol": "TCP", "port": port.number} for port in scrape.ports]}]},
+    }
+    return [monitoring, admission]
+
+
 def builds() -> list[dict[str, Any]]:
     """The build namespace: the operator's access (tenants have none), and a policy that isolates builds from the
     cluster (builders/build.py has the threat model). The builders' service accounts come with their tenants."""
@@ -245,9 +313,10 @@ def network_policy(namespace: str, peers: bool = True, internet: dict[str, Any] 
     """Deny by default; allow DNS, the metadata server, `internet`, and (with `peers`) the namespace's own traffic.
 
     Builds get no peers: one tenant's build has no business with another's. Nor does the operator's pod, which
-    needs no ingress at all: its liveness probe comes from the kubelet on its node, and traffic from the pod's own
-    node is always allowed (kubernetes.io/docs/concepts/services-networking/network-policies: "traffic to and from
-    the node where a Pod is running is always allowed"; Cilium, behind GKE Dataplane V2, admits the local host).
+    needs no ingress but managed Prometheus's scrapes of its metrics port (admitted apart: `scraped`): its liveness
+    probe comes from the kubelet on its node, and traffic from the pod's own node is always allowed
+    (kubernetes.io/docs/concepts/services-networking/network-policies: "traffic to and from the node where a Pod is
+    running is always allowed"; Cilium, behind GKE Dataplane V2, admits the local host).
 
     The operator's egress is the API server, Google APIs (GCS, IAM signBlob) over 443, DNS and the metadata server
     (Workload Identity tokens). The API server is the `kubernetes` Service, whose backend is the control plane's
@@ -278,8 +347,9 @@ def network_policy(namespace: str, peers: bool = True, internet: dict[str, Any] 
 
 
 def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
-    """A namespace for ML users: its workload service account, its network policy, (when configured) a GPU quota,
-    and its builder service account in the build namespace, out of the tenant's reach."""
+    """A namespace for ML users: its workload service account, its network policy, the scraping of its model
+    servers' metrics, (when configured) a GPU quota, and its builder service account in the build namespace, out of
+    the tenant's reach."""
     manifests = [
         _namespace(namespace, TENANT_LEVEL, **{TENANT_LABEL: "true"}),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(WORKLOAD_KSA, namespace),
@@ -289,6 +359,7 @@ def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
             annotations={GKE_SA_ANNOTATION: facts.builder_service_accounts[namespace]}),
          "automountServiceAccountToken": False},
         network_policy(namespace),
+        *scraped(namespace, SERVER_METRICS),
         *operator_access(namespace),
     ]
     members = facts.tenant_members.get(namespace, ())
