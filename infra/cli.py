@@ -101,6 +101,12 @@ def _group(i: dict[str, Any]) -> str:
     return ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
 
 
+def _build(i: dict[str, Any]) -> str:
+    env = i.get("environment", {})
+    images = [f"{env.get('REGISTRY')}/{name}:{env.get('TAG')}" for name in env.get("IMAGES", "").split()]
+    return f"runs on `pulumi up`: Cloud Build of {', '.join(images)}"
+
+
 def _labels(i: dict[str, Any]) -> str:
     labels = i.get("defaultLabels", "{}")
     return f"project={i.get('project')} region={i.get('region')} labels=" + json.dumps(
@@ -131,7 +137,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "gcp:serviceaccount/iAMMember:IAMMember": _iam,
     "gcp:storage/bucketIAMMember:BucketIAMMember": _iam,
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": _iam,
-    "command:local:Command": lambda i: f"runs on `pulumi up`: Cloud Build of {i.get('environment', {}).get('IMAGE')}",
+    "command:local:Command": _build,
 }
 
 

@@ -384,9 +384,17 @@ class BinaryAuthorization(_Section):
 class Images(_Section):
     """Every image by digest (images.py says why). The operator's image, when not set, is built from this checkout
     by `pulumi up` (infra/operator_image.py); it may also be a tag someone pushed to the stack's own platform
-    repository, where tags are immutable, which `pulumi up` resolves to its digest (infra/stack.py)."""
+    repository, where tags are immutable, which `pulumi up` resolves to its digest (infra/stack.py).
+
+    The runtime image (the capture sidecar and the drift monitor, in tenant namespaces) is built with the operator's
+    and set with it: both or neither. The payload records the sidecar writes and the monitor's report are a contract
+    between the runtime and the operator, so the two come from one release; a runtime built from this checkout
+    beside an operator pinned elsewhere could break it. It is pinned by digest, and may not lie in a tenant's
+    repository: the tenants' admission policy lets every tenant namespace run exactly this image (modelplane/
+    deploy.py), and a tenant's builds push to its repository."""
 
     operator: Str = ""  # "": built from this checkout
+    runtime: Str = ""  # "": built from this checkout, with the operator
     server: PinnedImage = SERVER_IMAGE
     notebook: PinnedImage = NOTEBOOK_IMAGE
     builder: PinnedImage = BUILDER_IMAGE
@@ -399,6 +407,24 @@ class Images(_Section):
             return image  # the project, region or cluster name is wrong, and named on its own key
         if image and not (image.startswith(f"{registry}/") and _IMAGE_RE.match(image)):
             _raise_if(_pinned_problem(image))
+        return image
+
+    @field_validator("runtime")
+    @classmethod
+    def _with_the_operator(cls, image: str, info: ValidationInfo) -> str:
+        if "operator" not in info.data:
+            return image  # the operator's image is wrong, and named on its own key
+        if bool(image) != bool(info.data["operator"]):
+            _raise_if(f"set with images.operator, from the same release, or neither (both are then built from this "
+                      f"checkout): images.operator is {info.data['operator'] or 'not set'}, images.runtime "
+                      f"{image or 'not set'}")
+        if image:
+            _raise_if(_pinned_problem(image))
+            registry = _scope(info.context).registry
+            if registry and image.startswith(f"{registry}-"):
+                _raise_if(f"{image!r} lies in a tenant's repository, which that tenant's builds push to, and every "
+                          f"tenant namespace admits the runtime image: use the platform repository {registry}/ or "
+                          "another registry")
         return image
 
 

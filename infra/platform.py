@@ -27,7 +27,8 @@ def platform_facts(config: StackConfig, outputs: Mapping[str, Any]) -> PlatformF
         operator_service_account=outputs["operatorServiceAccount"],
         builder_service_accounts=outputs["builderServiceAccounts"], gpu_pools=outputs["gpuPools"],
         tenants=config.tenant_names, tenant_members={t.name: t.members for t in config.tenants},
-        operator_image=outputs["operatorImage"], server_image=config.images.server,
+        operator_image=outputs["operatorImage"], runtime_image=outputs["runtimeImage"],
+        server_image=config.images.server,
         notebook_image=config.images.notebook, builder_image=config.images.builder,
         tenant_gpu_quota=config.tenant_gpu_quota)
 
@@ -48,7 +49,8 @@ class Platform(pulumi.ComponentResource):
             "gke", kubeconfig=args.outputs["kubeconfig"], enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.node_pools))
         needed = {key: args.outputs[key] for key in ("bucket", "registry", "operatorServiceAccount",
-                                                     "builderServiceAccounts", "gpuPools", "operatorImage")}
+                                                     "builderServiceAccounts", "gpuPools", "operatorImage",
+                                                     "runtimeImage")}
         facts = pulumi.Output.all(**needed).apply(partial(platform_facts, args.config))
         with_provider = pulumi.ResourceOptions(parent=self, provider=self.provider)
         crd_group = ConfigGroup("crds", objs=crds(), opts=with_provider)

@@ -5,7 +5,7 @@ import re
 from functools import partial
 
 import pulumi
-from pulumi_gcp import artifactregistry, organizations, projects
+from pulumi_gcp import organizations, projects
 from pulumi_gcp.provider import Provider as GcpProvider
 
 from infra.buckets.access import OBJECT_USER, OBJECT_VIEWER, BucketAccess, BucketAccessArgs, PrefixGrant
@@ -24,7 +24,7 @@ from infra.identity import (
     ksa_principal,
 )
 from infra.network import Network, NetworkArgs
-from infra.operator_image import OperatorImage, OperatorImageArgs
+from infra.operator_image import PlatformImages, PlatformImagesArgs, by_digest
 from infra.registry import Registry, RegistryArgs
 from modelplane.images import CLOUD_SDK_IMAGE, DIGEST_PINNED
 from modelplane.names import (
@@ -107,7 +107,7 @@ class Infra(pulumi.ComponentResource):
                 pullers=[accounts.nodes.member], pushers=pushers, immutable_tags=immutable_tags,
                 protect=c.deletion_protection), child)
 
-        platform_registry = registry("registry", name, "modelplane's own images (the operator)",
+        platform_registry = registry("registry", name, "modelplane's own images (the operator and its runtime)",
                                      [accounts.release.member], True)
         tenant_registries = [
             registry(f"registry-{tenant}", tenant_repository(name, tenant), f"images built for tenant {tenant}",
@@ -132,9 +132,9 @@ class Infra(pulumi.ComponentResource):
             projects.IAMMember(f"member-{member_key(member)}", project=c.project, role=MEMBER_PROJECT_ROLE,
                                    member=member, opts=child)
         if c.binary_authorization.mode != "off":
-            # The operator image built here lies in the platform repository, which the allowlist holds already.
-            images = [i for i in (c.images.operator, c.images.server, c.images.notebook, c.images.builder,
-                                  CLOUD_SDK_IMAGE) if i]
+            # The images built here lie in the platform repository, which the allowlist holds already.
+            images = [i for i in (c.images.operator, c.images.runtime, c.images.server, c.images.notebook,
+                                  c.images.builder, CLOUD_SDK_IMAGE) if i]
             AdmissionPolicy("admission", AdmissionPolicyArgs(
                 project=c.project, settings=c.binary_authorization,
                 allow=pulumi.Output.all(platform_registry.url, *(r.url for r in tenant_registries)).apply(
@@ -145,13 +145,15 @@ class Infra(pulumi.ComponentResource):
         ca = None if c.dns_endpoint else cluster.cluster.master_auth.cluster_ca_certificate
         kubeconfig_text: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(server, ca).apply(partial(_kubeconfig, name, c.tenant_names[0])))
+        operator_image, runtime_image = self._platform_images(c, accounts, platform_registry, provider)
         self.outputs = {
             "clusterName": cluster.cluster.name,
             "endpoint": server,
             "kubeconfig": kubeconfig_text,
             "bucket": bucket.bucket.name,
             "registry": platform_registry.url,
-            "operatorImage": self._operator_image(c, accounts, platform_registry, provider),
+            "operatorImage": operator_image,
+            "runtimeImage": runtime_image,
             "workloadPool": cluster.workload_pool,
             "nodeServiceAccount": accounts.nodes.email,
             "operatorServiceAccount": accounts.operator.email,
@@ -164,20 +166,19 @@ class Infra(pulumi.ComponentResource):
         self.node_pools = [pools.system, pools.builds, *pools.gpu.values()]
         self.register_outputs(self.outputs)
 
-    def _operator_image(self, c: StackConfig, accounts: ServiceAccounts, registry: Registry,
-                        provider: GcpProvider) -> pulumi.Output[str]:
-        """The operator image by digest: as configured when pinned; built from this checkout by Cloud Build when
-        not configured (infra/operator_image.py); else a tag someone pushed to the platform repository, looked up at
-        `pulumi up` (its tags are immutable)."""
+    def _platform_images(self, c: StackConfig, accounts: ServiceAccounts, registry: Registry,
+                         provider: GcpProvider) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """The operator and runtime images by digest: built from this checkout by Cloud Build when not configured
+        (infra/operator_image.py); else as configured (the config holds both or neither, the runtime pinned), the
+        operator either pinned or a tag someone pushed to the platform repository, looked up at `pulumi up` as a
+        built one is (its tags are immutable)."""
         if not c.images.operator:
-            return OperatorImage("operator-image", OperatorImageArgs(
+            built = PlatformImages("operator-image", PlatformImagesArgs(
                 project=c.project, region=c.region, bucket_name=f"{c.project}-{c.cluster_name}-src",
                 repository=registry.repository, registry_url=registry.url, builder=accounts.release,
-                provider=provider), pulumi.ResourceOptions(parent=self, providers=[provider])).image
+                provider=provider), pulumi.ResourceOptions(parent=self, providers=[provider]))
+            return built.operator, built.runtime
+        runtime = pulumi.Output.from_input(c.images.runtime)
         if re.search(DIGEST_PINNED, c.images.operator):
-            return pulumi.Output.from_input(c.images.operator)
-        found = artifactregistry.get_docker_image_output(
-            location=c.region, repository_id=registry.repository.repository_id,
-            image_name=c.images.operator.rsplit("/", 1)[1],
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider))
-        return found.self_link
+            return pulumi.Output.from_input(c.images.operator), runtime
+        return by_digest(c.images.operator.rsplit("/", 1)[1], registry.repository, c.region, provider, self), runtime

@@ -21,6 +21,10 @@ def pool(values: Values, index: int = 0) -> dict[str, Any]:
     return pools[index]
 
 
+DIGEST = "sha256:" + "a" * 64
+OPERATOR = f"ghcr.io/example/modelplane-operator:0.1.0@{DIGEST}"
+RUNTIME = f"ghcr.io/example/modelplane-runtime:0.1.0@{DIGEST}"
+
 BAD_CONFIGS: list[tuple[str, Callable[[Values], None], str, str]] = [
     ("missing project", lambda v: v.pop("modelplane:project"), "modelplane:project", "required"),
     ("malformed project", lambda v: v.update({"modelplane:project": "My_Project"}), "modelplane:project",
@@ -88,6 +92,16 @@ BAD_CONFIGS: list[tuple[str, Callable[[Values], None], str, str]] = [
     ("operator image by tag outside the platform repository", lambda v: v.update(
         {"modelplane:images": {"operator": "ghcr.io/someone/operator:1"}}),
      "modelplane:images.operator", "is not pinned by digest"),
+    ("runtime image by tag only", lambda v: v.update({"modelplane:images": {
+        "operator": OPERATOR, "runtime": "ghcr.io/example/modelplane-runtime:0.1.0"}}),
+     "modelplane:images.runtime", "is not pinned by digest"),
+    ("operator image without its runtime", lambda v: v.update({"modelplane:images": {"operator": OPERATOR}}),
+     "modelplane:images.runtime", "set with images.operator, from the same release, or neither"),
+    ("runtime image without its operator", lambda v: v.update({"modelplane:images": {"runtime": RUNTIME}}),
+     "modelplane:images.runtime", "images.operator is not set, images.runtime ghcr.io/example/modelplane-runtime"),
+    ("runtime image in a tenant's repository", lambda v: v.update({"modelplane:images": {
+        "operator": OPERATOR, "runtime": f"us-central1-docker.pkg.dev/modelplane-dev/modelplane-dev-ml/x@{DIGEST}"}}),
+     "modelplane:images.runtime", "lies in a tenant's repository"),
     ("unknown Binary Authorization mode", lambda v: v.update({"modelplane:binaryAuthorization": {"mode": "audit"}}),
      "modelplane:binaryAuthorization.mode", "use one of enforce, dryrun, off"),
     ("label value GCP refuses", lambda v: v["modelplane:labels"].update({"team": "ML Platform"}),

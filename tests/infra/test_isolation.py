@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from infra.offline import Plan, run_program
-from infra.operator_image import source_tag
+from infra.operator_image import IMAGE_NAMES, source_tag
 from modelplane.api.common import Build, GitSource
 from modelplane.builders.build import build_job, image_ref, upload_object
 from modelplane.builders.notebook import workspace_prefix
@@ -144,18 +144,19 @@ def platform_images(plan: Plan) -> list[str]:
     build = Build(git=GitSource(url="https://github.com/org/repo", ref="main"))
     job = build_job(owner("ml"), build, "x", cluster)
     return [*(i for o in objects for i in _pod_images(o)), cluster.server_image, cluster.notebook_image,
-            *_pod_images(job)]
+            cluster.runtime_image, *_pod_images(job)]
 
 
 def test_every_image_the_platform_runs_is_pinned_by_digest(stack_plan: Plan) -> None:
-    """Offline, the operator image is named by its tag: there is no registry to read the digest from (`pulumi up`
-    reads it), and the tag is as fixed as a digest, since the platform repository's tags are immutable."""
+    """Offline, the images built from this checkout are named by their tag: there is no registry to read the digest
+    from (`pulumi up` reads it), and the tag is as fixed as a digest, since the platform repository's tags are
+    immutable."""
     images = platform_images(stack_plan)
-    assert len(set(images)) == 5  # operator, server, notebook, builder, cloud SDK (build helpers)
-    operator = f"{stack_plan.outputs['registry']}/modelplane-operator:{source_tag()}"
+    assert len(set(images)) == 6  # operator, runtime, server, notebook, builder, cloud SDK (build helpers)
+    built = {f"{stack_plan.outputs['registry']}/{name}:{source_tag()}" for name in IMAGE_NAMES}
     assert stack_plan.one("gcp:artifactregistry/repository:Repository", "registry").inputs["dockerConfig"] == {
         "immutableTags": True}
-    assert [i for i in images if not re.search(DIGEST_PINNED, i) and i != operator] == []
+    assert [i for i in images if not re.search(DIGEST_PINNED, i) and i not in built] == []
 
 
 def test_prod_encrypts_secrets_with_its_own_key(prod_plan: Plan, dev_plan: Plan) -> None:
@@ -190,20 +191,28 @@ def test_binary_authorization_admits_what_the_platform_runs_and_nothing_else(sta
     assert not admitted(patterns, "us-central1-docker.pkg.dev/someone-else/images/miner:1")
 
 
-def _pod(*images: str, init: str | None = None) -> dict[str, Any]:
+def _pod(*images: str, init: str | None = None, ephemeral: str | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]}
     if init:
         spec["initContainers"] = [{"name": "init", "image": init}]
+    if ephemeral:
+        spec["ephemeralContainers"] = [{"name": "debug", "image": ephemeral}]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec}
+
+
+def tenant_admission(plan: Plan) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The tenants' image policy and the namespaces it binds to (checked against the binding's selector)."""
+    objects = rendered(plan)
+    (policy,) = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"]
+    (binding,) = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"]
+    namespaces = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Namespace"}
+    assert {n for n, ns in namespaces.items() if selects(binding, ns)} == set(plan.outputs["tenants"])
+    return policy, namespaces
 
 
 def test_the_api_server_keeps_a_tenant_off_other_repositories(prod_plan: Plan) -> None:
     """A member with `edit` creates pods directly, past the operator: the admission policy must refuse them."""
-    objects = rendered(prod_plan)
-    (policy,) = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"]
-    (binding,) = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"]
-    namespaces = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Namespace"}
-    assert {n for n, ns in namespaces.items() if selects(binding, ns)} == set(prod_plan.outputs["tenants"])
+    policy, namespaces = tenant_admission(prod_plan)
     registry, research = prod_plan.outputs["registry"], namespaces["research"]
     built = image_ref(ClusterFacts(project="p", bucket="b", registry=registry), owner("research"),
                       Build(git=GitSource(url="https://github.com/org/repo", ref="main")))
@@ -212,3 +221,55 @@ def test_the_api_server_keeps_a_tenant_off_other_repositories(prod_plan: Plan) -
     assert refused and f"{registry}-product-ml/model-m:main" in refused and f"{registry}-research/" in refused
     assert review(policy, _pod("docker.io/library/python:3.12", init=prod_plan.outputs["operatorImage"]), research)
     assert review(policy, _pod(f"{registry}-research-x/model-m:main"), research)  # a name that extends the tenant's
+
+
+DIGEST, OTHER_DIGEST = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+
+
+def test_of_the_platforms_images_tenant_pods_run_exactly_the_runtime(dev_values: dict[str, Any],
+                                                                       dev_plan: Plan) -> None:
+    """The runtime image as `pulumi up` names it (by digest) runs in a tenant namespace, as the operator's sidecar or
+    a member's own pod; no other name of it, no other digest, and no other platform image does."""
+    registry = dev_plan.outputs["registry"]
+    runtime = f"{registry}/modelplane-runtime@{DIGEST}"
+    plan = run_program("dev", {**dev_values, "modelplane:images": {
+        "operator": f"{registry}/modelplane-operator@{DIGEST}", "runtime": runtime}})
+    policy, namespaces = tenant_admission(plan)
+    (config,) = [o for o in rendered(plan) if o["kind"] == "ConfigMap"]
+    assert ClusterFacts.from_env(config["data"]).runtime_image == runtime  # what the operator puts in tenant pods
+    ml = namespaces["ml"]
+    assert review(policy, _pod("docker.io/vllm/vllm-openai:v0.11.0", runtime), ml) is None
+    assert review(policy, _pod(runtime), ml) is None
+    for image in (f"{registry}/modelplane-runtime@{OTHER_DIGEST}", f"{registry}/modelplane-runtime:0.1.0",
+                  f"{registry}/modelplane-runtime:0.1.0@{DIGEST}", f"{registry}/modelplane-runtime-x@{DIGEST}",
+                  f"{registry}/modelplane-operator@{DIGEST}", f"{registry}/other@{DIGEST}",
+                  f"{registry}-ml-x/modelplane-runtime@{DIGEST}"):
+        refused = review(policy, _pod(runtime, init=image), ml)
+        assert refused and image in refused, image
+
+
+def test_an_update_is_judged_on_the_images_it_brings(prod_plan: Plan) -> None:
+    """A pod admitted with the runtime image of an earlier release is updated by controllers after the stack moved
+    on (the Job controller removes its tracking finalizer): the image it already runs is not judged again. An update
+    that brings a platform or foreign image in is."""
+    policy, namespaces = tenant_admission(prod_plan)
+    registry, research = prod_plan.outputs["registry"], namespaces["research"]
+    earlier = f"{registry}/modelplane-runtime@{OTHER_DIGEST}"
+    running = _pod("docker.io/library/python:3.12", earlier)
+    assert review(policy, running, research)  # not as a new pod
+    released = {**running, "metadata": {"name": "p", "finalizers": []}}
+    assert review(policy, released, research, old=running) is None
+    swapped = _pod("docker.io/library/python:3.12", prod_plan.outputs["operatorImage"])
+    assert review(policy, swapped, research, old=running)
+    debugged = _pod("docker.io/library/python:3.12", earlier, ephemeral=f"{registry}-product-ml/debug:1")
+    assert review(policy, debugged, research, old=running)
+
+
+def test_binary_authorization_admits_a_pinned_pair_outside_the_platform_repository(dev_values: dict[str, Any]) -> None:
+    operator = f"ghcr.io/example/modelplane-operator:0.2.0@{DIGEST}"
+    runtime = f"ghcr.io/example/modelplane-runtime:0.2.0@{DIGEST}"
+    plan = run_program("dev", {**dev_values, "modelplane:images": {"operator": operator, "runtime": runtime}})
+    patterns = [p["namePattern"] for p in plan.one("gcp:binaryauthorization/policy:Policy").inputs[
+        "admissionWhitelistPatterns"]]
+    assert admitted(patterns, operator) and admitted(patterns, runtime)
+    assert not admitted(patterns, "ghcr.io/example/miner:1")

@@ -1,13 +1,16 @@
-"""The operator image the first `pulumi up` builds: what Cloud Build is sent, when it builds, what runs.
+"""The platform's images the first `pulumi up` builds: what Cloud Build is sent, when it builds, what runs.
 
 The build script runs here against a stand-in `gcloud` on PATH that records its calls, so the test holds the script
-itself (its idempotence, its arguments), not a description of it.
+itself (its idempotence, its arguments), not a description of it. The build config is read as Cloud Build reads it:
+user-defined substitutions are `$_NAME`, an underscore then upper-case letters, digits or underscores (Cloud Build
+docs, "Substituting variable values"), replaced in `steps` and `images` by the values `--substitutions` passes.
 """
 
 import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +18,11 @@ import yaml
 
 from infra.offline import Plan, run_program
 from infra.operator_image import BUILD_CONFIG, BUILD_SCRIPT, REPO_ROOT, build_context, source_tag
+from modelplane.builders.workload import USER_ID
 from tests.support.programs import stand_in
 
 DOCKERFILE = REPO_ROOT / "platform/operator/Dockerfile"
+SUBSTITUTION = re.compile(r"\$(_[A-Z0-9_]+)")
 
 
 def copied_sources() -> list[str]:
@@ -56,12 +61,14 @@ def test_the_tag_follows_the_build_context_only(tmp_path: Path) -> None:
     assert source_tag(tmp_path) != first
 
 
-def test_the_stack_builds_the_operator_and_runs_it(dev_plan: Plan) -> None:
+def test_the_stack_builds_both_images_and_runs_them(dev_plan: Plan) -> None:
     build = dev_plan.one("command:local:Command", "operator-image")
     tag = source_tag()
     registry = dev_plan.outputs["registry"]
     env = build.inputs["environment"]
-    assert env["IMAGE"] == f"{registry}/modelplane-operator:{tag}" == dev_plan.outputs["operatorImage"]
+    assert (env["REGISTRY"], env["TAG"]) == (registry, tag)
+    assert [f"{registry}/{name}:{tag}" for name in env["IMAGES"].split()] == [
+        dev_plan.outputs["operatorImage"], dev_plan.outputs["runtimeImage"]]
     assert env["BUILDER"] == dev_plan.outputs["releaseServiceAccount"]
     assert build.inputs["triggers"] == [tag]
     source = dev_plan.one("gcp:storage/bucket:Bucket", "operator-image-source")
@@ -70,35 +77,118 @@ def test_the_stack_builds_the_operator_and_runs_it(dev_plan: Plan) -> None:
     assert grant.urn in build.dependencies  # the build account can read the staged context before it runs
     assert dev_plan.one("gcp:artifactregistry/repository:Repository", "registry").urn in build.dependencies
     config = yaml.safe_load((REPO_ROOT / BUILD_CONFIG).read_text())
-    assert config["steps"][0]["args"] == ["build", "--file", "platform/operator/Dockerfile", "--tag", "$_IMAGE", "."]
-    assert config["images"] == ["$_IMAGE"] and config["options"]["logging"] == "CLOUD_LOGGING_ONLY"
+    assert config["options"]["logging"] == "CLOUD_LOGGING_ONLY"
 
 
-def test_a_pinned_operator_image_is_not_built(dev_values: dict[str, Any]) -> None:
-    pinned = "ghcr.io/example/modelplane-operator:0.1.0@sha256:" + "a" * 64
-    plan = run_program("dev", {**dev_values, "modelplane:images": {"operator": pinned}})
-    assert plan.of_type("command:local:Command") == [] and plan.outputs["operatorImage"] == pinned
+def dockerfile_stages() -> dict[str, list[list[str]]]:
+    """The Dockerfile's stages by name (`FROM base AS name`), each instruction as its words, comments dropped."""
+    stages: dict[str, list[list[str]]] = {}
+    for line in DOCKERFILE.read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["FROM"]:
+            current = stages.setdefault(words[3] if len(words) == 4 and words[2] == "AS" else words[1], [])
+        if words and not words[0].startswith("#"):
+            current.append(words)
+    return stages
 
 
-def run_script(tmp_path: Path, image_exists: bool) -> list[str]:
-    """The build script with a `gcloud` that logs its arguments and answers `describe` as told."""
+def instruction(stage: list[list[str]], name: str) -> str:
+    """The arguments of the stage's last `name` instruction, as written."""
+    return " ".join([words for words in stage if words[0] == name][-1][1:])
+
+
+def installed(stages: dict[str, list[list[str]]], target: str) -> str:
+    """The pip install that fills the target's /usr/local (the stage its `COPY --from=...` reads)."""
+    (copy,) = [words for words in stages[target] if words[0] == "COPY"]
+    return instruction(stages[copy[1].removeprefix("--from=")], "RUN")
+
+
+def test_cloud_build_pushes_each_image_the_stack_runs_from_its_own_target(dev_plan: Plan) -> None:
+    """The images the build config pushes, with the substitutions the script passes, are exactly the two the stack
+    resolves (same source tag), each built from the Dockerfile target that runs it as its program expects."""
+    config = yaml.safe_load((REPO_ROOT / BUILD_CONFIG).read_text())
+    passed = re.search(r'--substitutions "([^"]+)"', BUILD_SCRIPT)
+    assert passed and passed.group(1) == "_REGISTRY=$REGISTRY,_TAG=$TAG"
+    values = {"_REGISTRY": dev_plan.outputs["registry"], "_TAG": source_tag()}
+
+    def substituted(text: str) -> str:
+        return SUBSTITUTION.sub(lambda m: values[m.group(1)], text)
+
+    pushed = [substituted(image) for image in config["images"]]
+    operator, runtime = dev_plan.outputs["operatorImage"], dev_plan.outputs["runtimeImage"]
+    assert pushed == [operator, runtime]
+    targets = {}
+    for step in config["steps"]:
+        args = [substituted(arg) for arg in step["args"]]
+        assert step["name"] == "gcr.io/cloud-builders/docker" and args[-1] == "."
+        assert args[:3] == ["build", "--file", "platform/operator/Dockerfile"]
+        targets[args[args.index("--tag") + 1]] = args[args.index("--target") + 1]
+    assert set(targets) == set(pushed)
+    stages = dockerfile_stages()
+    # The operator: its console script, as the user the restricted namespace's Deployment runs.
+    assert instruction(stages[targets[operator]], "ENTRYPOINT") == '["modelplane-operator"]'
+    assert instruction(stages[targets[operator]], "USER") == "65532:65532"
+    assert installed(stages, targets[operator]).endswith("--constraint constraints.txt .")
+    # The runtime: `python`, to which the operator passes `-m modelplane.capture` or `-m modelplane.monitor`, as the
+    # user every tenant pod runs as.
+    assert instruction(stages[targets[runtime]], "ENTRYPOINT") == '["python"]'
+    assert instruction(stages[targets[runtime]], "USER") == f"{USER_ID}:{USER_ID}"
+    assert installed(stages, targets[runtime]).endswith('--constraint constraints.txt ".[monitor]"')
+
+
+def pins(text: str) -> dict[str, str]:
+    return dict(line.split("==") for line in text.splitlines() if "==" in line and not line.startswith(("#", " ")))
+
+
+def test_both_images_get_the_locks_versions(tmp_path: Path) -> None:
+    """pip's constraints, made by the Dockerfile's own command from the lock: every package the lock pins, the
+    [monitor] extra's included, and no line for modelplane itself (the lock names it by the path of the checkout
+    that compiled it, which would conflict with the copy being installed)."""
+    (command,) = [" ".join(words[1:]) for words in dockerfile_stages()["source"] if words[0] == "RUN"]
+    shutil.copy(REPO_ROOT / "requirements.lock", tmp_path)
+    subprocess.run(["/bin/sh", "-c", command], cwd=tmp_path, check=True)
+    constraints = (tmp_path / "constraints.txt").read_text()
+    assert pins(constraints) == pins((REPO_ROOT / "requirements.lock").read_text())
+    assert not [line for line in constraints.splitlines() if line.startswith("modelplane")]
+    extra = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["monitor"]
+    names = {re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0].lower() for requirement in extra}
+    assert names == {"numpy", "scipy", "scikit-learn"} and names <= set(pins(constraints))
+
+
+def test_a_pinned_pair_of_images_is_not_built(dev_values: dict[str, Any]) -> None:
+    digest = "@sha256:" + "a" * 64
+    operator = f"ghcr.io/example/modelplane-operator:0.1.0{digest}"
+    runtime = f"ghcr.io/example/modelplane-runtime:0.1.0{digest}"
+    plan = run_program("dev", {**dev_values, "modelplane:images": {"operator": operator, "runtime": runtime}})
+    assert plan.of_type("command:local:Command") == []
+    assert (plan.outputs["operatorImage"], plan.outputs["runtimeImage"]) == (operator, runtime)
+
+
+
+def run_script(tmp_path: Path, in_registry: tuple[str, ...]) -> list[str]:
+    """The build script with a `gcloud` that logs its arguments and finds only the images `in_registry`."""
     log = tmp_path / "calls"
-    found = stand_in(tmp_path, "gcloud", f'echo "$*" >> {log}\n'
-                     f'case "$*" in "artifacts docker images describe"*) exit {0 if image_exists else 1};; esac\n')
-    env = {"PATH": f"{found}:{os.environ['PATH']}", "IMAGE": "r/modelplane-operator:0.1.0-abc",
-           "PROJECT": "p", "REGION": "us-central1", "CONFIG": BUILD_CONFIG, "BUILDER": "rel@p.iam.gserviceaccount.com",
-           "SOURCE_BUCKET": "p-src"}
+    found = " | ".join(f'"artifacts docker images describe r/{name}:0.1.0-abc "*' for name in in_registry)
+    script = f'echo "$*" >> {log}\n' + (f"case \"$*\" in {found}) exit 0;; esac\n" if in_registry else "")
+    script += 'case "$*" in "artifacts docker images describe"*) exit 1;; esac\n'
+    bin_dir = stand_in(tmp_path, "gcloud", script)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "REGISTRY": "r", "TAG": "0.1.0-abc",
+           "IMAGES": "modelplane-operator modelplane-runtime", "PROJECT": "p", "REGION": "us-central1",
+           "CONFIG": BUILD_CONFIG, "BUILDER": "rel@p.iam.gserviceaccount.com", "SOURCE_BUCKET": "p-src"}
     subprocess.run(["/bin/sh", "-c", BUILD_SCRIPT], env=env, check=True, capture_output=True)
-    return log.read_text().splitlines()
+    calls = log.read_text().splitlines()
+    log.unlink()
+    return calls
+
+
+DESCRIBED = ["artifacts docker images describe r/modelplane-operator:0.1.0-abc --project p",
+             "artifacts docker images describe r/modelplane-runtime:0.1.0-abc --project p"]
+SUBMIT = ("builds submit . --project p --region us-central1 --config platform/operator/cloudbuild.yaml "
+          "--substitutions _REGISTRY=r,_TAG=0.1.0-abc --service-account "
+          "projects/p/serviceAccounts/rel@p.iam.gserviceaccount.com --gcs-source-staging-dir gs://p-src/source")
 
 
 def test_the_build_runs_once_per_tag(tmp_path: Path) -> None:
-    calls = run_script(tmp_path, image_exists=False)
-    assert calls[1] == ("builds submit . --project p --region us-central1 --config platform/operator/cloudbuild.yaml "
-                        "--substitutions _IMAGE=r/modelplane-operator:0.1.0-abc --service-account "
-                        "projects/p/serviceAccounts/rel@p.iam.gserviceaccount.com "
-                        "--gcs-source-staging-dir gs://p-src/source")
-    (tmp_path / "calls").unlink()
-    shutil.rmtree(tmp_path / "bin")
-    assert run_script(tmp_path, image_exists=True) == [
-        "artifacts docker images describe r/modelplane-operator:0.1.0-abc --project p"]
+    assert run_script(tmp_path, ()) == [*DESCRIBED, SUBMIT]
+    assert run_script(tmp_path, ("modelplane-operator",)) == [*DESCRIBED, SUBMIT]  # the runtime is missing
+    assert run_script(tmp_path, ("modelplane-operator", "modelplane-runtime")) == DESCRIBED

@@ -16,6 +16,7 @@ from infra.platform import platform_facts
 from modelplane.cluster import ClusterFacts
 from modelplane.deploy import all_manifests
 from modelplane.operator.access import Scope, rules
+from tests.support import podmonitoring
 from tests.support.kube import KUBERNETES_VERSION
 
 OPERATOR_SUBJECT = {"kind": "ServiceAccount", "name": "modelplane-operator", "namespace": "modelplane-system"}
@@ -63,6 +64,9 @@ def test_operator_config_carries_the_infra_outputs(stack_plan: Plan) -> None:
     assert data["MODELPLANE_BUCKET"] == outputs["bucket"] and data["MODELPLANE_REGISTRY"] == outputs["registry"]
     assert data["MODELPLANE_NAMESPACES"] == ",".join(outputs["tenants"])
     assert {"MODELPLANE_SERVER_IMAGE", "MODELPLANE_NOTEBOOK_IMAGE", "MODELPLANE_BUILDER_IMAGE"} <= set(data)
+    # The capture sidecar's and the monitor's image, built beside the operator's (offline: its immutable tag).
+    assert data["MODELPLANE_RUNTIME_IMAGE"] == outputs["runtimeImage"] == (
+        f"{outputs['registry']}/modelplane-runtime:{source_tag()}")
     (account,) = objects(stack_plan, "system", "ServiceAccount")
     assert account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == outputs["operatorServiceAccount"]
 
@@ -127,7 +131,8 @@ def test_builds_have_a_namespace_of_their_own_that_tenants_cannot_reach(stack_pl
 def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan) -> None:
     tenants = prod_plan.outputs["tenants"]
     assert {o["metadata"]["name"] for o in objects(prod_plan, "tenants", "Namespace")} == set(tenants)
-    policies = {o["metadata"]["namespace"]: o for o in objects(prod_plan, "tenants", "NetworkPolicy")}
+    policies = {o["metadata"]["namespace"]: o for o in objects(prod_plan, "tenants", "NetworkPolicy")
+                if o["metadata"]["name"] == "modelplane-default-deny"}
     assert set(policies) == set(tenants)
     egress = policies[tenants[0]]["spec"]["egress"]
     assert any(p.get("port") == 53 for rule in egress for p in rule.get("ports", []))
@@ -147,7 +152,8 @@ def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan
 def test_gpu_quota_only_when_configured(dev_values: dict[str, Any]) -> None:
     config = parse_stack_config({k.split(":", 1)[1]: v for k, v in dev_values.items()} | {"tenantGpuQuota": 4}, "dev")
     outputs = {"bucket": "b", "registry": "r", "operatorServiceAccount": "o@x", "builderServiceAccounts": {"ml": "b@x"},
-               "gpuPools": [], "operatorImage": "r/modelplane-operator@sha256:" + "0" * 64}
+               "gpuPools": [], "operatorImage": "r/modelplane-operator@sha256:" + "0" * 64,
+               "runtimeImage": "r/modelplane-runtime@sha256:" + "0" * 64}
     quotas = [o for o in all_manifests(platform_facts(config, outputs))["tenants"] if o["kind"] == "ResourceQuota"]
     assert [q["spec"]["hard"] for q in quotas] == [{"requests.nvidia.com/gpu": "4"}]
 
@@ -171,9 +177,13 @@ def test_render_writes_what_the_stack_applies(stack_plan: Plan, tmp_path: Path,
 
 
 def test_rendered_manifests_are_valid_kubernetes(stack_plan: Plan) -> None:
+    """Built-in kinds against the API's schemas; managed Prometheus' PodMonitorings against its CRD's rules."""
     for group in groups(stack_plan).values():
         for obj in group.inputs["objs"]:
-            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+            if obj["apiVersion"] == podmonitoring.API_VERSION:
+                assert podmonitoring.problems(obj) == []
+            else:
+                kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
 def test_the_operator_reads_back_the_facts_the_stack_writes(stack_plan: Plan) -> None:

@@ -86,8 +86,11 @@ def test_the_operator_may_act_only_where_it_works(attributes: Attributes, allowe
 
 
 def test_the_operators_namespace_denies_ingress_and_allows_only_what_it_calls() -> None:
-    (policy,) = [m for m in RENDERED if m["kind"] == "NetworkPolicy" and m["metadata"]["namespace"] == SYSTEM_NAMESPACE]
-    spec = policy["spec"]
+    policies = {m["metadata"]["name"]: m for m in RENDERED
+                if m["kind"] == "NetworkPolicy" and m["metadata"]["namespace"] == SYSTEM_NAMESPACE}
+    # Beside the default deny, only managed Prometheus' scrapes of the metrics port (tests/infra/test_scraping.py).
+    assert set(policies) == {"modelplane-default-deny", "modelplane-operator-metrics"}
+    spec = policies["modelplane-default-deny"]["spec"]
     assert spec["podSelector"] == {} and spec["policyTypes"] == ["Ingress", "Egress"]
     assert spec["ingress"] == []  # the kubelet's probes come from the node, which a policy never blocks
     ports = {(p["protocol"], p["port"]) for rule in spec["egress"] for p in rule.get("ports", [])}

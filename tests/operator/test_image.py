@@ -25,5 +25,5 @@ def test_operator_process_imports_no_pulumi() -> None:
 def test_image_runs_as_non_root_without_extras() -> None:
     text = DOCKERFILE.read_text()
     assert "USER 65532:65532" in text
-    assert "--constraint requirements.lock .\n" in text  # the package itself: no [infra] or [dev] extras
+    assert "--constraint constraints.txt .\n" in text  # the package itself: no [infra] or [dev] extras
     assert 'ENTRYPOINT ["modelplane-operator"]' in text

@@ -4,9 +4,10 @@ Ported from k8s.io/apiserver `pkg/admission/plugin/policy/validating` as documen
 the binding's namespaceSelector picks the namespaces; `variables` are evaluated in order and exposed as
 `variables.<name>`; every validation must be true, else the request is denied with the validation's
 `messageExpression` (or `message`). The CEL is evaluated by cel-python with the activation the API server gives
-(`object`, `namespaceObject`, `variables`) and the one Kubernetes string-list extension the policy uses,
-`list.join(separator)`. Not ported: type checking against the OpenAPI schema, `oldObject`, `request`, `params`,
-`matchConditions`, cost limits and audit annotations.
+(`object`, `oldObject`, `namespaceObject`, `variables`) and the one Kubernetes string-list extension the policy uses,
+`list.join(separator)`. `oldObject` is the stored object on UPDATE and null on CREATE (admissionregistration/v1
+Validation.expression: "'oldObject' - The existing object. The value is null for CREATE requests."). Not ported:
+type checking against the OpenAPI schema, `request`, `params`, `matchConditions`, cost limits and audit annotations.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ def selects(binding: dict[str, Any], namespace: dict[str, Any]) -> bool:
     return all(labels.get(key) == value for key, value in wanted.items())
 
 
-def review(policy: dict[str, Any], obj: dict[str, Any], namespace: dict[str, Any]) -> str | None:
-    """None when `policy` admits `obj` created in `namespace`, else the message the API server would answer with."""
-    activation: dict[str, Any] = {"object": json_to_cel(obj), "namespaceObject": json_to_cel(namespace)}
+def review(policy: dict[str, Any], obj: dict[str, Any], namespace: dict[str, Any],
+           old: dict[str, Any] | None = None) -> str | None:
+    """None when `policy` admits `obj` in `namespace`, created (no `old`) or updated from `old`, else the message the
+    API server would answer with."""
+    activation: dict[str, Any] = {"object": json_to_cel(obj), "oldObject": json_to_cel(old),
+                                  "namespaceObject": json_to_cel(namespace)}
     variables: dict[celtypes.StringType, Any] = {}
     for variable in policy["spec"].get("variables", []):
         activation["variables"] = celtypes.MapType(variables)

@@ -45,7 +45,8 @@ DEV_PLATFORM = PlatformFacts(
     project="p", region="us-central1", bucket=DEV_CLUSTER.bucket, registry=DEV_CLUSTER.registry,
     operator_service_account="operator@p.iam.gserviceaccount.com",
     builder_service_accounts={NAMESPACE: "builder@p.iam.gserviceaccount.com"}, gpu_pools=[], tenants=[NAMESPACE],
-    operator_image="registry/modelplane-operator:0.1.0", server_image=DEV_CLUSTER.server_image,
+    operator_image="registry/modelplane-operator:0.1.0", runtime_image=DEV_CLUSTER.runtime_image,
+    server_image=DEV_CLUSTER.server_image,
     notebook_image=DEV_CLUSTER.notebook_image, builder_image=DEV_CLUSTER.builder_image)
 OPERATOR_USER = rbac.service_account(SYSTEM_NAMESPACE, OPERATOR)
 

@@ -17,11 +17,18 @@ import yaml
 
 from modelplane.api import GROUP
 from modelplane.api.crd import CRDS_DIR
+from modelplane.builders.server import PORT as SERVER_PORT
+from modelplane.builders.server import SERVER_LABEL
 from modelplane.cluster import ClusterFacts, GpuPool
 from modelplane.names import (
     BUILD_NAMESPACE,
+    CAPTURE_METRICS_PORT,
+    CAPTURE_METRICS_PORT_NAME,
     GKE_SA_ANNOTATION,
+    METRICS_PORT_NAME,
     OPERATOR,
+    OPERATOR_METRICS_PORT,
+    SERVER_PORT_NAME,
     SYSTEM_NAMESPACE,
     WORKLOAD_KSA,
     builder_ksa,
@@ -52,6 +59,7 @@ class PlatformFacts:
     gpu_pools: Sequence[dict[str, Any]]
     tenants: Sequence[str]
     operator_image: str
+    runtime_image: str  # the capture sidecar's and the monitor's, the one platform image tenant pods may run
     server_image: str
     notebook_image: str
     builder_image: str
@@ -109,7 +117,7 @@ def cluster_facts(facts: PlatformFacts) -> ClusterFacts:
     return ClusterFacts(project=facts.project, bucket=facts.bucket, registry=facts.registry,
                         gpu_pools=tuple(map(GpuPool.from_wire, facts.gpu_pools)),
                         server_image=facts.server_image, notebook_image=facts.notebook_image,
-                        builder_image=facts.builder_image)
+                        builder_image=facts.builder_image, runtime_image=facts.runtime_image)
 
 
 def operator_config(facts: PlatformFacts) -> dict[str, Any]:
@@ -125,7 +133,8 @@ def operator_deployment(facts: PlatformFacts) -> dict[str, Any]:
         "name": "operator",
         "image": facts.operator_image,
         "envFrom": [{"configMapRef": {"name": OPERATOR}}],
-        "ports": [{"name": "health", "containerPort": 8080}],
+        "ports": [{"name": "health", "containerPort": 8080},
+                  {"name": METRICS_PORT_NAME, "containerPort": OPERATOR_METRICS_PORT}],  # scraped: OPERATOR_METRICS
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 30,
                           "timeoutSeconds": 5, "failureThreshold": 3},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
@@ -167,24 +176,38 @@ def system(facts: PlatformFacts) -> list[dict[str, Any]]:
         OPERATOR, SYSTEM_NAMESPACE, annotations={GKE_SA_ANNOTATION: facts.operator_service_account})}
     return [_namespace(SYSTEM_NAMESPACE, SYSTEM_LEVEL), account, *user_roles(), operator_config(facts),
             operator_deployment(facts), network_policy(SYSTEM_NAMESPACE, peers=False, internet=HTTPS_ANYWHERE),
-            *tenant_image_policy(facts.registry), *builds()]
+            *scraped(SYSTEM_NAMESPACE, OPERATOR_METRICS), *tenant_image_policy(facts.registry, facts.runtime_image),
+            *builds()]
 
 
 TENANT_IMAGES_POLICY = "modelplane-tenant-images"
 
 
-def tenant_image_policy(registry: str) -> list[dict[str, Any]]:
-    """Pods in a tenant namespace may not run the platform's images or another tenant's.
+def tenant_image_policy(registry: str, runtime_image: str) -> list[dict[str, Any]]:
+    """Pods in a tenant namespace may not run the platform's images or another tenant's, except the runtime image.
 
     Nodes pull with one identity that reads every repository of the stack, and a tenant's members may create pods
     (`edit`), so IAM cannot keep tenant A from running tenant B's images: the API server must. A
     ValidatingAdmissionPolicy (GA since Kubernetes 1.30) checks every container of every pod created in a namespace
     labelled as a tenant's (which tenants cannot relabel); the operator refuses the same images earlier, with a
-    condition (reconcile/build.py)."""
+    condition (reconcile/build.py).
+
+    Of the platform repository, the one image a tenant pod may run is `runtime_image`, exactly as the stack names it
+    (by digest; offline by its immutable tag): the operator puts it in tenant namespaces as the payload capture
+    sidecar and the monitor's Job. It holds no secret and acts with the pod's own identity, so a tenant running it
+    gains nothing; any other tag or digest of it, and the operator's image, stay refused.
+
+    On UPDATE, images the pod already ran (`oldObject`'s; null on CREATE) are not judged again: a new runtime image
+    changes this policy, and a controller that then updates an older pod (the Job controller removing its tracking
+    finalizer, the ReplicaSet controller adopting or releasing it) must not be refused for the image it was admitted
+    with. An update that brings in an image (a changed container image, a new ephemeral container) is judged."""
     platform, tenants = json.dumps(f"{registry}/"), json.dumps(f"{registry}-")
-    containers = ("(has(object.spec.initContainers) ? object.spec.initContainers : []) + object.spec.containers + "
-                  "(has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers : [])")
     own = f"{tenants} + namespaceObject.metadata.name + '/'"
+
+    def images(pod: str) -> str:
+        return (f"((has({pod}.spec.initContainers) ? {pod}.spec.initContainers : []) + {pod}.spec.containers + "
+                f"(has({pod}.spec.ephemeralContainers) ? {pod}.spec.ephemeralContainers : [])).map(c, c.image)")
+
     return [
         {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
          "metadata": _meta(TENANT_IMAGES_POLICY),
@@ -193,9 +216,11 @@ def tenant_image_policy(registry: str) -> list[dict[str, Any]]:
              "matchConstraints": {"resourceRules": [{
                  "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
                  "resources": ["pods", "pods/ephemeralcontainers"]}]},
-             "variables": [{"name": "foreign", "expression": (
-                 f"({containers}).map(c, c.image).filter(i, (i.startsWith({platform}) || i.startsWith({tenants}))"
-                 f" && !i.startsWith({own}))")}],
+             "variables": [
+                 {"name": "before", "expression": f"oldObject == null ? [] : {images('oldObject')}"},
+                 {"name": "foreign", "expression": (
+                     f"{images('object')}.filter(i, (i.startsWith({platform}) || i.startsWith({tenants}))"
+                     f" && !i.startsWith({own}) && i != {json.dumps(runtime_image)} && !(i in variables.before))")}],
              "validations": [{
                  "expression": "size(variables.foreign) == 0",
                  "messageExpression": (
@@ -208,6 +233,65 @@ def tenant_image_policy(registry: str) -> list[dict[str, Any]]:
          "spec": {"policyName": TENANT_IMAGES_POLICY, "validationActions": ["Deny"],
                   "matchResources": {"namespaceSelector": {"matchLabels": {TENANT_LABEL: "true"}}}}},
     ]
+
+
+# GKE's managed Prometheus (on in infra/gke/cluster.py) scrapes through its collectors: a DaemonSet's pods in
+# gmp-system, each scraping the targets on its own node, labelled app.kubernetes.io/name=collector (prometheus-engine,
+# charts/operator/templates/collector.yaml; GKE's self-monitoring PodMonitoring selects them by that label). They run
+# on the pod network, not the host's, so a pod that a NetworkPolicy isolates must admit them by name.
+COLLECTORS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gmp-system"}},
+              "podSelector": {"matchLabels": {"app.kubernetes.io/name": "collector"}}}
+SCRAPE_INTERVAL = "30s"  # GKE's examples' interval; managed Prometheus bills by the sample
+MONITORING_API = "monitoring.googleapis.com/v1"
+
+
+@dataclass(frozen=True)
+class MetricsPort:
+    """A container port that serves Prometheus metrics. The PodMonitoring names it (GMP then labels the series with
+    their container); the NetworkPolicy admits its number, since how a named port resolves when a sidecar declares it
+    as an init container differs between network plugins (kubernetes/kubernetes#125285)."""
+
+    name: str
+    number: int
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """What managed Prometheus scrapes in a namespace: the pods (a label selector) and their metrics ports."""
+
+    name: str
+    pods: Mapping[str, Any]
+    ports: tuple[MetricsPort, ...]
+
+
+OPERATOR_METRICS = Scrape("modelplane-operator-metrics", {"matchLabels": {"app.kubernetes.io/name": OPERATOR}},
+                          (MetricsPort(METRICS_PORT_NAME, OPERATOR_METRICS_PORT),))
+# Every ModelServer's pods: the capture sidecar's payload counts, and the model server's own /metrics on its serving
+# port (vLLM's; a server image that serves none there shows as a target that is down, and costs nothing else).
+SERVER_METRICS = Scrape("modelplane-server-metrics",
+                        {"matchExpressions": [{"key": SERVER_LABEL, "operator": "Exists"}]},
+                        (MetricsPort(CAPTURE_METRICS_PORT_NAME, CAPTURE_METRICS_PORT),
+                         MetricsPort(SERVER_PORT_NAME, SERVER_PORT)))
+
+
+def scraped(namespace: str, scrape: Scrape) -> list[dict[str, Any]]:
+    """A PodMonitoring that has managed Prometheus scrape `scrape`'s ports, and a NetworkPolicy that admits its
+    collectors to those ports of those pods and to nothing else (the namespace's default-deny policy admits no one
+    from outside). One description makes both, so what is scraped is what is admitted."""
+    monitoring = {
+        "apiVersion": MONITORING_API, "kind": "PodMonitoring", "metadata": _meta(scrape.name, namespace),
+        "spec": {"selector": copy.deepcopy(dict(scrape.pods)),
+                 "endpoints": [{"port": port.name, "path": port.path, "interval": SCRAPE_INTERVAL}
+                               for port in scrape.ports]},
+    }
+    admission = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(scrape.name, namespace),
+        "spec": {"podSelector": copy.deepcopy(dict(scrape.pods)), "policyTypes": ["Ingress"],
+                 "ingress": [{"from": [copy.deepcopy(COLLECTORS)],
+                              "ports": [{"protocol": "TCP", "port": port.number} for port in scrape.ports]}]},
+    }
+    return [monitoring, admission]
 
 
 def builds() -> list[dict[str, Any]]:
@@ -229,9 +313,10 @@ def network_policy(namespace: str, peers: bool = True, internet: dict[str, Any] 
     """Deny by default; allow DNS, the metadata server, `internet`, and (with `peers`) the namespace's own traffic.
 
     Builds get no peers: one tenant's build has no business with another's. Nor does the operator's pod, which
-    needs no ingress at all: its liveness probe comes from the kubelet on its node, and traffic from the pod's own
-    node is always allowed (kubernetes.io/docs/concepts/services-networking/network-policies: "traffic to and from
-    the node where a Pod is running is always allowed"; Cilium, behind GKE Dataplane V2, admits the local host).
+    needs no ingress but managed Prometheus's scrapes of its metrics port (admitted apart: `scraped`): its liveness
+    probe comes from the kubelet on its node, and traffic from the pod's own node is always allowed
+    (kubernetes.io/docs/concepts/services-networking/network-policies: "traffic to and from the node where a Pod is
+    running is always allowed"; Cilium, behind GKE Dataplane V2, admits the local host).
 
     The operator's egress is the API server, Google APIs (GCS, IAM signBlob) over 443, DNS and the metadata server
     (Workload Identity tokens). The API server is the `kubernetes` Service, whose backend is the control plane's
@@ -262,8 +347,9 @@ def network_policy(namespace: str, peers: bool = True, internet: dict[str, Any] 
 
 
 def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
-    """A namespace for ML users: its workload service account, its network policy, (when configured) a GPU quota,
-    and its builder service account in the build namespace, out of the tenant's reach."""
+    """A namespace for ML users: its workload service account, its network policy, the scraping of its model
+    servers' metrics, (when configured) a GPU quota, and its builder service account in the build namespace, out of
+    the tenant's reach."""
     manifests = [
         _namespace(namespace, TENANT_LEVEL, **{TENANT_LABEL: "true"}),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(WORKLOAD_KSA, namespace),
@@ -273,6 +359,7 @@ def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
             annotations={GKE_SA_ANNOTATION: facts.builder_service_accounts[namespace]}),
          "automountServiceAccountToken": False},
         network_policy(namespace),
+        *scraped(namespace, SERVER_METRICS),
         *operator_access(namespace),
     ]
     members = facts.tenant_members.get(namespace, ())
