@@ -2,6 +2,7 @@
 the labels dashboards select on; and the Events that tell the same story on the objects."""
 
 import urllib.request
+from typing import Any
 
 import kmock
 from google.cloud import storage
@@ -45,10 +46,13 @@ async def test_the_endpoint_serves_reconciles_queue_and_loop_series(
     assert series[("modelplane_time_to_ready_seconds_count", (("kind", "Model"),))] == 1.0
     assert series.get(("modelplane_rollbacks_total", ()), 0.0) == 0.0
 
-    events = [r.data for r in k8s["post v1/events"] if r.data["involvedObject"]["name"] == "falcon-7b"]
-    assert [e["reason"] for e in events] == ["Ready", "VersionCreated", "Promoted"]
-    assert {e["involvedObject"]["kind"] for e in events} == {"Model"}
-    assert all(e["metadata"]["namespace"] == NAMESPACE and e["type"] == "Normal" for e in events)
+    def events() -> list[dict[str, Any]]:
+        return [r.data for r in k8s["post v1/events"] if r.data["involvedObject"]["name"] == "falcon-7b"]
+
+    # Posted after the status write and the counts, one by one.
+    await eventually(lambda: [e["reason"] for e in events()] == ["Ready", "VersionCreated", "Promoted"])
+    assert {e["involvedObject"]["kind"] for e in events()} == {"Model"}
+    assert all(e["metadata"]["namespace"] == NAMESPACE and e["type"] == "Normal" for e in events())
 
 
 async def test_a_failing_sync_counts_as_an_error_and_a_retry(

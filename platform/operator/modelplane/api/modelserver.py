@@ -3,7 +3,7 @@ sample of its traffic (`logging`) and watch it for drift and outliers (`monitori
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from modelplane.api.common import (
     AT_MOST_ONE_IMAGE,
@@ -24,7 +24,7 @@ from modelplane.api.resource import SERVICE_NAME_RULE, Kind, column
 
 MONITORING_NEEDS_LOGGING = rule("!has(self.monitoring) || has(self.logging)",
                                 "monitoring reads the traffic that logging records: set spec.logging (e.g. {})")
-DEFAULT_PATTERNS = ["email", "phone", "card"]
+DEFAULT_PATTERNS: list[JsonValue] = ["email", "phone", "card"]
 FIELD_PATH = r"^[A-Za-z_][A-Za-z0-9_-]*(\[\*\])?(\.[A-Za-z_][A-Za-z0-9_-]*(\[\*\])?)*$"
 
 
@@ -54,7 +54,8 @@ class Redaction(ApiModel):
         default_factory=list, max_length=32, json_schema_extra={"default": []},
         description="JSON fields of requests and responses to replace by [REDACTED], e.g. `messages[*].content`.")
     patterns: list[Annotated[str, Field(max_length=512)]] = Field(
-        default_factory=lambda: list(DEFAULT_PATTERNS), max_length=32, json_schema_extra={"default": DEFAULT_PATTERNS},
+        default_factory=lambda: [str(p) for p in DEFAULT_PATTERNS], max_length=32,
+        json_schema_extra={"default": DEFAULT_PATTERNS},
         description="`email`, `phone`, `card` or a regular expression: matches are replaced in every string.")
 
 
