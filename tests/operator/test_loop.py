@@ -215,6 +215,7 @@ async def serve_and_capture(bucket: storage.Bucket, workdir: Path, version: int,
     registry = CollectorRegistry()
     sink = Sink(payloads, version, batch_records=config.batch_records, flush_seconds=config.flush_seconds,
                 queue_bytes=config.queue_bytes, metrics=SinkMetrics(registry))
+    writer = asyncio.create_task(sink.run())
     runner = web.AppRunner(CaptureProxy(config, sink, registry).app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -225,7 +226,8 @@ async def serve_and_capture(bucket: storage.Bucket, workdir: Path, version: int,
             for instance in instances:
                 async with session.post(url, json={"instances": [instance]}) as response:
                     assert response.status == 200 and "churn" in await response.text()
-        await sink.flush()
+        sink.stop()  # write what is queued, and end
+        await writer
     finally:
         await runner.cleanup()
         server.shutdown()

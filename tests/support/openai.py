@@ -1,5 +1,6 @@
-"""A fake OpenAI-compatible model server (aiohttp) for the capture proxy's tests: plain and streamed completions,
-with a gate the test opens to prove a stream reaches the client event by event."""
+"""A fake OpenAI-compatible model server (aiohttp) for the capture proxy's tests and benchmark: plain and streamed
+completions, with a gate the test opens to prove a stream reaches the client event by event, a binary endpoint and
+one that echoes the request it got."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def chunk(piece: str, finish: str | None = None) -> bytes:
 
 
 class FakeServer:
-    def __init__(self) -> None:
+    def __init__(self, pause: float = 0.001) -> None:
+        self.pause = pause  # between a stream's events, as a model generating tokens
         self.gate = asyncio.Event()  # a gated stream waits here after its first event
         self.gate.set()
 
@@ -28,6 +30,7 @@ class FakeServer:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completions)
         app.router.add_get("/blob", self.blob)
+        app.router.add_route("*", "/echo", self.echo)
         return app
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
@@ -44,7 +47,7 @@ class FakeServer:
             await response.write(chunk(piece, "stop" if i == len(CHUNKS) - 1 else None))
             if i == 0:
                 await self.gate.wait()
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(self.pause)
         usage = {"id": "c1", "choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 5}}
         await response.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
         await response.write_eof()
@@ -58,3 +61,9 @@ class FakeServer:
     async def blob(self, request: web.Request) -> web.Response:
         size = int(request.query.get("size", "200000"))
         return web.Response(body=bytes(range(256)) * (size // 256), content_type="application/octet-stream")
+
+    async def echo(self, request: web.Request) -> web.Response:
+        """What arrived: method, path and query, headers in order, and the body (bytes as latin-1)."""
+        body = await request.read()
+        return web.json_response({"method": request.method, "path": request.path_qs,
+                                  "headers": list(request.headers.items()), "body": body.decode("latin-1")})

@@ -37,7 +37,7 @@ class CaptureConfig(BaseModel):
     batch_records: int = Field(default=500, ge=1)
     flush_seconds: float = Field(default=60, gt=0)
     queue_bytes: int = Field(default=16 * 2**20, ge=1024, description="Records waiting for the bucket, at most.")
-    metrics_port: int = Field(default=CAPTURE_METRICS_PORT, ge=0, le=65535)
+    metrics_port: int = Field(default=CAPTURE_METRICS_PORT, ge=1, le=65535)
 
     @field_validator("redact")
     @classmethod

@@ -3,10 +3,15 @@ sample of the traffic.
 
 What goes through is what came: the method, the path and query, the headers less the hop-by-hop ones (RFC 9110
 section 7.6.1: Connection and every header it names, Proxy-Connection, Keep-Alive, TE, Trailer, Transfer-Encoding,
-Upgrade), the body as it arrives, and the answer's status, headers and body, chunk by chunk as the server writes
-them (an SSE stream reaches the client event by event) and never decompressed. Recording happens beside it: a copy
-of at most `maxBodyBytes` of each body is kept while it streams, and the record is parsed, redacted and queued only
-once the response has ended, so no client waits for it.
+Upgrade; Host included, so the server sees the name the client asked for), the body as it arrives, and the
+answer's status, headers and body, chunk by chunk as the server writes them (an SSE stream reaches the client event
+by event) and never decompressed.
+
+Recording happens beside it, and only for the sampled requests: a copy of at most `maxBodyBytes` of each body is
+kept while it streams, and the record is parsed, redacted and queued once the response has ended, so no client
+waits for it. An SSE answer is the one exception, read as it passes, each chunk after it was handed to the client:
+reassembling the text as it comes keeps at most `maxBodyBytes` of text per stream, where keeping the raw events
+until the end would hold several times that (each token carries a JSON envelope) for every stream in flight.
 
 The proxy answers one path itself, `GET /-/capture/healthz`: the pod's readiness, which is the model server's
 (its health path, asked through the proxy, since the server listens on the pod's loopback only). Everything else is
@@ -42,11 +47,10 @@ READ_CHUNK = 64 * 1024
 HEALTH_TIMEOUT = 5.0
 
 
-def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[str] = frozenset()) -> \
-        CIMultiDict[str]:
+def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """The headers a proxy forwards: all but the hop-by-hop ones and those Connection names."""
     named = {token.strip().lower() for value in headers.getall("Connection", []) for token in value.split(",")}
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP | named | drop)
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP | named)
 
 
 class Body:
@@ -69,7 +73,7 @@ class Body:
             return None
         try:
             return json.loads(self.data)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what the parser's stack takes
             return None
 
 
@@ -126,12 +130,12 @@ class CaptureProxy:
                 yield chunk
 
         has_body = request.body_exists
-        status = 502
+        status: int | None = None  # the server's, once it answered
         response: web.StreamResponse
         try:
             async with self.session.request(
                     request.method, self.config.upstream + request.rel_url.raw_path_qs,
-                    headers=end_to_end(request.headers, drop=frozenset({"host"})),
+                    headers=end_to_end(request.headers),
                     data=request_body() if has_body else None, allow_redirects=False) as upstream:
                 status = upstream.status
                 response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
@@ -141,7 +145,7 @@ class CaptureProxy:
                     stream = StreamReassembler(limit)
                 async for chunk in upstream.content.iter_any():
                     try:
-                        await response.write(chunk)
+                        await response.write(chunk)  # on its way to the client before the copy below
                     except ConnectionResetError:  # the client went away: the exchange ends here, and is recorded
                         break
                     if stream is not None:
@@ -151,11 +155,12 @@ class CaptureProxy:
                 else:
                     await response.write_eof()
         except (aiohttp.ClientConnectionError, TimeoutError) as error:
-            if status != 502:  # the server went away mid-response: the client's connection ends with it
+            if status is not None:  # the server went away mid-response: the client's connection ends with it
                 raise
-            response = web.Response(status=502, text=f"the model server is not reachable: {error}\n")
-            async for chunk in request.content.iter_chunked(READ_CHUNK):  # what was asked, for the record
-                if sampled:
+            status = 502
+            response = web.Response(status=status, text=f"the model server is not reachable: {error}\n")
+            if sampled:  # what was asked, for the record
+                async for chunk in request.content.iter_chunked(READ_CHUNK):
                     sent.keep(chunk)
         self.requests.labels(str(status)).inc()
         if sampled:

@@ -5,6 +5,9 @@ Named patterns are deliberately plain: an e-mail address, a phone number in the 
 digits with an optional leading `+` or `(`, and spaces, dots, dashes and parentheses between them), and a payment
 card number (13 to 19 digits in groups). They over-redact a little (a long order number may read as a phone number)
 rather than miss; a tenant adds its own regular expressions for the rest.
+
+A value nested deeper than MAX_DEPTH is replaced whole: it could not be walked without exhausting the interpreter's
+stack (a 2 KB body of nested lists does it), and what cannot be inspected does not leave the pod either.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ NAMED = {
 }
 ORDER = ("email", "card", "phone")  # a card number is also a long digit run: cards first
 REDACTED = "[REDACTED]"
+MAX_DEPTH = 64  # far deeper than any completion API's JSON
 
 
 def compile_patterns(patterns: Sequence[str]) -> list[tuple[re.Pattern[str], str]]:
@@ -51,20 +55,22 @@ class Redactor:
         """A redacted copy of a JSON value (the original is left alone)."""
         for path in self.paths:
             value = _replace(value, path)
-        return self._scrub(value)
+        return self._scrub(value, 0)
 
     def text(self, value: str) -> str:
         for pattern, mark in self.patterns:
             value = pattern.sub(mark, value)
         return value
 
-    def _scrub(self, value: Any) -> Any:
+    def _scrub(self, value: Any, depth: int) -> Any:
         if isinstance(value, str):
             return self.text(value)
+        if isinstance(value, list | dict) and depth >= MAX_DEPTH:
+            return REDACTED
         if isinstance(value, list):
-            return [self._scrub(v) for v in value]
+            return [self._scrub(v, depth + 1) for v in value]
         if isinstance(value, dict):
-            return {k: self._scrub(v) for k, v in value.items()}
+            return {k: self._scrub(v, depth + 1) for k, v in value.items()}
         return value
 
 

@@ -5,7 +5,8 @@ accumulate, joined by LF, until a blank line dispatches the event; a single spac
 bytes, so a chunk boundary inside a line or inside a multi-byte character changes nothing. Each event's data is an
 OpenAI chunk: `choices[0].delta.content` (chat) or `choices[0].text` (completions), `finish_reason`, and a final
 `usage`; `[DONE]` ends the stream. Memory is bounded: text past `limit` bytes is not kept (the record says
-truncated), nor is a line longer than `limit`.
+truncated), nor is a line, or an event's data, longer than `limit`. An event of another shape is skipped: the
+reassembler reads a stream the client is being sent, and must never fail it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class StreamReassembler:
         self.limit = limit
         self._line = bytearray()
         self._overlong = False  # the current line passed the limit: it is skipped
-        self._data: list[str] = []
+        self._data: list[str] = []  # the event's data lines so far
+        self._data_size = 0  # their length, bounded like a line: an event past the limit is dropped whole
         self._text: list[str] = []
         self._size = 0
         self._after_cr = False
@@ -54,22 +56,28 @@ class StreamReassembler:
         elif line.startswith("data:"):
             value = line[5:]
             self._data.append(value[1:] if value.startswith(" ") else value)
+            self._data_size += len(raw)
+            if self._data_size > self.limit:  # data lines and no blank line to end the event: not a completion
+                self._data.clear()
+                self.truncated = True
 
     def _dispatch(self) -> None:
-        data, self._data = "\n".join(self._data), []
+        data, self._data, self._data_size = "\n".join(self._data), [], 0
         if not data or data == "[DONE]":
             return
         try:
             event = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if isinstance(event, dict):
             self._take(event)
 
     def _take(self, event: dict[str, Any]) -> None:
-        choices = event.get("choices") or []
-        first = choices[0] if choices and isinstance(choices[0], dict) else {}
-        piece = (first.get("delta") or {}).get("content") if isinstance(first.get("delta"), dict) else None
+        """What a chunk adds; a field of another shape than OpenAI's is ignored (a stream is never failed over it)."""
+        choices = event.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        delta = first.get("delta")
+        piece = delta.get("content") if isinstance(delta, dict) else None
         if piece is None:
             piece = first.get("text")
         if isinstance(piece, str) and piece:
@@ -78,12 +86,12 @@ class StreamReassembler:
             else:
                 self._text.append(piece)
                 self._size += len(piece.encode())
-        if first.get("finish_reason"):
-            self.finish_reason = str(first["finish_reason"])
+        if isinstance(first.get("finish_reason"), str):
+            self.finish_reason = first["finish_reason"]
         usage = event.get("usage")
         if isinstance(usage, dict):
-            self.usage = Usage(promptTokens=int(usage.get("prompt_tokens") or 0),
-                               completionTokens=int(usage.get("completion_tokens") or 0))
+            self.usage = Usage(promptTokens=_count(usage.get("prompt_tokens")),
+                               completionTokens=_count(usage.get("completion_tokens")))
 
     def summary(self) -> StreamSummary:
         if self._line and not self._overlong:  # a last line the stream did not end
@@ -93,3 +101,7 @@ class StreamReassembler:
         if self.usage is not None:
             found["usage"] = self.usage
         return found
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
