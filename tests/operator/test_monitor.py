@@ -75,10 +75,8 @@ def test_a_pinned_reference_wins_and_a_model_without_training_data_needs_one() -
     running = {"since": "2026-12-03T08:00:00Z"}
     untrained = reconcile_monitoring(SERVER, SPEC, running, 3, DEV_CLUSTER, MonitorObserved(), "2026-12-03T10:00:00Z")
     assert untrained.children == [] and "spec.monitoring.reference" in untrained.status["message"]  # type: ignore
-    assert SPEC.monitoring is not None
-    pinned = SPEC.model_copy(update={"monitoring": SPEC.monitoring.model_copy(update={
-        "reference": {"name": "golden", "version": 7}})})
-    pinned = ModelServerSpec.model_validate(pinned.model_dump(by_alias=True))
+    pinned = ModelServerSpec.model_validate({"model": {"name": "clf"}, "logging": {}, "monitoring": {
+        "schedule": {"cron": "0 * * * *"}, "reference": {"name": "golden", "version": 7}}})
     started = reconcile_monitoring(SERVER, pinned, running, 3, DEV_CLUSTER, TRAINED_ON, "2026-12-03T10:00:00Z")
     assert started.status is not None and started.status["run"]["reference"] == "Dataset golden v7"
 
