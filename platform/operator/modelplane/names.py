@@ -60,3 +60,20 @@ CAPTURE_METRICS_PORT_NAME = "payload-metrics"
 # The image of the platform's programs that run in tenant namespaces (capture proxy, monitor): built with the
 # operator's, in the platform repository, and the one image of that repository tenant pods may run.
 RUNTIME_IMAGE_NAME = "modelplane-runtime"
+
+
+# Kueue: quota and queueing for GPUs. The stack makes a ClusterQueue per GPU type (and one for CPU-only work) and,
+# in each tenant namespace, a LocalQueue pointing at each; every Job the operator makes carries the LocalQueue of its
+# GPU type in this label (Kueue's webhook then suspends it until the queue admits it).
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+CPU_QUEUE = "cpu"
+
+
+def local_queue(gpu_type: str | None) -> str:
+    """The LocalQueue (in every tenant namespace) for work on this GPU type, or CPU-only work."""
+    return f"gpu-{gpu_type}" if gpu_type else CPU_QUEUE
+
+
+def cluster_queue(gpu_type: str | None) -> str:
+    """The ClusterQueue behind local_queue(gpu_type): one per GPU type of the stack, shared by its tenants."""
+    return f"modelplane-{local_queue(gpu_type)}"

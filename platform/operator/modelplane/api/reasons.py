@@ -20,6 +20,7 @@ class Reason(StrEnum):
     IMPORTED = "Imported"
     TRAINED = "Trained"
     JOB_FAILED = "JobFailed"
+    QUEUED = "Queued"  # Kueue holds the run's Job until its queue has quota (the message says why, and where)
     # The image build before a workload.
     BUILDING = "Building"
     BUILT = "Built"
