@@ -99,6 +99,9 @@ class Run(ApiModel):
     spec_digest: str = Field(default="", max_length=64,
                              description="What the run was made from: a new digest is a new spec, and a new run.")
     started: str = Field(json_schema_extra={"format": "date-time"})
+    resumes: int | None = Field(default=None, ge=0,
+                                description="Pods a disruption took (spot preemption, a drain); each resumed from "
+                                            "the run's checkpoints.")
 
 
 class VersionSummary(ApiModel):

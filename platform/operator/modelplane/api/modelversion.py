@@ -35,6 +35,8 @@ class ModelVersionSpec(ApiModel):
     job: str = Field(max_length=63, description="The Job that ran.")
     started: str = Field(json_schema_extra={"format": "date-time"}, description="When the run started.")
     finished: str = Field(json_schema_extra={"format": "date-time"}, description="When the operator saw it end.")
+    resumes: int | None = Field(default=None, ge=0, description="Times it resumed from its checkpoints after a "
+                                                                 "disruption (a spot preemption, a drain).")
     metrics: MetricValues = Field(default_factory=dict)
 
 

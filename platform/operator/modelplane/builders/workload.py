@@ -32,6 +32,7 @@ CONTENT = "/content"
 ARTIFACTS_PATH = f"{CONTENT}/artifacts"
 MODEL_PATH = f"{CONTENT}/model"
 DATA_PATH = f"{CONTENT}/data"
+CHECKPOINTS_PATH = f"{CONTENT}/checkpoints"
 PARAMS_PATH = f"{CONTENT}/params.json"
 PARAMS_KEY = "params.json"
 USER_ID = 1000

@@ -82,6 +82,8 @@ GRANTS: tuple[Grant, ...] = (
     Grant(GROUP, RECORDS, ("list",), TENANT, (f"{_KUBE}.list_objects",)),
     # Why a run or build failed, or got no pods; where a server's or notebook's pods are on their way to ready.
     Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message", f"{_KUBE}.pods")),
+    # Why Kueue holds a run's Job: its Workload.
+    Grant("kueue.x-k8s.io", ("workloads",), ("list",), TENANT, (f"{_KUBE}.workload_wait",)),
     Grant("", ("events",), ("list",), BOTH, (f"{_KUBE}.pod_refusal",)),
     Grant("", ("events",), ("create",), BOTH, ("kopf._cogs.clients.events.post_event", f"{_KUBE}.post_event")),
 )

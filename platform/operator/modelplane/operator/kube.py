@@ -69,6 +69,29 @@ def rollout_state(found: Any) -> RolloutState:
                         stuck=reason == "ProgressDeadlineExceeded")
 
 
+KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta2"
+KUEUE_JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
+
+
+def workload_wait(workload: dict[str, Any] | None) -> str:
+    """Why a Kueue Workload waits, from its conditions (Kueue's workload_types.go: QuotaReserved, Admitted,
+    Evicted): an eviction says why it was evicted, a pending reservation what quota it lacks."""
+    if workload is None:
+        return "waiting for Kueue to take it in its queue"
+    conditions = {c.get("type"): c for c in (workload.get("status") or {}).get("conditions") or []}
+    evicted = conditions.get("Evicted")
+    if evicted and evicted.get("status") == "True":
+        return f"evicted ({evicted.get('reason')}): {evicted.get('message', '')}; queued again"
+    reserved = conditions.get("QuotaReserved")
+    if reserved and reserved.get("status") == "False" and reserved.get("message"):
+        return str(reserved["message"])
+    admitted = conditions.get("Admitted")
+    if admitted and admitted.get("status") == "False" and admitted.get("message"):
+        return str(admitted["message"])
+    queue = (workload.get("spec") or {}).get("queueName")
+    return f"in Kueue queue {queue}, waiting for quota" if queue else "waiting for quota"
+
+
 class TransientError(Exception):
     """The call may work if tried again later (the API server or the network had trouble)."""
 
@@ -154,7 +177,8 @@ class Kube:
                        GROUP, VERSION, namespace, kind.plural, name, body, _request_timeout=REQUEST_TIMEOUT))
 
     def job(self, namespace: str, name: str) -> JobState | None:
-        """The Job's outcome, with the failed pod's termination message (its log tail) when it failed."""
+        """The Job's outcome, with the failed pod's termination message (its log tail) when it failed; while Kueue
+        holds it (suspended), why; while it runs, how many of its pods a disruption took."""
         found = self._call(f"reading job {namespace}/{name}", lambda: self.batch.read_namespaced_job(
             name, namespace, _request_timeout=REQUEST_TIMEOUT))
         if found is None:
@@ -162,7 +186,27 @@ class Kube:
         state = job_state(self.client.sanitize_for_serialization(found))  # type: ignore[no-untyped-call]
         if state.failed:
             state = dataclasses.replace(state, message=self.termination_message(namespace, name) or state.message)
+        elif found.spec and found.spec.suspend and found.metadata and not state.succeeded:
+            state = dataclasses.replace(state, queued=self.workload_wait(namespace, str(found.metadata.uid)))
+        if not state.queued:
+            state = dataclasses.replace(state, disruptions=self.disruptions(namespace, name))
         return state
+
+    def workload_wait(self, namespace: str, job_uid: str) -> str:
+        """Why Kueue has not admitted a Job: its Workload's conditions (Kueue labels the Workload with the Job's
+        UID, `kueue.x-k8s.io/job-uid`; its name is Kueue's own, derived from a hash, and not to be rebuilt here)."""
+        found = self._call(f"listing Kueue workloads of job {job_uid} in {namespace}",
+                           lambda: self.custom.list_namespaced_custom_object(
+                               KUEUE_GROUP, KUEUE_VERSION, namespace, "workloads",
+                               label_selector=f"{KUEUE_JOB_UID_LABEL}={job_uid}", _request_timeout=REQUEST_TIMEOUT))
+        items = list(found.get("items") or []) if isinstance(found, dict) else []
+        return workload_wait(items[0] if items else None)
+
+    def disruptions(self, namespace: str, job_name: str) -> int:
+        """The Job's pods that a disruption took (a DisruptionTarget condition: preemption, eviction, a drain)."""
+        pods = self.pods(namespace, {"job-name": job_name})
+        return sum(1 for pod in pods for c in (pod.status.conditions if pod.status else None) or []
+                   if c.type == "DisruptionTarget" and c.status == "True")
 
     def deployment(self, namespace: str, name: str) -> RolloutState | None:
         return self._rollout(self.apps.read_namespaced_deployment, namespace, name)

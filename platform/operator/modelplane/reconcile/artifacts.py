@@ -26,7 +26,7 @@ from modelplane.api.model import MAX_VERSIONS, ModelSpec
 from modelplane.api.modelversion import MODEL_VERSION
 from modelplane.api.reasons import TERMINAL, Reason
 from modelplane.builders.job import run_children
-from modelplane.builders.workload import ARTIFACTS_PATH, MODEL_PATH, Mount
+from modelplane.builders.workload import ARTIFACTS_PATH, CHECKPOINTS_PATH, MODEL_PATH, Mount
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import find
 from modelplane.meta import Owner, child_name, metadata
@@ -81,6 +81,12 @@ def version_prefix(owner: Owner, version: int) -> str:
 def object_root(owner: Owner) -> str:
     """Everything the object ever wrote (what `onDelete: Delete` removes)."""
     return f"{owner.namespace}/{kind_for(owner.kind).plural}/{owner.name}/"
+
+
+def checkpoints_prefix(owner: Owner, version: int) -> str:
+    """A training run's checkpoints, beside (not inside) its version: they are not the model, and go once it is
+    recorded."""
+    return f"{object_root(owner)}checkpoints/v{version}/"
 
 
 def manifest_object(owner: Owner, version: int) -> str:
@@ -198,6 +204,8 @@ def _running(job: JobState, pods_refused: str, name: str, doing: str) -> tuple[b
     """The (ok, reason, message) of a Job still running, or None once it ended."""
     if job.succeeded or job.failed:
         return None
+    if job.queued:
+        return False, Reason.QUEUED, f"job {name} is queued: {job.queued}"
     if pods_refused:
         return False, pod_refusal_reason(pods_refused), pods_refused
     return False, doing, f"job {name} is running"
@@ -294,6 +302,9 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
         return replace(reply(True, *_last_word(status)), requeue_after=cooldown_left(spec, run, now) or None)
     if job is None:  # the run's Job was not seen yet (just created): nothing to add
         return reply(False, doing, f"job {name} started: version {version} ({run['trigger']})")
+    if job.disruptions != run.get("resumes", 0):  # a spot node was preempted (or drained) under it: it resumes
+        run = {**run, "resumes": job.disruptions}
+        reply = replace(reply, fields={**reply.fields, "run": run})
     running = _running(job, observed.pods_refused, name, doing)
     if running:
         return reply(*running)
@@ -310,13 +321,18 @@ def _last_word(status: dict[str, Any]) -> tuple[str, str]:
 def _run_children(owner: Owner, spec: ModelSpec, status: dict[str, Any], run: dict[str, Any], image: str,
                   cluster: ClusterFacts, observed: Observed, inputs: list[Mount], name: str) -> list[dict[str, Any]]:
     """The run's Job: its version's prefix, its inputs (the parent version replaces the base model at
-    /content/model), the data diff since the parent's dataset version, and the versions in its environment."""
+    /content/model), the data diff since the parent's dataset version, and the versions in its environment. A
+    training run gets its checkpoints too: a pod that replaces a preempted one resumes from them."""
     mounts = [Mount("artifacts", version_prefix(owner, run["version"]), ARTIFACTS_PATH, read_only=False)]
+    if references(spec):
+        mounts.append(Mount("checkpoints", checkpoints_prefix(owner, run["version"]), CHECKPOINTS_PATH,
+                            read_only=False))
     parent = run.get("parent")
     if parent:
         inputs = [m for m in inputs if m.path != MODEL_PATH]
         mounts.append(Mount("parent", version_prefix(owner, parent), MODEL_PATH, read_only=True))
     env = {"MODELPLANE_MODEL_VERSION": str(run["version"]), "MODELPLANE_PARENT_VERSION": str(parent or ""),
+           **({"MODELPLANE_CHECKPOINT_DIR": CHECKPOINTS_PATH} if references(spec) else {}),
            "MODELPLANE_DATASET_VERSION": str(run.get("datasetVersion") or "")}
     files: dict[str, str] = {}
     data_version = run.get("datasetVersion")
@@ -357,6 +373,7 @@ def _recorded(owner: Owner, spec: ModelSpec, status: dict[str, Any], cluster: Cl
         **({"baseModel": spec.base_model.name} if spec.base_model else {}),
         "image": image, "paramsDigest": hashlib.sha256(json.dumps(spec.params, sort_keys=True).encode()).hexdigest(),
         "job": child_name(owner, version), "started": run["started"], "finished": now, "metrics": metrics,
+        **({"resumes": run["resumes"]} if run.get("resumes") else {}),
     }
     record = {"apiVersion": MODEL_VERSION.api_version, "kind": MODEL_VERSION.kind,
               "metadata": metadata(owner, f"{owner.name}-v{version}"), "spec": lineage}
@@ -371,5 +388,7 @@ def _recorded(owner: Owner, spec: ModelSpec, status: dict[str, Any], cluster: Cl
         fields["artifacts"] = artifacts.model_dump(by_alias=True)
     message = f"version {version}: {artifacts.count} files, {artifacts.size}; {verdict.reason}"
     done = outcome(True, reason, message, [record], **fields)
-    return replace(done, writes={f"{prefix}{LINEAGE}": json.dumps(lineage, indent=1, sort_keys=True).encode()})
+    # The checkpoints were for resuming this run: it is over, and the version holds what it made.
+    return replace(done, writes={f"{prefix}{LINEAGE}": json.dumps(lineage, indent=1, sort_keys=True).encode()},
+                   deletes=[checkpoints_prefix(owner, version)] if references(spec) else [])
 

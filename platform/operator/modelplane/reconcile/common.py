@@ -34,11 +34,13 @@ class JobState:
     failed: bool = False
     active: int = 0  # pods created and not finished (0 while the Job controller cannot create them)
     message: str = ""  # the tail of the failed pod's termination message
+    queued: str = ""  # while Kueue holds the Job (suspended): why, as its Workload says, or ""
+    disruptions: int = 0  # its pods that a disruption took (spot preemption, a drain): each one a resume
 
     @property
     def podless(self) -> bool:
         """Running without a pod: the Job controller may be refused them (the events then say why)."""
-        return not (self.succeeded or self.failed or self.active)
+        return not (self.succeeded or self.failed or self.active or self.queued)
 
 
 
