@@ -8,12 +8,17 @@ The container contract (examples/loop/README.md), under the root $MODELPLANE_CON
                                     0.05), `seed` (0)
     data-diff.json                  what changed in the data since the parent's version (optional; logged)
     artifacts/                      where this run writes weights.json and metrics.json
-Environment: MODELPLANE_DATASET_VERSION, MODELPLANE_MODEL_VERSION, MODELPLANE_PARENT_VERSION (empty: cold start).
+    checkpoints/                    this run's checkpoints (read-write, $MODELPLANE_CHECKPOINT_DIR): one after each
+                                    epoch; a run that finds one resumes from it (a pod replacing a preempted one)
+Environment: MODELPLANE_DATASET_VERSION, MODELPLANE_MODEL_VERSION, MODELPLANE_PARENT_VERSION (empty: cold start),
+MODELPLANE_CHECKPOINT_DIR (unset: no checkpoints).
 
 Features are standardized (mean 0, standard deviation 1) with a scaler computed from train.csv on a cold start and
 kept from the parent on a warm start, so the parent's weights keep their meaning; weights.json holds both. Training
 is stochastic gradient descent over the rows in a seeded shuffled order, so the same inputs give the same weights,
-byte for byte. Exit status 2 means missing or malformed inputs, with the reason on stderr.
+byte for byte. A checkpoint holds the model and the shuffling generator's state after an epoch, so a resumed run
+ends with the same weights, byte for byte, as one that was never interrupted. Exit status 2 means missing or
+malformed inputs, with the reason on stderr.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 LABEL = "label"
+CHECKPOINT = "checkpoint.json"
 DEFAULTS: dict[str, float] = {"epochs": 5, "learning_rate": 0.05, "seed": 0}
 
 
@@ -163,6 +169,36 @@ def start(model_dir: Path, features: list[str], rows: list[list[float]]) -> Mode
                  [scale.get(name, fresh[i][1]) for i, name in enumerate(features)])
 
 
+def save_checkpoint(path: Path, epoch: int, model: Model, rng: random.Random, order: list[int]) -> None:
+    """The state after `epoch`, written whole under another name and renamed: a pod killed mid-write leaves the
+    previous checkpoint, never half of one."""
+    version, state, gauss = rng.getstate()
+    checkpoint = {"epoch": epoch, "model": model.to_json(), "rng": [version, list(state), gauss], "order": order}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(checkpoint))
+    partial.replace(path)
+
+
+def resume(path: Path, model: Model, rng: random.Random, order: list[int]) -> int:
+    """Load the checkpoint into the model and the generator, if there is one; returns the first epoch to run."""
+    if not path.is_file():
+        return 1
+    checkpoint = read_json(path)
+    try:
+        saved = checkpoint["model"]
+        model.weights = [float(saved["weights"][name]) for name in model.features]
+        model.bias = float(saved["bias"])
+        version, state, gauss = checkpoint["rng"]
+        rng.setstate((version, tuple(state), gauss))
+        order[:] = [int(i) for i in checkpoint["order"]]
+        epoch = int(checkpoint["epoch"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{path} is not a checkpoint this trainer wrote") from None
+    print(f"resumed from the checkpoint after epoch {epoch}")
+    return epoch + 1
+
+
 def log_diff(path: Path) -> None:
     if not path.is_file():
         print("data diff: none given (training on the whole dataset)")
@@ -200,13 +236,19 @@ def train(root: Path) -> dict[str, float]:
     print(f"before training: eval {evaluate(model, eval_rows, eval_labels)}")
 
     z_rows, rng, order = model.standardize(rows), random.Random(seed), list(range(len(rows)))
-    for epoch in range(1, epochs + 1):
+    checkpoints = os.environ.get("MODELPLANE_CHECKPOINT_DIR")
+    first = 1
+    if checkpoints:
+        first = resume(Path(checkpoints) / CHECKPOINT, model, rng, order)
+    for epoch in range(first, epochs + 1):
         rng.shuffle(order)
         for i in order:
             error = model.probability(z_rows[i]) - labels[i]
             model.weights = [w - rate * error * z for w, z in zip(model.weights, z_rows[i], strict=True)]
             model.bias -= rate * error
         print(f"epoch {epoch}: train {evaluate(model, rows, labels)}")
+        if checkpoints:
+            save_checkpoint(Path(checkpoints) / CHECKPOINT, epoch, model, rng, order)
 
     metrics = evaluate(model, eval_rows, eval_labels)
     artifacts.mkdir(parents=True, exist_ok=True)

@@ -199,7 +199,8 @@ class Kube:
                            lambda: self.custom.list_namespaced_custom_object(
                                KUEUE_GROUP, KUEUE_VERSION, namespace, "workloads",
                                label_selector=f"{KUEUE_JOB_UID_LABEL}={job_uid}", _request_timeout=REQUEST_TIMEOUT))
-        items = list(found.get("items") or []) if isinstance(found, dict) else []
+        items = [w for w in (found.get("items") or [] if isinstance(found, dict) else [])
+                 if ((w.get("metadata") or {}).get("labels") or {}).get(KUEUE_JOB_UID_LABEL) == job_uid]
         return workload_wait(items[0] if items else None)
 
     def disruptions(self, namespace: str, job_name: str) -> int:

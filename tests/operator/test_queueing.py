@@ -1,0 +1,101 @@
+"""Runs through Kueue, and runs that survive spot preemption, as the operator sees them on the emulator: Kueue's
+webhook suspends a labelled Job and its Workload says why it waits (kueue.x-k8s.io/v1beta2, labelled with the Job's
+UID); a pod that a disruption took is replaced by the Job controller and counted as a resume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kmock
+import kubernetes_validate
+from google.cloud import storage
+
+from modelplane.api.model import ModelSpec
+from modelplane.names import QUEUE_LABEL
+from modelplane.reconcile.artifacts import Observed, reconcile
+from modelplane.reconcile.common import JobState, RefState
+from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner
+from tests.support.objects import create, example, exists, finish_job, obj_of, ready, write_artifacts
+
+JOB = "model-falcon-7b-1"
+JOBS = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
+WAIT = ("couldn't assign flavors to pod set main: insufficient unused quota for cpu in flavor default-flavor, "
+        "2 more needed")
+
+
+def workload(job: dict[str, Any], reserved: dict[str, str]) -> dict[str, Any]:
+    """The Workload Kueue makes for a Job (its name is Kueue's own; the label is what leads back to the Job)."""
+    return {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
+            "metadata": {"name": "job-model-falcon-7b-1-3b1f2", "namespace": NAMESPACE,
+                         "labels": {"kueue.x-k8s.io/job-uid": job["metadata"]["uid"]}},
+            "spec": {"queueName": job["metadata"]["labels"][QUEUE_LABEL]},
+            "status": {"conditions": [{"type": "QuotaReserved", **reserved}]}}
+
+
+def disrupted_pod(name: str) -> dict[str, Any]:
+    """A pod of the Job that a spot node's preemption took (the DisruptionTarget condition, then Failed)."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"job-name": JOB}},
+            "spec": {"containers": [{"name": "main", "image": "x"}]},
+            "status": {"phase": "Failed", "conditions": [
+                {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+                 "message": "Pod was terminated in response to imminent node shutdown."}]}}
+
+
+async def test_a_run_kueue_holds_is_queued_with_why_then_runs_and_resumes_after_preemption(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket) -> None:
+    k8s.resources["kueue.x-k8s.io/v1beta2/workloads"] = kmock.ResourceInfo(
+        kind="Workload", singular="workload", namespaced=True, verbs={"list", "get", "create", "patch"})
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", JOB))
+    job = k8s.objects["batch/v1/jobs", NAMESPACE, JOB]
+    assert job["metadata"]["labels"][QUEUE_LABEL] == "cpu"  # no GPU: the CPU queue
+
+    # Play Kueue: its webhook suspends the Job, its Workload cannot reserve quota yet.
+    pending = workload(dict(job), {"status": "False", "reason": "Pending", "message": WAIT})
+    workloads = f"/apis/kueue.x-k8s.io/v1beta2/namespaces/{NAMESPACE}/workloads"
+    assert (await k8s.post(workloads, json=pending)).status == 200
+    assert (await k8s.patch(f"{JOBS}/{JOB}", json={"spec": {"suspend": True}})).status == 200
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Queued")
+    assert ready(k8s, "Model", "falcon-7b")["message"] == f"job {JOB} is queued: {WAIT}"
+
+    # Admitted: Kueue unsuspends the Job and its pod runs.
+    assert (await k8s.patch(f"{JOBS}/{JOB}", json={"spec": {"suspend": False}})).status == 200
+    assert (await k8s.patch(f"{JOBS}/{JOB}/status", json={"status": {"active": 1}})).status == 200
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Loading")
+
+    # The spot node goes: its pod is a disruption, not a failure; the Job controller makes another, which resumes.
+    assert (await k8s.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=disrupted_pod(f"{JOB}-a1"))).status == 200
+    assert (await k8s.patch(f"{JOBS}/{JOB}/status", json={"status": {"active": 1, "ready": 0}})).status == 200
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["run"].get("resumes") == 1)
+    assert ready(k8s, "Model", "falcon-7b")["reason"] == "Loading"
+
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"model.safetensors": 10})
+    await finish_job(k8s, JOB)
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Imported")
+    record = k8s.objects["modelplane.dev/v1alpha1/modelversions", NAMESPACE, "falcon-7b-v1"]
+    assert record["spec"]["resumes"] == 1
+
+
+def test_a_training_run_queues_by_gpu_type_mounts_its_checkpoints_and_ignores_disruptions() -> None:
+    spec = ModelSpec.model_validate({"image": "trainer:1", "baseModel": {"name": "b"}, "dataset": {"name": "d"},
+                                     "resources": {"gpu": {"type": "nvidia-l4"}}})
+    refs = {field: RefState(found=True, ready=True, url=f"gs://{DEV_CLUSTER.bucket}/{NAMESPACE}/{field}/v1/")
+            for field in ("baseModel", "dataset")}
+    started = reconcile(owner("Model", "ft"), spec, {}, DEV_CLUSTER, Observed(refs=refs), "2026-12-03T10:00:00Z")
+    (job,) = [c for c in started.children if c["kind"] == "Job"]
+    assert job["metadata"]["labels"][QUEUE_LABEL] == "gpu-nvidia-l4"
+    assert job["spec"]["podFailurePolicy"] == {"rules": [{"action": "Ignore", "onPodConditions": [
+        {"type": "DisruptionTarget", "status": "True"}]}]}
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert {"name": "MODELPLANE_CHECKPOINT_DIR", "value": "/content/checkpoints"} in container["env"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/content/checkpoints"]
+    assert mount["readOnly"] is False
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert "only-dir=ml/models/ft/checkpoints/v1," in volume["csi"]["volumeAttributes"]["mountOptions"]
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    # Recorded: the checkpoints go (the version holds what the run made).
+    done = reconcile(owner("Model", "ft"), spec, started.status, DEV_CLUSTER,
+                     Observed(job=JobState(succeeded=True), refs=refs), "2026-12-03T11:00:00Z")
+    assert done.deletes == ["ml/models/ft/checkpoints/v1/"]
