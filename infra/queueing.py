@@ -147,7 +147,7 @@ def queues(config: StackConfig) -> list[dict[str, Any]]:
         ]
     manifests.append(_cluster_queue(cluster_queue(None), config, _resource_group({CPU_FLAVOR: cpu_quota(config)}),
                                     tenants_only, {}))
-    targets = {(tenant, None): cluster_queue(None) for tenant in config.tenant_names}
+    targets: dict[tuple[str, str | None], str] = {(tenant, None): cluster_queue(None) for tenant in config.tenant_names}
     for gpu_type in config.gpu_types:
         pools = _pools_in_order(config, gpu_type)
         quotas = {flavor_name(pool.name): pool_quota(pool, config) for pool in pools}

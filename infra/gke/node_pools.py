@@ -116,8 +116,8 @@ class NodePools(pulumi.ComponentResource):
                 node_config=gpu_node_config(pool, args.node_service_account),
                 cluster=args.cluster.id,
                 location=c.region,
-                management={**management, "auto_repair": False} if pool.queued_provisioning else management,
-                **({"queued_provisioning": {"enabled": True}} if pool.queued_provisioning else {}),
+                management={"auto_repair": False, "auto_upgrade": True} if pool.queued_provisioning else management,
+                queued_provisioning={"enabled": True} if pool.queued_provisioning else None,
                 opts=child,
             )
             for pool in c.gpu_pools
