@@ -213,7 +213,7 @@ def plan_command(args: argparse.Namespace) -> int:
     return 0
 
 
-GROUP_ORDER = ("crds", "system", "tenants")
+GROUP_ORDER = ("crds", "system", "tenants", "queues")
 
 
 HEAD = ("apiVersion", "kind", "metadata")
@@ -250,6 +250,8 @@ def render_command(args: argparse.Namespace) -> int:
     if plan is None:
         return 2
     groups = {r.name: r.inputs["objs"] for r in plan.of_type("kubernetes:yaml/v2:ConfigGroup")}
+    # Kueue's release manifest, by the same pinned URL `pulumi up` applies: Argo CD and Flux fetch it.
+    release = [r.inputs["file"] for r in plan.of_type("kubernetes:yaml/v2:ConfigFile")]
     out: Path = args.out or Path("deploy") / args.stack
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -258,8 +260,8 @@ def render_command(args: argparse.Namespace) -> int:
         path.write_text(manifests_yaml(groups[name]))
         files.append(path.name)
     (out / "kustomization.yaml").write_text(yaml.safe_dump(
-        {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": files}))
-    print(f"wrote {', '.join(files)} and kustomization.yaml to {out} "
+        {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": release + files}))
+    print(f"wrote {', '.join(files)} and kustomization.yaml (with {', '.join(release)}) to {out} "
           f"({sum(len(objs) for objs in groups.values())} objects)")
     return 0
 

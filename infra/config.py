@@ -55,6 +55,9 @@ BINARY_AUTHORIZATION_MODES = ("enforce", "dryrun", "off")
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", SYSTEM_NAMESPACE, BUILD_NAMESPACE,
                        "gmp-system", "gmp-public", "gke-managed-system")
 RESERVED_POOL_NAMES = ("system", BUILD_POOL)  # the CPU pools' names: a GPU pool cannot take them
+# GKE's queued provisioning (Dynamic Workload Scheduler) for the GPUs it serves that way and this stack offers:
+# cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest (A100, H100; L4 and T4 are easy to get anyway).
+QUEUED_PROVISIONING_GPUS = ("nvidia-tesla-a100", "nvidia-a100-80gb", "nvidia-h100-80gb")
 
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -294,6 +297,9 @@ class GpuPool(_Autoscaled):
     local_ssd_count: Annotated[Int, within(0, 24)] = 0
     disk_size_gb: Annotated[Int, within(50, 65536)] = 200
     disk_type: Annotated[Str, one_of(DISK_TYPES)] = "pd-balanced"
+    # Nodes only through GKE's queued provisioning (Dynamic Workload Scheduler): Kueue asks for all of a Job's nodes
+    # at once with a ProvisioningRequest and admits the Job when they exist (infra/queueing.py).
+    queued_provisioning: Bool = False
 
     @field_validator("gpus_per_node")
     @classmethod
@@ -317,6 +323,24 @@ class GpuPool(_Autoscaled):
             return CATALOGUE[gpu_type].default_machine(count)
         _raise_if(machine_problem(gpu_type, count, machine, spot=True))
         return machine
+
+    @field_validator("queued_provisioning")
+    @classmethod
+    def _queued_capacity(cls, queued: bool, info: ValidationInfo) -> bool:
+        """Queued provisioning obtains on-demand capacity for the GPUs GKE offers it for, from zero nodes: GKE
+        refuses it with Spot VMs, and the autoscaler never keeps queued nodes around (minNodes must be 0)."""
+        if not queued:
+            return queued
+        gpu_type = info.data.get("gpu_type")
+        if gpu_type is not None and gpu_type not in QUEUED_PROVISIONING_GPUS:
+            _raise_if(f"GKE's queued provisioning serves {', '.join(QUEUED_PROVISIONING_GPUS)}, not {gpu_type}; "
+                      "set queuedProvisioning: false for this pool")
+        if info.data.get("spot"):
+            _raise_if("queued provisioning obtains on-demand capacity and cannot be combined with Spot VMs: "
+                      "set spot: false, or queuedProvisioning: false and keep a spot pool")
+        if info.data.get("min_nodes"):
+            _raise_if(f"a queued-provisioning pool scales from zero; set minNodes: 0 (it is {info.data['min_nodes']})")
+        return queued
 
     @field_validator("zones")
     @classmethod
@@ -428,6 +452,22 @@ class Images(_Section):
         return image
 
 
+class PoolQuota(_Section):
+    """A GPU pool's nominal quota in its ClusterQueue. 0 (the default) derives it from the pool: maxNodes times the
+    node's GPUs, vCPUs, memory and boot disk (infra/queueing.py)."""
+
+    gpus: Annotated[Int, within(0, 100000)] = 0
+    cpu: Annotated[Int, within(0, 10000000)] = 0  # vCPUs
+    memory_gb: Annotated[Int, within(0, 100000000)] = 0
+
+
+class Queueing(_Section):
+    """Kueue's queues (infra/queueing.py): every ClusterQueue in one cohort, and quota overrides by pool name."""
+
+    cohort: Annotated[Str, dns_label(63)] = "modelplane"
+    pools: Mapping[Str, PoolQuota] = Field(default_factory=dict)
+
+
 def default_cluster_name(stack: str) -> str:
     """`modelplane-<stack>` when that is a valid cluster name; else its first characters and a digest of the stack
     name. Every name of the stack's resources derives from the cluster name, so two stacks must never share it
@@ -456,6 +496,7 @@ _ABSENT: dict[str, Any] = {
     "labels": {},
     "maintenanceWindow": {},
     "images": {},
+    "queueing": {},
 }
 
 
@@ -488,6 +529,7 @@ class StackConfig(_Section):
     maintenance: MaintenanceWindow = Field(alias="maintenanceWindow")
     images: Images
     tenant_gpu_quota: Annotated[Int, within(0, 10000)] = 0
+    queueing: Queueing
 
     _stack: str = PrivateAttr("")
 
@@ -544,6 +586,17 @@ class StackConfig(_Section):
         for name in sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"pool name {name!r} is used twice; node pool names must be unique")
         return pools
+
+    @field_validator("queueing")
+    @classmethod
+    def _quotas_of_pools(cls, queueing: Queueing, info: ValidationInfo) -> Queueing:
+        if "gpu_pools" not in info.data:
+            return queueing  # the pools are wrong, and named on their own key
+        pools = [pool.name for pool in info.data["gpu_pools"]]
+        for name in sorted(set(queueing.pools) - set(pools)):
+            raise ValueError(f"pools.{name}: no GPU pool is named {name!r}; quotas are keyed by gpuPools' names "
+                             f"({', '.join(pools) or 'none'})")
+        return queueing
 
     @field_validator("tenants")
     @classmethod

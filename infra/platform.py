@@ -2,7 +2,14 @@
 
 Every object goes through a Kubernetes provider built from the cluster's own kubeconfig (gke-gcloud-auth-plugin,
 no static credentials). Order comes from dependencies, never sleeps: node pools before the provider is used,
-CRDs before the operator, the operator before tenants.
+CRDs before the operator, the operator before tenants; Kueue's release before its queues, which wait for the
+tenants' namespaces (their LocalQueues live there) and for Kueue itself: the provider awaits every object of the
+release, the controller's Deployment until it is available, and Kueue's readiness probe passes only once its webhook
+serves, which admits the queues (kueue cmd/kueue/main.go, setupProbeEndpoints at v0.19.2).
+
+Kueue comes from its pinned release manifest (infra/queueing.py), read by the provider at `pulumi up` from its URL, as
+Kueue's installation guide applies it (`kubectl apply --server-side`; the provider applies server-side too). The
+offline plan and render name the URL and fetch nothing; render writes it into the kustomization for GitOps.
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.provider import Provider as KubernetesProvider
-from pulumi_kubernetes.yaml.v2 import ConfigGroup
+from pulumi_kubernetes.yaml.v2 import ConfigFile, ConfigGroup
 
 from infra.config import StackConfig
+from infra.queueing import KUEUE_MANIFESTS, queues
 from modelplane.deploy import PlatformFacts, crds, system, tenants
 
 
@@ -29,8 +37,7 @@ def platform_facts(config: StackConfig, outputs: Mapping[str, Any]) -> PlatformF
         tenants=config.tenant_names, tenant_members={t.name: t.members for t in config.tenants},
         operator_image=outputs["operatorImage"], runtime_image=outputs["runtimeImage"],
         server_image=config.images.server,
-        notebook_image=config.images.notebook, builder_image=config.images.builder,
-        tenant_gpu_quota=config.tenant_gpu_quota)
+        notebook_image=config.images.notebook, builder_image=config.images.builder)
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,10 @@ class Platform(pulumi.ComponentResource):
         system_group = ConfigGroup(
             "system", objs=facts.apply(system), opts=pulumi.ResourceOptions.merge(
                 with_provider, pulumi.ResourceOptions(depends_on=[crd_group])))
-        ConfigGroup(
+        tenant_group = ConfigGroup(
             "tenants", objs=facts.apply(tenants), opts=pulumi.ResourceOptions.merge(
                 with_provider, pulumi.ResourceOptions(depends_on=[system_group])))
+        kueue = ConfigFile("kueue", file=KUEUE_MANIFESTS, opts=with_provider)
+        ConfigGroup("queues", objs=queues(args.config), opts=pulumi.ResourceOptions.merge(
+            with_provider, pulumi.ResourceOptions(depends_on=[kueue, tenant_group])))
         self.register_outputs({})

@@ -121,3 +121,24 @@ def cpu_machine_problem(machine_type: str) -> str | None:
     hint = f"did you mean {close[0]}? " if close else ""
     return (f"{machine_type!r} is not a general-purpose machine type; {hint}use <family>-<standard|highmem|highcpu>-"
             f"<vCPUs> of {', '.join(CPU_FAMILIES)}, such as e2-standard-4 (sizes: infra/gke/catalogue.py)")
+
+
+# Memory per vCPU (GB) of the general-purpose shapes; N1 differs from the newer families.
+_MEMORY_PER_VCPU = {"standard": 4.0, "highmem": 8.0, "highcpu": 1.0}
+_N1_MEMORY_PER_VCPU = {"standard": 3.75, "highmem": 6.5, "highcpu": 0.9}
+# The accelerator-optimized shapes per GPU (vCPUs, GB): https://cloud.google.com/compute/docs/accelerator-optimized-
+# machines (A2 High 12 vCPU / 85 GB per A100 40 GB, a2-megagpu-16g 96 / 1360; A2 Ultra 12 / 170 per A100 80 GB;
+# A3 High 26 / 234 per H100).
+_PER_GPU = {"a2-highgpu": (12, 85.0), "a2-megagpu": (6, 85.0), "a2-ultragpu": (12, 170.0), "a3-highgpu": (26, 234.0)}
+
+
+def machine_shape(machine_type: str) -> tuple[int, float]:
+    """vCPUs and memory (GB) of a machine type of this catalogue: what a node offers before the kubelet reserves its
+    share. G2, N1 and the CPU families are named by their vCPUs (G2 has 4 GB per vCPU); A2 and A3 by their GPUs."""
+    family, kind, size = machine_type.split("-")
+    if f"{family}-{kind}" in _PER_GPU:
+        vcpus, memory = _PER_GPU[f"{family}-{kind}"]
+        gpus = int(size.removesuffix("g"))
+        return vcpus * gpus, memory * gpus
+    per_vcpu = (_N1_MEMORY_PER_VCPU if family == "n1" else _MEMORY_PER_VCPU)[kind]
+    return int(size), per_vcpu * int(size)

@@ -8,6 +8,12 @@ The build pool runs image builds, tenants' untrusted Dockerfiles, and nothing el
 with a label and taint of their own that only build pods select and tolerate (GKE adds its own sandbox taint,
 which the `gvisor` RuntimeClass tolerates). GKE Sandbox needs COS with containerd and a non-sandbox pool beside it
 (the system pool, where GKE's own pods run).
+
+A `queuedProvisioning` GPU pool gets its nodes only through ProvisioningRequests (GKE's Dynamic Workload Scheduler,
+which Kueue files for a Job: infra/queueing.py), with the settings GKE requires of such a pool
+(cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest, "Create a node pool": queued provisioning on,
+no reservation consumed, autoscaling from zero with the ANY location policy, auto-repair off so that a repair does not
+take down nodes a gang of pods was provisioned with; Spot VMs are refused, infra/config.py).
 """
 
 from dataclasses import dataclass
@@ -45,6 +51,8 @@ def gpu_node_config(pool: GpuPool, service_account: pulumi.Input[str]) -> contai
         "gvnic": {"enabled": True},
         "kubelet_config": {"insecure_kubelet_readonly_port_enabled": "FALSE"},
     }
+    if pool.queued_provisioning:
+        config["reservation_affinity"] = {"consume_reservation_type": "NO_RESERVATION"}
     if pool.local_ssd_count:
         # Local SSDs back emptyDir and the GCS FUSE file cache, which lives in the sidecar's ephemeral storage.
         config["ephemeral_storage_local_ssd_config"] = {"local_ssd_count": pool.local_ssd_count}
@@ -108,7 +116,8 @@ class NodePools(pulumi.ComponentResource):
                 node_config=gpu_node_config(pool, args.node_service_account),
                 cluster=args.cluster.id,
                 location=c.region,
-                management=management,
+                management={"auto_repair": False, "auto_upgrade": True} if pool.queued_provisioning else management,
+                queued_provisioning={"enabled": True} if pool.queued_provisioning else None,
                 opts=child,
             )
             for pool in c.gpu_pools

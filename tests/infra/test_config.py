@@ -116,6 +116,18 @@ BAD_CONFIGS: list[tuple[str, Callable[[Values], None], str, str]] = [
     ("empty section", lambda v: v.update({"modelplane:buckets": None}), "modelplane:buckets", "has no value"),
     ("yes for a boolean", lambda v: pool(v).update({"spot": "yes"}), "modelplane:gpuPools[0].spot",
      "expected true or false, got 'yes'"),
+    ("queued provisioning on spot", lambda v: pool(v, 1).update({"queuedProvisioning": True}),
+     "modelplane:gpuPools[1].queuedProvisioning", "cannot be combined with Spot VMs: set spot: false"),
+    ("queued provisioning of a GPU GKE does not queue", lambda v: pool(v).update(
+        {"queuedProvisioning": True, "spot": False}), "modelplane:gpuPools[0].queuedProvisioning",
+     "serves nvidia-tesla-a100, nvidia-a100-80gb, nvidia-h100-80gb, not nvidia-l4"),
+    ("queued provisioning with standing nodes", lambda v: pool(v, 1).update(
+        {"queuedProvisioning": True, "spot": False, "minNodes": 1}), "modelplane:gpuPools[1].queuedProvisioning",
+     "set minNodes: 0"),
+    ("quota of a pool that does not exist", lambda v: v.update({"modelplane:queueing": {"pools": {"h100": {}}}}),
+     "modelplane:queueing", "pools.h100: no GPU pool is named 'h100'; quotas are keyed by gpuPools' names (l4, a100)"),
+    ("cohort that is not a name", lambda v: v.update({"modelplane:queueing": {"cohort": "GPU Pool"}}),
+     "modelplane:queueing.cohort", "must be lower-case letters"),
 ]
 
 

@@ -13,10 +13,11 @@ from infra.config import parse_stack_config
 from infra.offline import Plan, PlannedResource, read_stack_values
 from infra.operator_image import source_tag
 from infra.platform import platform_facts
+from infra.queueing import KUEUE_MANIFESTS, queues
 from modelplane.cluster import ClusterFacts
 from modelplane.deploy import all_manifests
 from modelplane.operator.access import Scope, rules
-from tests.support import podmonitoring
+from tests.support import kueue, podmonitoring
 from tests.support.kube import KUBERNETES_VERSION
 
 OPERATOR_SUBJECT = {"kind": "ServiceAccount", "name": "modelplane-operator", "namespace": "modelplane-system"}
@@ -33,7 +34,7 @@ def objects(plan: Plan, group: str, kind: str) -> list[dict[str, Any]]:
 def test_every_in_cluster_resource_uses_the_clusters_provider(stack_plan: Plan) -> None:
     provider = stack_plan.one("pulumi:providers:kubernetes")
     in_cluster = [r for r in stack_plan.resources if r.type.startswith("kubernetes:")]
-    assert {r.name for r in in_cluster} == {"crds", "system", "tenants"}
+    assert {r.name for r in in_cluster} == {"crds", "system", "tenants", "kueue", "queues"}
     assert all(r.provider.startswith(provider.urn) for r in in_cluster)
     assert provider.inputs["enableServerSideApply"] in (True, "true")  # provider config travels as text
 
@@ -149,13 +150,15 @@ def test_tenants_get_namespaces_accounts_policies_and_user_roles(prod_plan: Plan
     assert roles["modelplane-view"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
 
 
-def test_gpu_quota_only_when_configured(dev_values: dict[str, Any]) -> None:
-    config = parse_stack_config({k.split(":", 1)[1]: v for k, v in dev_values.items()} | {"tenantGpuQuota": 4}, "dev")
-    outputs = {"bucket": "b", "registry": "r", "operatorServiceAccount": "o@x", "builderServiceAccounts": {"ml": "b@x"},
-               "gpuPools": [], "operatorImage": "r/modelplane-operator@sha256:" + "0" * 64,
-               "runtimeImage": "r/modelplane-runtime@sha256:" + "0" * 64}
-    quotas = [o for o in all_manifests(platform_facts(config, outputs))["tenants"] if o["kind"] == "ResourceQuota"]
-    assert [q["spec"]["hard"] for q in quotas] == [{"requests.nvidia.com/gpu": "4"}]
+def test_kueue_is_the_pinned_release_and_its_queues_wait_for_it_and_the_tenants(stack_plan: Plan) -> None:
+    """Offline, the release is named by its URL and never fetched; `pulumi up`'s provider reads it."""
+    release = stack_plan.one("kubernetes:yaml/v2:ConfigFile", "kueue")
+    assert release.inputs["file"] == KUEUE_MANIFESTS
+    assert "/releases/download/v0.19.2/" in KUEUE_MANIFESTS
+    group = groups(stack_plan)
+    assert {release.urn, group["tenants"].urn} <= set(group["queues"].dependencies)
+    # The tenants' GPU quota is Kueue's: no ResourceQuota beside it, which would refuse pods of admitted Jobs.
+    assert not [o for g in group.values() for o in g.inputs["objs"] if o["kind"] == "ResourceQuota"]
 
 
 def test_render_writes_what_the_stack_applies(stack_plan: Plan, tmp_path: Path,
@@ -164,24 +167,29 @@ def test_render_writes_what_the_stack_applies(stack_plan: Plan, tmp_path: Path,
     assert main(["render", "--stack", stack_plan.stack, "--out", str(tmp_path)]) == 0
     config = parse_stack_config({k.split(":", 1)[1]: v for k, v in read_stack_values(stack_plan.stack).items()},
                                 stack_plan.stack)
-    source = all_manifests(platform_facts(config, stack_plan.outputs))
+    source = {**all_manifests(platform_facts(config, stack_plan.outputs)), "queues": queues(config)}
     planned = {name: group.inputs["objs"] for name, group in groups(stack_plan).items()}
-    assert list(source) == ["crds", "system", "tenants"] and set(planned) == set(source)
+    assert list(source) == ["crds", "system", "tenants", "queues"] and set(planned) == set(source)
     for index, name in enumerate(source):
         expected = manifests_yaml(source[name])
         assert (tmp_path / f"{index}0-{name}.yaml").read_text() == expected
         assert manifests_yaml(planned[name]) == expected
     kustomization = yaml.safe_load((tmp_path / "kustomization.yaml").read_text())
-    assert kustomization["resources"] == ["00-crds.yaml", "10-system.yaml", "20-tenants.yaml"]
+    # Kueue's release first, by the URL `pulumi up` applies (Argo CD and Flux fetch it), then the stack's files.
+    assert kustomization["resources"] == [KUEUE_MANIFESTS, "00-crds.yaml", "10-system.yaml", "20-tenants.yaml",
+                                          "30-queues.yaml"]
     assert "wrote" in capsys.readouterr().out
 
 
 def test_rendered_manifests_are_valid_kubernetes(stack_plan: Plan) -> None:
-    """Built-in kinds against the API's schemas; managed Prometheus' PodMonitorings against its CRD's rules."""
+    """Built-in kinds against the API's schemas; managed Prometheus' PodMonitorings and Kueue's objects against their
+    CRDs' rules."""
     for group in groups(stack_plan).values():
         for obj in group.inputs["objs"]:
             if obj["apiVersion"] == podmonitoring.API_VERSION:
                 assert podmonitoring.problems(obj) == []
+            elif obj["apiVersion"] == kueue.API_VERSION:
+                assert kueue.problems(obj) == []
             else:
                 kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 

@@ -63,7 +63,6 @@ class PlatformFacts:
     server_image: str
     notebook_image: str
     builder_image: str
-    tenant_gpu_quota: int = 0
     tenant_members: Mapping[str, Sequence[str]] = field(default_factory=dict)  # IAM principals per tenant
 
 
@@ -348,8 +347,8 @@ def network_policy(namespace: str, peers: bool = True, internet: dict[str, Any] 
 
 def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
     """A namespace for ML users: its workload service account, its network policy, the scraping of its model
-    servers' metrics, (when configured) a GPU quota, and its builder service account in the build namespace, out of
-    the tenant's reach."""
+    servers' metrics, and its builder service account in the build namespace, out of the tenant's reach. Its GPU
+    quota is Kueue's, with its LocalQueues (infra/queueing.py)."""
     manifests = [
         _namespace(namespace, TENANT_LEVEL, **{TENANT_LABEL: "true"}),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(WORKLOAD_KSA, namespace),
@@ -365,9 +364,6 @@ def tenant(facts: PlatformFacts, namespace: str) -> list[dict[str, Any]]:
     members = facts.tenant_members.get(namespace, ())
     if members:
         manifests.append(members_binding(namespace, members))
-    if facts.tenant_gpu_quota:
-        manifests.append({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta("modelplane-gpus", namespace),
-                          "spec": {"hard": {"requests.nvidia.com/gpu": str(facts.tenant_gpu_quota)}}})
     return manifests
 
 
