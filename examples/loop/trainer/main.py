@@ -8,8 +8,9 @@ The container contract (examples/loop/README.md), under the root $MODELPLANE_CON
                                     0.05), `seed` (0)
     data-diff.json                  what changed in the data since the parent's version (optional; logged)
     artifacts/                      where this run writes weights.json and metrics.json
-    checkpoints/                    this run's checkpoints (read-write, $MODELPLANE_CHECKPOINT_DIR): one after each
-                                    epoch; a run that finds one resumes from it (a pod replacing a preempted one)
+    checkpoints/                    this run's checkpoints (read-write; when $MODELPLANE_CHECKPOINT_DIR is set): one
+                                    after each epoch; a run that finds one resumes from it (a pod replacing a
+                                    preempted one)
 Environment: MODELPLANE_DATASET_VERSION, MODELPLANE_MODEL_VERSION, MODELPLANE_PARENT_VERSION (empty: cold start),
 MODELPLANE_CHECKPOINT_DIR (unset: no checkpoints).
 
@@ -236,10 +237,11 @@ def train(root: Path) -> dict[str, float]:
     print(f"before training: eval {evaluate(model, eval_rows, eval_labels)}")
 
     z_rows, rng, order = model.standardize(rows), random.Random(seed), list(range(len(rows)))
-    checkpoints = os.environ.get("MODELPLANE_CHECKPOINT_DIR")
+    # The variable says the run has checkpoints; like every path of the contract, they are under the content root.
+    checkpoints = root / "checkpoints" if os.environ.get("MODELPLANE_CHECKPOINT_DIR") else None
     first = 1
     if checkpoints:
-        first = resume(Path(checkpoints) / CHECKPOINT, model, rng, order)
+        first = resume(checkpoints / CHECKPOINT, model, rng, order)
     for epoch in range(first, epochs + 1):
         rng.shuffle(order)
         for i in order:
@@ -248,7 +250,7 @@ def train(root: Path) -> dict[str, float]:
             model.bias -= rate * error
         print(f"epoch {epoch}: train {evaluate(model, rows, labels)}")
         if checkpoints:
-            save_checkpoint(Path(checkpoints) / CHECKPOINT, epoch, model, rng, order)
+            save_checkpoint(checkpoints / CHECKPOINT, epoch, model, rng, order)
 
     metrics = evaluate(model, eval_rows, eval_labels)
     artifacts.mkdir(parents=True, exist_ok=True)
