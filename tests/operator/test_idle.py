@@ -64,7 +64,9 @@ def reasons(before: dict[str, Any], after: dict[str, Any], minutes: float) -> li
 
 def run_idle(idle: IdleObserved) -> list[tuple[float, Outcome]]:
     """Syncs at the times the operator asks for (requeue_after), from the pod's first Ready, for three hours."""
-    outcomes, status, minutes = [], {}, 0.0
+    outcomes: list[tuple[float, Outcome]] = []
+    status: dict[str, Any] = {}
+    minutes = 0.0
     while minutes < 180:
         outcome = sync(status, minutes, idle)
         outcomes.append((minutes, outcome))
