@@ -60,7 +60,7 @@ def notebook_template(namespace: str) -> dict[str, Any]:
     spec = NotebookSpec.model_validate(yaml.safe_load((EXAMPLES / "notebook-falcon-7b.yaml").read_text())["spec"])
     children = notebook_children(owner("Notebook", "nb", namespace=namespace), spec, "img:1", True,
                                  [Mount("model", f"{namespace}/models/m/v1/", "/content/model", read_only=True)],
-                                 DEV_CLUSTER, token="t")
+                                 DEV_CLUSTER, token="t", suspended=False)
     (statefulset,) = [c for c in children if c["kind"] == "StatefulSet"]
     template: dict[str, Any] = statefulset["spec"]["template"]
     return template

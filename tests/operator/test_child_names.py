@@ -129,7 +129,7 @@ def test_notebooks(name: str) -> None:
               Mount("dataset", "ml/datasets/d/v1/", "/content/data", read_only=True)]
     for default_image in (True, False):
         children = notebook_children(owner("Notebook", name), spec, "img:1", default_image, inputs, DEV_CLUSTER,
-                                     token="t")
+                                     token="t", suspended=False)
         assert {c["kind"] for c in children} == {"Secret", "ConfigMap", "Service", "StatefulSet"}
         assert problems_of(children) == []
 

@@ -108,6 +108,7 @@ OBJECTS: list[tuple[str, str, dict[str, Any]]] = [
     ("notebook-with-inputs-gpu", "Notebook", {"model": {"name": "m"}, "dataset": {"name": "d"},
                                               "resources": GPU}),
     ("notebook-suspended", "Notebook", {"suspend": True}),
+    ("notebook-idle-watched", "Notebook", {"idle": {"timeoutMinutes": 60}, "resources": GPU}),
     ("notebook-built-from-upload", "Notebook", {"build": UPLOAD}),
 ]
 CASES: list[tuple[str, dict[str, Any]]] = [

@@ -5,6 +5,7 @@ from pydantic import ConfigDict, Field
 from modelplane.api.common import (
     AT_MOST_ONE_IMAGE,
     ON_DELETE_DESCRIPTION,
+    ApiModel,
     ObjectRef,
     OnDelete,
     Startup,
@@ -25,6 +26,25 @@ NOTEBOOK_NAME_RULE = rule(
     "label controller-revision-hash=<name>-<10-character hash>, and label values are at most 63 characters")
 
 
+# What the operator writes on a Notebook it suspended for idleness (the time, RFC 3339); `kubectl notebook NAME` (or
+# `kubectl annotate notebook NAME modelplane.dev/idle-suspended-`) removes it to resume. An annotation, not the
+# user's spec.suspend, as Kubeflow's culler marks a culled Notebook with `kubeflow-resource-stopped`
+# (components/notebook-controller/pkg/culler/culler.go, STOP_ANNOTATION): the spec stays what the user wrote.
+IDLE_SUSPENDED_ANNOTATION = "modelplane.dev/idle-suspended"
+
+
+class IdleCulling(ApiModel):
+    """Suspend the notebook when Jupyter's kernels and terminals have done nothing, and no `kubectl notebook` sync has
+    run, for `timeoutMinutes`; a Warning Event comes `warningMinutes` before. A busy kernel is never idle."""
+
+    model_config = ConfigDict(json_schema_extra=validations(rule(
+        "self.warningMinutes < self.timeoutMinutes", "idle.warningMinutes must be less than idle.timeoutMinutes")))
+
+    timeout_minutes: int = Field(ge=5, le=7 * 24 * 60, description="Idle minutes before the notebook is suspended.")
+    warning_minutes: int = Field(default=10, ge=1, le=24 * 60,
+                                 description="Minutes of warning (an Event) before the suspension.")
+
+
 class NotebookSpec(Workload):
     """A Jupyter server; its workspace (/content/artifacts) persists in the bucket across suspend and resume."""
 
@@ -33,7 +53,21 @@ class NotebookSpec(Workload):
     model: ObjectRef | None = Field(default=None, description="A Model mounted read-only at /content/model.")
     dataset: ObjectRef | None = Field(default=None, description="A Dataset mounted read-only at /content/data.")
     suspend: bool = Field(default=False, description="true stops the pod and frees its GPU; the workspace stays.")
+    idle: IdleCulling | None = Field(default=None, description="Suspend when idle (absent: never).")
     on_delete: OnDelete = Field(default="Retain", description=ON_DELETE_DESCRIPTION)
+
+
+class IdleStatus(ApiModel):
+    """What the operator last saw of a notebook's activity (spec.idle)."""
+
+    since: str | None = Field(default=None, json_schema_extra={"format": "date-time"},
+                              description="When Jupyter last became ready: no idleness is counted before.")
+    last_activity: str | None = Field(default=None, json_schema_extra={"format": "date-time"},
+                                      description="The newest kernel, terminal or sync activity seen.")
+    suspend_at: str | None = Field(default=None, json_schema_extra={"format": "date-time"},
+                                   description="Warned: suspended then unless it is used before.")
+    suspended_at: str | None = Field(default=None, json_schema_extra={"format": "date-time"},
+                                     description="When it was suspended for idleness.")
 
 
 class NotebookStatus(Status):
@@ -42,6 +76,8 @@ class NotebookStatus(Status):
     port: int | None = Field(default=None, description="Jupyter's port in the pod.")
     token_secret: str | None = Field(default=None, description="Secret holding the Jupyter token (key: token).")
     workspace: str | None = Field(default=None, description="gs:// URL of the workspace (/content/artifacts).")
+    activity: str | None = Field(default=None, description="gs:// URL of the activity reports (with spec.idle).")
+    idle: IdleStatus | None = Field(default=None, description="Idleness, with spec.idle.")
 
 
 NOTEBOOK = Kind(

@@ -42,6 +42,7 @@ class Reason(StrEnum):
     MODEL_VERSION_NOT_FOUND = "ModelVersionNotFound"
     # Notebooks.
     SUSPENDED = "Suspended"
+    IDLE_SUSPENDED = "IdleSuspended"  # suspended by the operator: idle for spec.idle.timeoutMinutes
     STARTING = "Starting"
     RUNNING = "Running"
     # Serving.
@@ -74,6 +75,8 @@ class EventReason(StrEnum):
     ROLLED_BACK = "RolledBack"
     DRIFT_DETECTED = "DriftDetected"
     DRIFT_RETRAIN = "RetrainingOnDrift"
+    IDLE_WARNING = "IdleWarning"  # a notebook will be suspended for idleness unless it is used
+    IDLE_SUSPENDED = "IdleSuspended"
 
 
 class Phase(StrEnum):

@@ -124,6 +124,12 @@ class Cluster:
             Exit.REFUSED)
         return patched
 
+    def remove_annotation(self, kind: str, name: str, key: str) -> None:
+        """A merge patch with the key null: gone if it was there, nothing changed otherwise."""
+        plural = kind_for(kind).plural
+        self._call(f"updating {kind} {name}", lambda: self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, plural, name, {"metadata": {"annotations": {key: None}}}), Exit.REFUSED)
+
     def wait(self, kind: str, name: str, done: Callable[[dict[str, Any]], bool], timeout: float,
              waiting_for: str, on_change: Callable[[dict[str, Any]], None] = lambda _: None) -> dict[str, Any]:
         """Poll until `done(obj)`; a terminal failure reason ends the wait with its exit code and message."""

@@ -3,6 +3,7 @@
     kubectl notebook -d ./my-repo                  build from ./my-repo/Dockerfile (if any), sync ./my-repo
     kubectl notebook -f notebook.yaml -d ./my-repo
     kubectl notebook NAME                          reopen an existing (suspended) notebook
+                                                   (one suspended for idleness, spec.idle, too)
 
 While open, local edits go to the notebook's workspace and the notebook's edits come back (deletions included; on
 a conflict the notebook's version wins and the local one is kept as <name>.local-conflict). Files the directory's
@@ -11,13 +12,16 @@ through a symlink are refused with a warning. However the command ends (Ctrl-C a
 end), the notebook it started is suspended (its GPU freed; the workspace stays), after a last sync if it was
 open, unless --no-suspend, when it says what it left running. The URL is printed once port-forward listens,
 without its login token unless --show-token (a terminal's output ends up in logs and screen shares); --open
-hands the browser the URL with the token.
+hands the browser the URL with the token. While it syncs, it writes a heartbeat (at most once a minute) where the
+operator looks for activity (status.activity): a notebook with `kubectl notebook` open is not idle.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
+import json
 import re
 import shlex
 import sys
@@ -32,8 +36,10 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud import storage
 from rich.console import Console
 
+from modelplane.activity.report import SYNC_HEARTBEAT
 from modelplane.api import GROUP, VERSION
 from modelplane.api.common import GpuType
+from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION
 from modelplane.cli import command
 from modelplane.cli.cluster import Cluster, ready_condition
 from modelplane.cli.command import read_manifest
@@ -44,6 +50,7 @@ from modelplane.cli.sync import SyncResult, sync
 from modelplane.cli.upload import upload_and_build
 
 READY_TIMEOUT = 3600.0
+HEARTBEAT_SECONDS = 60.0  # the operator counts idleness in minutes; a write per sync (2 s) would be waste
 
 
 def notebook_object(args: argparse.Namespace, manifest: dict[str, Any] | None, cluster: Cluster) -> dict[str, Any]:
@@ -89,19 +96,57 @@ def describe(result: SyncResult) -> str:
     return "synced: " + ", ".join(parts) + conflicts
 
 
+def beat(heartbeat: storage.Blob) -> None:
+    """The sync's heartbeat (activity.report.SyncHeartbeat): the operator counts no idleness before it."""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    heartbeat.upload_from_string(json.dumps({"time": now}), content_type="application/json")
+
+
+def heartbeat_of(client: storage.Client | None, status: dict[str, Any]) -> storage.Blob | None:
+    """Where this notebook's sync heartbeat goes, when the operator watches its idleness and there is a client."""
+    activity = status.get("activity")
+    if not (client and activity):
+        return None
+    bucket, prefix = workspace(client, activity)
+    return bucket.blob(prefix + SYNC_HEARTBEAT)
+
+
+def resume(cluster: Cluster, name: str, client: storage.Client | None, log: Callable[[str], None]) -> None:
+    """Remove the operator's idle-suspension mark, so it runs the notebook again; a heartbeat first, so an operator
+    that is suspending it at this moment sees a sync now rather than the old idleness."""
+    existing = cluster.get("Notebook", name) or {}
+    suspended_at = ((existing.get("metadata") or {}).get("annotations") or {}).get(IDLE_SUSPENDED_ANNOTATION)
+    if suspended_at is None:
+        return
+    heartbeat = heartbeat_of(client, existing.get("status") or {})
+    if heartbeat:
+        try:
+            beat(heartbeat)
+        except (GoogleAPIError, GoogleAuthError, OSError) as error:
+            warn(f"no sync heartbeat ({error}): the notebook may be suspended again at once")
+    cluster.remove_annotation("Notebook", name, IDLE_SUSPENDED_ANNOTATION)
+    log(f"notebook {name} was suspended for idleness at {suspended_at}: resuming it")
+
+
 @dataclasses.dataclass
 class WorkspaceSync:
-    """One sync per call, its changes logged and its problems warned of once each (not every two seconds)."""
+    """One sync per call, its changes logged and its problems warned of once each (not every two seconds); after a
+    sync, the heartbeat when one is due."""
 
     directory: Path
     bucket: storage.Bucket
     prefix: str
     log: Callable[[str], None]
+    heartbeat: storage.Blob | None = None
     reported: set[str] = dataclasses.field(default_factory=set)
+    beaten: float | None = None  # time.monotonic() of the last heartbeat
 
     def __call__(self, note: str = "") -> None:
         try:
             result = sync(self.directory, self.bucket, self.prefix)
+            if self.heartbeat and (self.beaten is None or time.monotonic() - self.beaten >= HEARTBEAT_SECONDS):
+                beat(self.heartbeat)
+                self.beaten = time.monotonic()
         # An ignore file in the middle of an edit, expired credentials, the network: the next sync tries again.
         except (CliError, GoogleAPIError, GoogleAuthError, OSError) as error:
             self.warn_once(f"sync skipped: {error}")
@@ -176,6 +221,7 @@ def serve(args: argparse.Namespace, obj: dict[str, Any], packed: Packed | None, 
             ready = ready_condition(current)
             status.update(f"notebook {name}: {ready.get('reason', 'waiting')}: {ready.get('message', '')}")
 
+        resume(cluster, name, client, console.log)
         if packed:
             sent = 0
 
@@ -200,8 +246,8 @@ def serve(args: argparse.Namespace, obj: dict[str, Any], packed: Packed | None, 
             console.log(f"login token: --show-token prints it, or {read_token} | base64 -d")
         if args.open:
             webbrowser.open(f"{url}?token={token}")
-        synced = WorkspaceSync(Path(args.directory), *workspace(client, facts["workspace"]), console.log) \
-            if client else None
+        synced = WorkspaceSync(Path(args.directory), *workspace(client, facts["workspace"]), console.log,
+                               heartbeat_of(client, facts)) if client else None
         try:
             while keep_running():
                 if synced:

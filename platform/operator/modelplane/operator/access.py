@@ -64,7 +64,7 @@ GRANTS: tuple[Grant, ...] = (
     # The custom resources: kopf's watches, the worker's reads, the data finalizer and status.
     Grant(GROUP, PLURALS, ("list", "watch"), BOTH, (f"{_HANDLERS}.CONTROLLERS",)),
     Grant(GROUP, PLURALS, ("get",), TENANT, (f"{_KUBE}.get_object",)),
-    Grant(GROUP, PLURALS, ("patch",), TENANT, (f"{_KUBE}.patch_finalizers",)),
+    Grant(GROUP, PLURALS, ("patch",), TENANT, (f"{_KUBE}.patch_finalizers", f"{_KUBE}.patch_annotations")),
     Grant(GROUP, tuple(f"{plural}/status" for plural in PLURALS), ("patch",), TENANT, (f"{_KUBE}.patch_status",)),
     # Children. Jobs: runs in the tenant's namespace, builds in the build namespace; created once, never changed.
     Grant("batch", ("jobs",), ("list", "watch"), BOTH, (f"{_HANDLERS}.job_changed",)),

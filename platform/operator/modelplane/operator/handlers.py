@@ -30,17 +30,18 @@ import kubernetes
 from google.cloud import storage
 from pydantic import ValidationError
 
+from modelplane.activity.report import JUPYTER_REPORT, SYNC_HEARTBEAT, ActivityReport, SyncHeartbeat
 from modelplane.api.common import GROUP, VERSION, Workload
 from modelplane.api.dataset import DATASET, DatasetSpec
 from modelplane.api.kinds import kind_for
 from modelplane.api.model import MODEL, ModelSpec
 from modelplane.api.modelserver import MODEL_SERVER, ModelServerSpec
 from modelplane.api.modelversion import MODEL_VERSION
-from modelplane.api.notebook import NOTEBOOK, NotebookSpec
+from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION, NOTEBOOK, NotebookSpec
 from modelplane.api.reasons import Reason
 from modelplane.api.resource import Kind
 from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, upload_object
-from modelplane.builders.notebook import NOTEBOOK_LABEL
+from modelplane.builders.notebook import NOTEBOOK_LABEL, activity_prefix
 from modelplane.builders.server import SERVER_LABEL
 from modelplane.builders.workload import WORKLOAD_CONTAINER, params_problem
 from modelplane.cluster import ClusterFacts
@@ -69,6 +70,7 @@ from modelplane.reconcile.common import (
     RolloutState,
     failed_status,
 )
+from modelplane.reconcile.idle import IdleObserved
 from modelplane.reconcile.inputs import references
 from modelplane.reconcile.monitor import MonitorObserved, run_prefix
 from modelplane.reconcile.monitor import run_job_name as monitor_job_name
@@ -337,7 +339,37 @@ def observe_notebook(memo: Any, owner: Owner, spec: NotebookSpec, status: dict[s
     return NotebookObserved(refs=refs, pods=pods, new_token=secrets.token_urlsafe(32) if pods is None else "",
                             build=observe_build(memo, owner, spec, status), pods_refused=refusal,
                             startup=None if spec.suspend else observe_startup(
-                                memo, owner, pods, {NOTEBOOK_LABEL: owner.name}, "Jupyter is starting"))
+                                memo, owner, pods, {NOTEBOOK_LABEL: owner.name}, "Jupyter is starting"),
+                            idle=observe_idle(memo, owner, spec))
+
+
+def observe_idle(memo: Any, owner: Owner, spec: NotebookSpec) -> IdleObserved:
+    """The idle-suspension mark (an annotation: the observers see no metadata, so the object is read again) and,
+    while spec.idle counts, the activity sidecar's report and the last `kubectl notebook` sync's heartbeat. A report
+    that is missing or not the sidecar's is no activity."""
+    body = memo.kube.get_object(NOTEBOOK, owner.namespace, owner.name) or {}
+    suspended_at = str(((body.get("metadata") or {}).get("annotations") or {}).get(IDLE_SUSPENDED_ANNOTATION, ""))
+    if suspended_at or spec.idle is None or spec.suspend:
+        return IdleObserved(suspended_at=suspended_at)
+    prefix = activity_prefix(owner)
+    try:
+        report = ActivityReport.model_validate(memo.store.read_json(prefix + JUPYTER_REPORT))
+    except ValidationError:
+        report = None
+    try:
+        heartbeat = SyncHeartbeat.model_validate(memo.store.read_json(prefix + SYNC_HEARTBEAT)).time
+    except ValidationError:
+        heartbeat = None
+    return IdleObserved(report=report, heartbeat=heartbeat)
+
+
+def idle_mark_changed(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """A notebook whose idle-suspension annotation was added or removed (`kubectl notebook NAME` resuming it) has no
+    new generation: queue it when the annotation and its status disagree."""
+    meta = body.get("metadata") or {}
+    marked = IDLE_SUSPENDED_ANNOTATION in (meta.get("annotations") or {})
+    shown = bool(((body.get("status") or {}).get("idle") or {}).get("suspendedAt"))
+    return [(NOTEBOOK.kind, meta["name"])] if marked != shown else []
 
 
 @dataclass(frozen=True)
@@ -359,7 +391,7 @@ CONTROLLERS = {c.kind.kind: c for c in (
     Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)],
                notifies=drift_retrains),
     Controller(NOTEBOOK, observe_notebook, reconcile_notebook,
-               lambda spec: [(r.kind, r.name) for r in references(spec)]),
+               lambda spec: [(r.kind, r.name) for r in references(spec)], notifies=idle_mark_changed),
 )}
 
 
@@ -395,6 +427,9 @@ def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | N
         observed = controller.observe(memo, owner, spec, status)
         outcome = controller.reconcile(owner, spec, status, memo.cluster, observed, now())
     try:
+        if outcome.annotations:  # before the children: a refused or conflicting mark suspends nothing
+            memo.kube.patch_annotations(kind, key[1], key[2], outcome.annotations,
+                                        body["metadata"].get("resourceVersion", ""))
         apply_children(memo, key, outcome)
         for prefix in outcome.deletes:  # before the status that says they are gone
             memo.store.delete(prefix)

@@ -176,6 +176,15 @@ class Kube:
                    lambda: self.custom.patch_namespaced_custom_object(
                        GROUP, VERSION, namespace, kind.plural, name, body, _request_timeout=REQUEST_TIMEOUT))
 
+    def patch_annotations(self, kind: Kind, namespace: str, name: str, annotations: dict[str, str],
+                          resource_version: str) -> None:
+        """Set annotations on the object itself; the resourceVersion makes a concurrent change (a user resuming a
+        notebook the operator is suspending) a 409, retried on what the user wrote, not a lost update."""
+        body = {"metadata": {"annotations": annotations, "resourceVersion": resource_version}}
+        self._call(f"annotating {kind.kind} {namespace}/{name}",
+                   lambda: self.custom.patch_namespaced_custom_object(
+                       GROUP, VERSION, namespace, kind.plural, name, body, _request_timeout=REQUEST_TIMEOUT))
+
     def job(self, namespace: str, name: str) -> JobState | None:
         """The Job's outcome, with the failed pod's termination message (its log tail) when it failed; while Kueue
         holds it (suspended), why; while it runs, how many of its pods a disruption took."""

@@ -64,6 +64,8 @@ class Metrics:
                                   ["namespace", "server"], registry=r)
         self.retrains = Counter("modelplane_drift_retrains_total", "Retraining runs started because a server's "
                                 "traffic drifted.", registry=r)
+        self.culls = Counter("modelplane_notebook_culls_total", "Notebooks suspended for idleness (spec.idle).",
+                             registry=r)
 
     def serve(self, port: int) -> int:
         """Serve /metrics on `port` (0: any free port) in a daemon thread; returns the port."""
@@ -92,6 +94,8 @@ class Metrics:
                 self.rollbacks.inc()
             case EventReason.DRIFT_RETRAIN:
                 self.retrains.inc()
+            case EventReason.IDLE_SUSPENDED:
+                self.culls.inc()
             case _:
                 pass
 

@@ -18,7 +18,8 @@ KEPT = ("artifacts", "buildUpload", "image", "builtFrom", "latestVersion", "vers
 class Outcome:
     """What a sync must make true: children applied, children that must not exist (kind, name), the status, and
     bucket objects to write (name -> bytes: manifests, lineage) and prefixes to delete (a load that changed nothing)
-    before the status says so."""
+    before the status says so; annotations to set on the object (the mark of a notebook suspended for idleness,
+    which its user removes to resume)."""
 
     children: list[dict[str, Any]]
     status: dict[str, Any]
@@ -26,6 +27,7 @@ class Outcome:
     writes: dict[str, bytes] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
     requeue_after: float | None = None  # sync again in this many seconds, unasked (a Dataset's next scheduled load)
+    annotations: dict[str, str] = field(default_factory=dict)  # set on the object itself (an idle notebook's)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """What a sync changed that people and alerts care about, read from the status before and after it (pure).
 
-The handlers post each notice as a Kubernetes Event on the object and count it in the operator's metrics, so
-`kubectl describe`, `kubectl get events` and a dashboard tell the same story: a version was made, promoted, rolled
-back, the traffic drifted. Derived from the status rather than reported by each reconciler, so that no branch of a
-reconciler can change the status without its Event, and a sync that writes nothing new posts nothing.
+The handlers post each notice as a Kubernetes Event on the object and count it in the operator's metrics, so `kubectl
+describe`, `kubectl get events` and a dashboard tell the same story: a version was made, promoted, rolled back, the
+traffic drifted, a notebook is about to be (or was) suspended for idleness. Derived from the status rather than
+reported by each reconciler, so that no branch of a reconciler can change the status without its Event, and a sync
+that writes nothing new posts nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def notices(before: dict[str, Any], after: dict[str, Any], created: str | None, 
     if report.get("drift") and report.get("run") != ((before.get("monitoring") or {}).get("lastReport") or {}).get(
             "run"):
         found.append(Notice("Warning", EventReason.DRIFT_DETECTED, str(report.get("message"))))
+    idle, was_idle = after.get("idle") or {}, before.get("idle") or {}
+    if idle.get("suspendAt") and not was_idle.get("suspendAt"):
+        found.append(Notice("Warning", EventReason.IDLE_WARNING,
+                            f"idle since {idle.get('lastActivity')}: suspended at {idle['suspendAt']} unless a kernel "
+                            "or terminal is used or `kubectl notebook` syncs"))
+    if ready and ready.get("reason") == Reason.IDLE_SUSPENDED and (
+            not was or was.get("reason") != Reason.IDLE_SUSPENDED):
+        found.append(Notice("Normal", EventReason.IDLE_SUSPENDED, str(ready.get("message"))))
     run = after.get("run") or {}
     if run and run != before.get("run") and str(run.get("trigger", "")).startswith(DRIFT_TRIGGER):
         found.append(Notice("Normal", EventReason.DRIFT_RETRAIN, f"version {run.get('version')}: {run['trigger']}"))
