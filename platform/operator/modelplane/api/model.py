@@ -39,7 +39,7 @@ RETRAIN_NEEDS_DATASET = rule(
 MAX_VERSIONS = 50
 MAX_NODES = 64
 NODES_NEED_TRAINING = rule(
-    "self.resources.nodes == 1 || has(self.baseModel)",
+    "!has(self.resources.nodes) || self.resources.nodes == 1 || has(self.baseModel)",
     "resources.nodes > 1 is for training runs: set spec.baseModel and spec.dataset (an import runs on one node)",
     ".resources.nodes")
 
@@ -48,7 +48,7 @@ class TrainingResources(Resources):
     """What each pod requests, and how many pods a training run spreads over."""
 
     model_config = ConfigDict(json_schema_extra=validations(rule(
-        "self.nodes == 1 || has(self.gpu)", "resources.nodes > 1 needs resources.gpu: multi-node training is "
+        "!has(self.nodes) || self.nodes == 1 || has(self.gpu)", "resources.nodes > 1 needs resources.gpu: multi-node training is "
                                             "for GPUs", ".nodes")))
 
     nodes: int = Field(
