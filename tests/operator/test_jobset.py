@@ -176,7 +176,8 @@ async def test_a_multi_node_fine_tune_is_one_jobset_and_its_completion_is_record
     # Then all of its pods completed.
     write_artifacts(bucket, "ml/models/falcon-7b-squad/v1/", {"adapter.bin": 2048})
     completed = {"terminalState": "Completed", "conditions": [
-        {"type": "Completed", "status": "True", "reason": "AllJobsCompleted", "message": "", "lastTransitionTime": NOW}]}
+        {"type": "Completed", "status": "True", "reason": "AllJobsCompleted", "message": "",
+         "lastTransitionTime": NOW}]}
     assert (await k8s.patch(status_url, json={"status": completed})).status == 200
     await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "Trained")
     record = obj_of(k8s, "ModelVersion", "falcon-7b-squad-v1")

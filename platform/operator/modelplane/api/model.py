@@ -40,16 +40,15 @@ MAX_VERSIONS = 50
 MAX_NODES = 64
 NODES_NEED_TRAINING = rule(
     "!has(self.resources.nodes) || self.resources.nodes == 1 || has(self.baseModel)",
-    "resources.nodes > 1 is for training runs: set spec.baseModel and spec.dataset (an import runs on one node)",
-    ".resources.nodes")
+    "resources.nodes > 1 is for training runs: set spec.baseModel and spec.dataset (an import runs on one node)")
 
 
 class TrainingResources(Resources):
     """What each pod requests, and how many pods a training run spreads over."""
 
     model_config = ConfigDict(json_schema_extra=validations(rule(
-        "!has(self.nodes) || self.nodes == 1 || has(self.gpu)", "resources.nodes > 1 needs resources.gpu: multi-node training is "
-                                            "for GPUs", ".nodes")))
+        "!has(self.nodes) || self.nodes == 1 || has(self.gpu)",
+        "resources.nodes > 1 needs resources.gpu: multi-node training is for GPUs")))
 
     nodes: int = Field(
         default=1, ge=1, le=MAX_NODES,
