@@ -15,7 +15,7 @@ from modelplane.api.model import ModelSpec
 from modelplane.builders.jobset import MASTER_PORT, MAX_JOBSET_NAME
 from modelplane.names import QUEUE_LABEL
 from modelplane.operator.kube import jobset_state
-from modelplane.reconcile.artifacts import Observed, reconcile
+from modelplane.reconcile.artifacts import Observed, reconcile, spec_digest
 from modelplane.reconcile.common import JobState, RefState
 from tests.support import jobset as upstream
 from tests.support.kube import DEV_CLUSTER, NAMESPACE, Operator, eventually, owner
@@ -182,3 +182,12 @@ async def test_a_multi_node_fine_tune_is_one_jobset_and_its_completion_is_record
     await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "Trained")
     record = obj_of(k8s, "ModelVersion", "falcon-7b-squad-v1")
     assert (record["spec"]["job"], record["spec"]["resumes"]) == (name, 1)
+
+
+
+def test_a_model_without_nodes_keeps_the_spec_digest_it_had_before_the_field() -> None:
+    """An operator that knows `nodes` starts no new run of a Model that does not set it: its digest is the one the
+    operator before the field computed (commit 9cdcf5f, for this spec)."""
+    plain = ModelSpec.model_validate({"image": "trainer:1", "baseModel": {"name": "b"}, "dataset": {"name": "d"}})
+    assert spec_digest(plain) == "d66ab54989b1fd6a"
+    assert spec_digest(training(nodes=2)) != spec_digest(training(nodes=1))

@@ -222,6 +222,8 @@ def spec_digest(spec: ModelSpec) -> str:
     """What a run is made from: the spec without the fields that choose between versions or ask for runs, so that
     pinning a champion (a rollback) or a retrain request does not count as a new spec."""
     relevant = spec.model_dump(by_alias=True, exclude={"champion": True, "retrain": {"request_id"}})
+    if spec.resources.nodes == 1:  # the default, as before the field existed: a Model's runs stay its own
+        del relevant["resources"]["nodes"]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
