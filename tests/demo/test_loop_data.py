@@ -109,17 +109,17 @@ def test_a_run_preempted_after_an_epoch_resumes_there_and_ends_as_if_never_stopp
     """A spot preemption after epoch 3 of 8: the replacement pod (same inputs, same checkpoint directory) starts at
     epoch 4, and the weights are those of an uninterrupted run, byte for byte."""
     params = {"epochs": 8, "learning_rate": 0.1, "seed": 1}
-    flag = {"MODELPLANE_CHECKPOINT_DIR": "/content/checkpoints"}
+    flag = "/content/checkpoints"  # the run has checkpoints (under its content root)
     # The first pod got through three epochs (its checkpoint is what 8 epochs would have left after 3).
-    first = train(tmp_path / "first", "v2", {**params, "epochs": 3}, **flag)
+    first = train(tmp_path / "first", "v2", {**params, "epochs": 3}, MODELPLANE_CHECKPOINT_DIR=flag)
     assert first.exit_code == 0 and "resumed" not in first.output
     # The replacement pod mounts the same bucket prefix.
     checkpoints = tmp_path / "resumed" / "checkpoints"
     shutil.copytree(tmp_path / "first" / "checkpoints", checkpoints)
-    resumed = train(tmp_path / "resumed", "v2", params, **flag)
+    resumed = train(tmp_path / "resumed", "v2", params, MODELPLANE_CHECKPOINT_DIR=flag)
     assert resumed.exit_code == 0, resumed.output
     assert "resumed from the checkpoint after epoch 3" in resumed.output and "epoch 1:" not in resumed.output
-    whole = train(tmp_path / "whole", "v2", params, **flag)
+    whole = train(tmp_path / "whole", "v2", params, MODELPLANE_CHECKPOINT_DIR=flag)
     for name in ("weights.json", "metrics.json"):
         assert (resumed.artifacts / name).read_bytes() == (whole.artifacts / name).read_bytes()
     assert [p.name for p in checkpoints.iterdir()] == ["checkpoint.json"]  # no partial file left

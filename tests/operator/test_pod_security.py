@@ -32,7 +32,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 RENDERED = [m for group in all_manifests(DEV_PLATFORM).values() for m in group]
 ENFORCED: dict[str, Level] = {m["metadata"]["name"]: m["metadata"]["labels"][ENFORCE_LABEL]
                               for m in RENDERED if m["kind"] == "Namespace"}
-POD_MAKERS = ("Pod", "Job", "Deployment", "StatefulSet")
+POD_MAKERS = ("Pod", "Job", "JobSet", "Deployment", "StatefulSet")
 READY = {field: RefState(found=True, ready=True, url=f"gs://{DEV_CLUSTER.bucket}/{NAMESPACE}/{field}/v1/")
          for field in ("baseModel", "dataset", "model")}
 GIT = {"git": {"url": "https://github.com/org/repo", "ref": "v1"}}
@@ -97,6 +97,8 @@ OBJECTS: list[tuple[str, str, dict[str, Any]]] = [
     ("model-import-gpu", "Model", {"image": "loader:1", "resources": GPU}),
     ("model-fine-tune-with-inputs-gpu", "Model", {"image": "trainer:1", "baseModel": {"name": "b"},
                                                   "dataset": {"name": "d"}, "resources": GPU}),
+    ("model-multi-node-gpu", "Model", {"image": "trainer:1", "baseModel": {"name": "b"}, "dataset": {"name": "d"},
+                                       "resources": {**GPU, "nodes": 2}}),
     ("model-built-from-git", "Model", {"build": GIT}),
     ("server-default-image", "ModelServer", {"model": {"name": "m"}}),
     ("server-custom-image", "ModelServer", {"model": {"name": "m"}, "image": "server:1"}),

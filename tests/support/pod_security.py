@@ -382,9 +382,13 @@ def evaluate(level: Level, meta: Meta, pod: Pod) -> list[Forbidden]:
 
 
 def pod_template(manifest: Mapping[str, Any]) -> tuple[Meta, Pod]:
-    """The pod (metadata, spec) a Pod, Job, Deployment or StatefulSet asks for."""
+    """The pod (metadata, spec) a Pod, Job, Deployment, StatefulSet or JobSet (of one replicated job) asks for.
+    Admission sees a JobSet's pods only when its Job makes them; they are checked here at the JobSet already."""
     if manifest["kind"] == "Pod":
         return manifest.get("metadata") or {}, manifest["spec"]
+    if manifest["kind"] == "JobSet":
+        (replicated,) = manifest["spec"]["replicatedJobs"]
+        manifest = replicated["template"]
     template = manifest["spec"]["template"]
     return template.get("metadata") or {}, template["spec"]
 

@@ -40,9 +40,10 @@ class Owner:
                    generation=int(meta.get("generation") or 1))
 
 
-def child_name(owner: Owner, *parts: str | int) -> str:
-    """`<kind>-<name>-<parts>`, shortened with a hash when it would pass 63 characters (a label value's limit)."""
-    return _bounded("-".join([owner.kind.lower(), owner.name, *map(str, parts)]))
+def child_name(owner: Owner, *parts: str | int, limit: int = MAX_NAME) -> str:
+    """`<kind>-<name>-<parts>`, shortened with a hash when it would pass `limit`: 63 characters (a label value's
+    limit), or less for a child whose controller derives longer names from it (a JobSet's pods)."""
+    return _bounded("-".join([owner.kind.lower(), owner.name, *map(str, parts)]), limit)
 
 
 def foreign_child_name(owner: Owner, *parts: str | int) -> str:
@@ -52,11 +53,11 @@ def foreign_child_name(owner: Owner, *parts: str | int) -> str:
     return _bounded("-".join([owner.namespace, owner.kind.lower(), owner.name, identity, *map(str, parts)]))
 
 
-def _bounded(name: str) -> str:
-    if len(name) <= MAX_NAME:
+def _bounded(name: str, limit: int = MAX_NAME) -> str:
+    if len(name) <= limit:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:MAX_NAME - 9].rstrip('-')}-{digest}"
+    return f"{name[:limit - 9].rstrip('-')}-{digest}"
 
 
 def labels(owner: Owner, generation: bool = True) -> dict[str, str]:

@@ -20,6 +20,7 @@ from modelplane.api.common import (
     ObjectRef,
     OnDelete,
     RequestID,
+    Resources,
     Workload,
     exactly_one_image,
     rule,
@@ -36,6 +37,23 @@ RETRAIN_NEEDS_DATASET = rule(
     "!has(self.retrain) || has(self.dataset)",
     "retrain follows a dataset's versions: set spec.dataset.name")
 MAX_VERSIONS = 50
+MAX_NODES = 64
+NODES_NEED_TRAINING = rule(
+    "!has(self.resources.nodes) || self.resources.nodes == 1 || has(self.baseModel)",
+    "resources.nodes > 1 is for training runs: set spec.baseModel and spec.dataset (an import runs on one node)")
+
+
+class TrainingResources(Resources):
+    """What each pod requests, and how many pods a training run spreads over."""
+
+    model_config = ConfigDict(json_schema_extra=validations(rule(
+        "!has(self.nodes) || self.nodes == 1 || has(self.gpu)",
+        "resources.nodes > 1 needs resources.gpu: multi-node training is for GPUs")))
+
+    nodes: int = Field(
+        default=1, ge=1, le=MAX_NODES,
+        description="Pods (nodes) of a training run, each with these resources, run as one gang-scheduled JobSet "
+                    "with torchrun's rendezvous in their environment; 1 to 64, more than 1 needs a GPU.")
 
 
 class Retrain(ApiModel):
@@ -72,8 +90,9 @@ class ModelSpec(Workload):
     them read-only at /content/model and /content/data and writes /content/artifacts."""
 
     model_config = ConfigDict(json_schema_extra=validations(EXACTLY_ONE_IMAGE, BASE_NEEDS_DATASET,
-                                                            RETRAIN_NEEDS_DATASET))
+                                                            RETRAIN_NEEDS_DATASET, NODES_NEED_TRAINING))
 
+    resources: TrainingResources = Field(default_factory=TrainingResources, json_schema_extra={"default": {}})
     base_model: ObjectRef | None = Field(default=None, description="The Model to fine-tune (needs dataset).")
     dataset: ObjectRef | None = Field(default=None, description="The Dataset to train on.")
     on_delete: OnDelete = Field(default="Retain", description=ON_DELETE_DESCRIPTION)
@@ -99,6 +118,8 @@ class Run(ApiModel):
     spec_digest: str = Field(default="", max_length=64,
                              description="What the run was made from: a new digest is a new spec, and a new run.")
     started: str = Field(json_schema_extra={"format": "date-time"})
+    nodes: int | None = Field(default=None, ge=2, le=MAX_NODES,
+                              description="The pods of a multi-node run (its JobSet); absent for one.")
     resumes: int | None = Field(default=None, ge=0,
                                 description="Pods a disruption took (spot preemption, a drain); each resumed from "
                                             "the run's checkpoints.")

@@ -30,13 +30,24 @@ DISRUPTIONS_ARE_NOT_FAILURES = {"rules": [{"action": "Ignore",
                                            "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}
 
 
+def run_parts(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts, mounts: list[Mount], name: str,
+              files: dict[str, str] | None = None,
+              args: list[str] | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """What every run is made of, whether one Job or a JobSet runs it: its params ConfigMap, its metadata (with the
+    Kueue queue of its GPU type) and its pod template."""
+    config_map = params_config_map(metadata(owner, f"{name}-params"), spec.params, files or {})
+    meta = metadata(owner, name)
+    meta["labels"][QUEUE_LABEL] = local_queue(spec.resources.gpu.type if spec.resources.gpu else None)
+    template = pod_template(labels=labels(owner), image=image, spec=spec, cluster=cluster, mounts=mounts,
+                            params_config_map=config_map["metadata"]["name"], files=sorted(files or {}), args=args)
+    return config_map, meta, template
+
+
 def run_children(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts, mounts: list[Mount], name: str,
                  files: dict[str, str] | None = None, args: list[str] | None = None) -> list[dict[str, Any]]:
     """The params ConfigMap and the Job of one run; `files` are more read-only files in /content (the data diff);
     `args` go to the image's entrypoint (the platform's runtime image runs `python`)."""
-    config_map = params_config_map(metadata(owner, f"{name}-params"), spec.params, files or {})
-    meta = metadata(owner, name)
-    meta["labels"][QUEUE_LABEL] = local_queue(spec.resources.gpu.type if spec.resources.gpu else None)
+    config_map, meta, template = run_parts(owner, spec, image, cluster, mounts, name, files, args)
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -46,9 +57,7 @@ def run_children(owner: Owner, spec: Workload, image: str, cluster: ClusterFacts
             "podFailurePolicy": copy.deepcopy(DISRUPTIONS_ARE_NOT_FAILURES),
             "activeDeadlineSeconds": RUN_DEADLINE,
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
-            "template": pod_template(labels=labels(owner), image=image, spec=spec, cluster=cluster, mounts=mounts,
-                                     params_config_map=config_map["metadata"]["name"], files=sorted(files or {}),
-                                     args=args),
+            "template": template,
         },
     }
     return [config_map, job]

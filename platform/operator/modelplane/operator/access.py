@@ -69,6 +69,9 @@ GRANTS: tuple[Grant, ...] = (
     # Children. Jobs: runs in the tenant's namespace, builds in the build namespace; created once, never changed.
     Grant("batch", ("jobs",), ("list", "watch"), BOTH, (f"{_HANDLERS}.job_changed",)),
     Grant("batch", ("jobs",), ("get", "create"), BOTH, (f"{_KUBE}.job", f"{_KUBE}.apply")),
+    # JobSets: multi-node training runs, in the tenant's namespace; created once, never changed.
+    Grant("jobset.x-k8s.io", ("jobsets",), ("list", "watch"), BOTH, (f"{_HANDLERS}.jobset_changed",)),
+    Grant("jobset.x-k8s.io", ("jobsets",), ("get", "create"), TENANT, (f"{_KUBE}.jobset", f"{_KUBE}.apply")),
     Grant("apps", ("deployments", "statefulsets"), ("list", "watch"), BOTH,
           (f"{_HANDLERS}.deployment_changed", f"{_HANDLERS}.stateful_set_changed")),
     Grant("apps", ("deployments", "statefulsets"), ("get",), TENANT, (f"{_KUBE}.deployment", f"{_KUBE}.stateful_set")),
@@ -82,7 +85,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant(GROUP, RECORDS, ("list",), TENANT, (f"{_KUBE}.list_objects",)),
     # Why a run or build failed, or got no pods; where a server's or notebook's pods are on their way to ready.
     Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message", f"{_KUBE}.pods")),
-    # Why Kueue holds a run's Job: its Workload.
+    # Why Kueue holds a run's Job or JobSet: its Workload.
     Grant("kueue.x-k8s.io", ("workloads",), ("list",), TENANT, (f"{_KUBE}.workload_wait",)),
     Grant("", ("events",), ("list",), BOTH, (f"{_KUBE}.pod_refusal",)),
     Grant("", ("events",), ("create",), BOTH, ("kopf._cogs.clients.events.post_event", f"{_KUBE}.post_event")),

@@ -41,13 +41,14 @@ from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION, NOTEBOOK, Noteboo
 from modelplane.api.reasons import Reason
 from modelplane.api.resource import Kind
 from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, upload_object
+from modelplane.builders.jobset import child_job
 from modelplane.builders.notebook import NOTEBOOK_LABEL, activity_prefix
 from modelplane.builders.server import SERVER_LABEL
 from modelplane.builders.workload import WORKLOAD_CONTAINER, params_problem
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL, Owner
 from modelplane.monitor.report import REPORT, DriftReport
-from modelplane.operator.kube import Kube, RefusedError, TransientError
+from modelplane.operator.kube import JOBSET_GROUP, JOBSET_VERSION, Kube, RefusedError, TransientError
 from modelplane.operator.metrics import Metrics
 from modelplane.operator.queue import WorkQueue
 from modelplane.operator.startup import startup
@@ -100,8 +101,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.scanning.disabled = True
     settings.watching.server_timeout = 270
     # Server-side filtering: the operator receives only the Jobs it created, not every Job of the cluster.
-    for group, resource in (("batch", "jobs"), ("apps", "deployments"), ("apps", "statefulsets")):
-        settings.watching.label_selectors[group, "v1", resource] = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
+    for group, version, resource in (("batch", "v1", "jobs"), ("apps", "v1", "deployments"),
+                                     ("apps", "v1", "statefulsets"), (JOBSET_GROUP, JOBSET_VERSION, "jobsets")):
+        settings.watching.label_selectors[group, version, resource] = \
+            f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
     if "kube" not in memo:  # tests inject their own clients
         try:
             kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
@@ -195,8 +198,10 @@ def observe_build(memo: Any, owner: Owner, spec: Workload, status: dict[str, Any
 def observe_artifacts(memo: Any, owner: Owner, spec: Workload, status: dict[str, Any]) -> Observed:
     refs = {ref.field: ref_state(memo, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     name = run_job_name(owner, status)
-    job = memo.kube.job(owner.namespace, name)
-    refusal = memo.kube.pod_refusal(owner.namespace, name) if job and job.podless else ""
+    gang = bool((status.get("run") or {}).get("nodes"))  # a multi-node run: a JobSet, whose Job makes the pods
+    job = memo.kube.jobset(owner.namespace, name) if gang else memo.kube.job(owner.namespace, name)
+    refusal = memo.kube.pod_refusal(owner.namespace, child_job(name) if gang else name) if job and job.podless \
+        else ""
     observed = Observed(job=job, refs=refs, build=observe_build(memo, owner, spec, status), pods_refused=refusal)
     if isinstance(spec, ModelSpec) and spec.retrain:
         observed = replace(observed, drift=drift_signal(memo, owner))
@@ -569,6 +574,12 @@ async def _child_changed(type: str | None, body: kopf.Body, namespace: str | Non
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
 async def job_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels, memo: Any,
                       **_: Any) -> None:
+    await _child_changed(type, body, namespace, labels, memo)
+
+
+@kopf.on.event(JOBSET_GROUP, JOBSET_VERSION, "jobsets", labels=MANAGED_BY)
+async def jobset_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels, memo: Any,
+                         **_: Any) -> None:
     await _child_changed(type, body, namespace, labels, memo)
 
 

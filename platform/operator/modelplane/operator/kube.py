@@ -28,22 +28,26 @@ from kubernetes.client.exceptions import ApiException
 
 from modelplane.api.common import GROUP, VERSION
 from modelplane.api.resource import Kind
+from modelplane.builders.jobset import JOBSET_API_VERSION, child_job
 from modelplane.images import OPERATOR_VERSION
 from modelplane.reconcile.common import JobState, RolloutState
 
 TERMINATION_TAIL = 2000
+JOBSET_GROUP, JOBSET_VERSION = JOBSET_API_VERSION.split("/")
 FIELD_MANAGER = "modelplane-operator"
 USER_AGENT = f"modelplane-operator/{OPERATOR_VERSION}"
 # Connect and read timeouts of every call: a hung connection must fail (and be retried), never stall a worker.
 REQUEST_TIMEOUT = (5.0, 30.0)
-# A Job's template is immutable; the token Secret is made once; a ModelVersion is a record, written once.
-CREATE_ONLY = {"Job", "Secret", "ModelVersion"}
+# A Job's template is immutable (and a JobSet's replicatedJobs, network and failurePolicy: JobSet's CRD and webhook);
+# the token Secret is made once; a ModelVersion is a record, written once.
+CREATE_ONLY = {"Job", "JobSet", "Secret", "ModelVersion"}
 REFUSALS = {400, 403, 422}  # the API server said no; asking again unchanged gets the same answer
 _API_PATHS = {  # kind -> (API prefix, plural) of every child the operator makes
     "ConfigMap": ("/api/v1", "configmaps"),
     "Secret": ("/api/v1", "secrets"),
     "Service": ("/api/v1", "services"),
     "Job": ("/apis/batch/v1", "jobs"),
+    "JobSet": (f"/apis/{JOBSET_GROUP}/{JOBSET_VERSION}", "jobsets"),
     "Deployment": ("/apis/apps/v1", "deployments"),
     "StatefulSet": ("/apis/apps/v1", "statefulsets"),
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
@@ -130,6 +134,21 @@ def job_state(job: dict[str, Any]) -> JobState:
                     message=why)
 
 
+def jobset_state(jobset: dict[str, Any]) -> JobState:
+    """A JobSet's outcome as a run's JobState (jobset_types.go, JobSetStatus): its `Completed` and `Failed`
+    conditions; `active` counts its Jobs with a pod running or pending (replicatedJobsStatus); a restart that did not
+    count towards maxRestarts (`restarts - restartsCountTowardsMax`) is one a disruption caused (builders.jobset's
+    failure policy), each a resume from the checkpoints."""
+    status = jobset.get("status") or {}
+    finished = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    failed = finished.get("Failed") if "Completed" not in finished else None
+    why = f"{failed.get('reason', '')}: {failed.get('message', '')}".strip(": ") if failed else ""
+    active = sum(int(r.get("active") or 0) for r in status.get("replicatedJobsStatus") or [])
+    disruptions = int(status.get("restarts") or 0) - int(status.get("restartsCountTowardsMax") or 0)
+    return JobState(succeeded="Completed" in finished, failed=failed is not None, active=active, message=why,
+                    disruptions=max(0, disruptions))
+
+
 class Kube:
     def __init__(self, client: kubernetes.client.ApiClient) -> None:
         client.user_agent = USER_AGENT  # audit logs (and tests) tell the operator's requests apart
@@ -201,9 +220,25 @@ class Kube:
             state = dataclasses.replace(state, disruptions=self.disruptions(namespace, name))
         return state
 
+    def jobset(self, namespace: str, name: str) -> JobState | None:
+        """The JobSet's outcome, as `job` reads a Job's: with a failed pod's termination message when it failed,
+        and while Kueue holds it (suspended), why."""
+        found = self._call(f"reading jobset {namespace}/{name}", lambda: self.custom.get_namespaced_custom_object(
+            JOBSET_GROUP, JOBSET_VERSION, namespace, "jobsets", name, _request_timeout=REQUEST_TIMEOUT))
+        if not isinstance(found, dict):
+            return None
+        state = jobset_state(found)
+        if state.failed:
+            return dataclasses.replace(
+                state, message=self.termination_message(namespace, child_job(name)) or state.message)
+        if (found.get("spec") or {}).get("suspend") and not state.succeeded:
+            uid = str((found.get("metadata") or {}).get("uid"))
+            return dataclasses.replace(state, queued=self.workload_wait(namespace, uid))
+        return state
+
     def workload_wait(self, namespace: str, job_uid: str) -> str:
-        """Why Kueue has not admitted a Job: its Workload's conditions (Kueue labels the Workload with the Job's
-        UID, `kueue.x-k8s.io/job-uid`; its name is Kueue's own, derived from a hash, and not to be rebuilt here)."""
+        """Why Kueue has not admitted a Job or JobSet: its Workload's conditions (Kueue labels the Workload with the
+        job's UID, `kueue.x-k8s.io/job-uid`; its name is Kueue's own, derived from a hash, not to be rebuilt here)."""
         found = self._call(f"listing Kueue workloads of job {job_uid} in {namespace}",
                            lambda: self.custom.list_namespaced_custom_object(
                                KUEUE_GROUP, KUEUE_VERSION, namespace, "workloads",

@@ -26,10 +26,11 @@ from modelplane.api.model import MAX_VERSIONS, ModelSpec
 from modelplane.api.modelversion import MODEL_VERSION
 from modelplane.api.reasons import TERMINAL, Reason
 from modelplane.builders.job import run_children
+from modelplane.builders.jobset import MAX_JOBSET_NAME, run_jobset
 from modelplane.builders.workload import ARTIFACTS_PATH, CHECKPOINTS_PATH, MODEL_PATH, Mount
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import find
-from modelplane.meta import Owner, child_name, metadata
+from modelplane.meta import MAX_NAME, Owner, child_name, metadata
 from modelplane.reconcile.build import BuildObserved, begin
 from modelplane.reconcile.common import (
     READY,
@@ -115,10 +116,16 @@ def settled(owner: Owner, status: dict[str, Any]) -> bool:
 
 
 def run_job_name(owner: Owner, status: dict[str, Any]) -> str:
-    """The Job of the object's current load or run (what the handler observes)."""
+    """The Job (or JobSet) of the object's current load or run (what the handler observes)."""
     if owner.kind == "Dataset":
         return child_name(owner, (status.get("load") or {}).get("number", 1))
-    return child_name(owner, (status.get("run") or {}).get("version", 1))
+    return run_name(owner, status.get("run") or {"version": 1})
+
+
+def run_name(owner: Owner, run: dict[str, Any]) -> str:
+    """The name of a Model run's Job, or of its JobSet when it runs on several nodes (`run.nodes`, as it was
+    started: a spec changed since does not rename it), whose pods' names must fit in 63 characters too."""
+    return child_name(owner, run["version"], limit=MAX_JOBSET_NAME if run.get("nodes") else MAX_NAME)
 
 
 def reconcile(owner: Owner, spec: Workload, status: dict[str, Any], cluster: ClusterFacts, observed: Observed,
@@ -215,6 +222,8 @@ def spec_digest(spec: ModelSpec) -> str:
     """What a run is made from: the spec without the fields that choose between versions or ask for runs, so that
     pinning a champion (a rollback) or a retrain request does not count as a new spec."""
     relevant = spec.model_dump(by_alias=True, exclude={"champion": True, "retrain": {"request_id"}})
+    if spec.resources.nodes == 1:  # the default, as before the field existed: a Model's runs stay its own
+        del relevant["resources"]["nodes"]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -290,13 +299,14 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
         run = {"version": previous.get("version", 0) + 1, "generation": owner.generation, "trigger": trigger,
                "specDigest": spec_digest(spec), "started": now,
                **({"datasetVersion": dataset.version} if dataset and dataset.version else {}),
+               **({"nodes": spec.resources.nodes} if spec.resources.nodes > 1 else {}),
                **({"parent": parent} if (parent := _parent(spec, status)) else {}),
                **({"requestID": spec.retrain.request_id} if spec.retrain and spec.retrain.request_id else {})}
-        name = child_name(owner, run["version"])
+        name = run_name(owner, run)
         return reply(False, doing, f"job {name} started: version {run['version']} ({trigger})",
                      _run_children(owner, spec, status, run, image, cluster, observed, inputs, name), run=run)
     run = status["run"]
-    version, name = run["version"], child_name(owner, run["version"])
+    version, name = run["version"], run_name(owner, run)
     job = observed.job
     if status.get("latestVersion") == version:  # recorded already; only a pin may have moved the champion
         return replace(reply(True, *_last_word(status)), requeue_after=cooldown_left(spec, run, now) or None)
@@ -320,9 +330,9 @@ def _last_word(status: dict[str, Any]) -> tuple[str, str]:
 
 def _run_children(owner: Owner, spec: ModelSpec, status: dict[str, Any], run: dict[str, Any], image: str,
                   cluster: ClusterFacts, observed: Observed, inputs: list[Mount], name: str) -> list[dict[str, Any]]:
-    """The run's Job: its version's prefix, its inputs (the parent version replaces the base model at
-    /content/model), the data diff since the parent's dataset version, and the versions in its environment. A
-    training run gets its checkpoints too: a pod that replaces a preempted one resumes from them."""
+    """The run's Job (a JobSet on several nodes): its version's prefix, its inputs (the parent version replaces the
+    base model at /content/model), the data diff since the parent's dataset version, and the versions in its
+    environment. A training run gets its checkpoints too: a pod that replaces a preempted one resumes from them."""
     mounts = [Mount("artifacts", version_prefix(owner, run["version"]), ARTIFACTS_PATH, read_only=False)]
     if references(spec):
         mounts.append(Mount("checkpoints", checkpoints_prefix(owner, run["version"]), CHECKPOINTS_PATH,
@@ -340,8 +350,10 @@ def _run_children(owner: Owner, spec: ModelSpec, status: dict[str, Any], run: di
         seen = _summary(status, parent).get("datasetVersion") if parent else None
         files["data-diff.json"] = json.dumps(diff(observed.data_manifests.get(seen) if seen else None,
                                                   observed.data_manifests[data_version], seen, data_version))
-    return run_children(owner, spec.model_copy(update={"env": {**spec.env, **env}}), image, cluster,
-                        [*mounts, *inputs], name, files)
+    versioned = spec.model_copy(update={"env": {**spec.env, **env}})
+    if run.get("nodes"):
+        return run_jobset(owner, versioned, image, cluster, [*mounts, *inputs], name, run["nodes"], files)
+    return run_children(owner, versioned, image, cluster, [*mounts, *inputs], name, files)
 
 
 def _summary(status: dict[str, Any], version: int) -> dict[str, Any]:
@@ -372,7 +384,7 @@ def _recorded(owner: Owner, spec: ModelSpec, status: dict[str, Any], cluster: Cl
         **({"parent": run["parent"]} if run.get("parent") else {}),
         **({"baseModel": spec.base_model.name} if spec.base_model else {}),
         "image": image, "paramsDigest": hashlib.sha256(json.dumps(spec.params, sort_keys=True).encode()).hexdigest(),
-        "job": child_name(owner, version), "started": run["started"], "finished": now, "metrics": metrics,
+        "job": run_name(owner, run), "started": run["started"], "finished": now, "metrics": metrics,
         **({"resumes": run["resumes"]} if run.get("resumes") else {}),
     }
     record = {"apiVersion": MODEL_VERSION.api_version, "kind": MODEL_VERSION.kind,
