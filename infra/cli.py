@@ -250,8 +250,9 @@ def render_command(args: argparse.Namespace) -> int:
     if plan is None:
         return 2
     groups = {r.name: r.inputs["objs"] for r in plan.of_type("kubernetes:yaml/v2:ConfigGroup")}
-    # Kueue's release manifest, by the same pinned URL `pulumi up` applies: Argo CD and Flux fetch it.
-    release = [r.inputs["file"] for r in plan.of_type("kubernetes:yaml/v2:ConfigFile")]
+    # Kueue's and JobSet's release manifests, by the same pinned URLs `pulumi up` applies: Argo CD and Flux fetch them.
+    # In the order they install (JobSet before Kueue, infra/platform.py); the mocks register them in any order.
+    release = [r.inputs["file"] for r in sorted(plan.of_type("kubernetes:yaml/v2:ConfigFile"), key=lambda r: r.name)]
     out: Path = args.out or Path("deploy") / args.stack
     out.mkdir(parents=True, exist_ok=True)
     files = []

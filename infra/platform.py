@@ -7,9 +7,10 @@ tenants' namespaces (their LocalQueues live there) and for Kueue itself: the pro
 release, the controller's Deployment until it is available, and Kueue's readiness probe passes only once its webhook
 serves, which admits the queues (kueue cmd/kueue/main.go, setupProbeEndpoints at v0.19.2).
 
-Kueue comes from its pinned release manifest (infra/queueing.py), read by the provider at `pulumi up` from its URL, as
-Kueue's installation guide applies it (`kubectl apply --server-side`; the provider applies server-side too). The
-offline plan and render name the URL and fetch nothing; render writes it into the kustomization for GitOps.
+Kueue and JobSet come from their pinned release manifests (infra/queueing.py), read by the provider at `pulumi up`
+from their URLs, as their installation guides apply them (`kubectl apply --server-side`; the provider applies
+server-side too). The offline plan and render name the URLs and fetch nothing; render writes them into the
+kustomization for GitOps.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pulumi_kubernetes.provider import Provider as KubernetesProvider
 from pulumi_kubernetes.yaml.v2 import ConfigFile, ConfigGroup
 
 from infra.config import StackConfig
-from infra.queueing import KUEUE_MANIFESTS, queues
+from infra.queueing import JOBSET_MANIFESTS, KUEUE_MANIFESTS, queues
 from modelplane.deploy import PlatformFacts, crds, system, tenants
 
 
@@ -67,7 +68,11 @@ class Platform(pulumi.ComponentResource):
         tenant_group = ConfigGroup(
             "tenants", objs=facts.apply(tenants), opts=pulumi.ResourceOptions.merge(
                 with_provider, pulumi.ResourceOptions(depends_on=[system_group])))
-        kueue = ConfigFile("kueue", file=KUEUE_MANIFESTS, opts=with_provider)
+        # JobSet first: Kueue sets up its JobSet integration when it finds the JobSet API, and the operator creates
+        # JobSets only when a Model asks for several nodes.
+        jobset = ConfigFile("jobset", file=JOBSET_MANIFESTS, opts=with_provider)
+        kueue = ConfigFile("kueue", file=KUEUE_MANIFESTS, opts=pulumi.ResourceOptions.merge(
+            with_provider, pulumi.ResourceOptions(depends_on=[jobset])))
         ConfigGroup("queues", objs=queues(args.config), opts=pulumi.ResourceOptions.merge(
             with_provider, pulumi.ResourceOptions(depends_on=[kueue, tenant_group])))
         self.register_outputs({})

@@ -37,6 +37,11 @@ KUEUE_VERSION = "v0.19.2"  # the current release (kubernetes-sigs/kueue site/hug
 KUEUE_MANIFESTS = f"https://github.com/kubernetes-sigs/kueue/releases/download/{KUEUE_VERSION}/manifests.yaml"
 KUEUE_IMAGE = f"registry.k8s.io/kueue/kueue:{KUEUE_VERSION}"  # the controller the manifests run (Makefile IMAGE_TAG)
 API_VERSION = "kueue.x-k8s.io/v1beta2"
+# JobSet runs multi-node training as one gang (builders/jobset.py); Kueue's default configuration integrates it
+# (`jobset.x-k8s.io/jobset` in integrations.frameworks), admitting a JobSet's pods all together or none.
+JOBSET_VERSION = "v0.12.0"  # the release whose API the operator writes (tests/support/jobset.py ports its rules)
+JOBSET_MANIFESTS = f"https://github.com/kubernetes-sigs/jobset/releases/download/{JOBSET_VERSION}/manifests.yaml"
+JOBSET_IMAGE = f"registry.k8s.io/jobset/jobset:{JOBSET_VERSION}"
 
 GPU, CPU, MEMORY, DISK = "nvidia.com/gpu", "cpu", "memory", "ephemeral-storage"
 NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"

@@ -25,7 +25,7 @@ from infra.identity import (
 )
 from infra.network import Network, NetworkArgs
 from infra.operator_image import PlatformImages, PlatformImagesArgs, by_digest
-from infra.queueing import KUEUE_IMAGE
+from infra.queueing import JOBSET_IMAGE, KUEUE_IMAGE
 from infra.registry import Registry, RegistryArgs
 from modelplane.images import CLOUD_SDK_IMAGE, DIGEST_PINNED
 from modelplane.names import (
@@ -133,10 +133,10 @@ class Infra(pulumi.ComponentResource):
             projects.IAMMember(f"member-{member_key(member)}", project=c.project, role=MEMBER_PROJECT_ROLE,
                                    member=member, opts=child)
         if c.binary_authorization.mode != "off":
-            # The images built here lie in the platform repository, which the allowlist holds already; Kueue's
-            # controller comes from its release manifest (infra/queueing.py).
+            # The images built here lie in the platform repository, which the allowlist holds already; Kueue's and
+            # JobSet's controllers come from their release manifests (infra/queueing.py).
             images = [i for i in (c.images.operator, c.images.runtime, c.images.server, c.images.notebook,
-                                  c.images.builder, CLOUD_SDK_IMAGE, KUEUE_IMAGE) if i]
+                                  c.images.builder, CLOUD_SDK_IMAGE, KUEUE_IMAGE, JOBSET_IMAGE) if i]
             AdmissionPolicy("admission", AdmissionPolicyArgs(
                 project=c.project, settings=c.binary_authorization,
                 allow=pulumi.Output.all(platform_registry.url, *(r.url for r in tenant_registries)).apply(

@@ -13,7 +13,7 @@ from infra.config import parse_stack_config
 from infra.offline import Plan, PlannedResource, read_stack_values
 from infra.operator_image import source_tag
 from infra.platform import platform_facts
-from infra.queueing import KUEUE_MANIFESTS, queues
+from infra.queueing import JOBSET_MANIFESTS, KUEUE_MANIFESTS, queues
 from modelplane.cluster import ClusterFacts
 from modelplane.deploy import all_manifests
 from modelplane.operator.access import Scope, rules
@@ -34,7 +34,7 @@ def objects(plan: Plan, group: str, kind: str) -> list[dict[str, Any]]:
 def test_every_in_cluster_resource_uses_the_clusters_provider(stack_plan: Plan) -> None:
     provider = stack_plan.one("pulumi:providers:kubernetes")
     in_cluster = [r for r in stack_plan.resources if r.type.startswith("kubernetes:")]
-    assert {r.name for r in in_cluster} == {"crds", "system", "tenants", "kueue", "queues"}
+    assert {r.name for r in in_cluster} == {"crds", "system", "tenants", "kueue", "jobset", "queues"}
     assert all(r.provider.startswith(provider.urn) for r in in_cluster)
     assert provider.inputs["enableServerSideApply"] in (True, "true")  # provider config travels as text
 
@@ -155,6 +155,10 @@ def test_kueue_is_the_pinned_release_and_its_queues_wait_for_it_and_the_tenants(
     release = stack_plan.one("kubernetes:yaml/v2:ConfigFile", "kueue")
     assert release.inputs["file"] == KUEUE_MANIFESTS
     assert "/releases/download/v0.19.2/" in KUEUE_MANIFESTS
+    # JobSet, for multi-node training, from the release whose API the operator writes.
+    jobset = stack_plan.one("kubernetes:yaml/v2:ConfigFile", "jobset")
+    assert jobset.inputs["file"] == JOBSET_MANIFESTS and jobset.urn in release.dependencies
+    assert JOBSET_MANIFESTS.endswith("/jobset/releases/download/v0.12.0/manifests.yaml")
     group = groups(stack_plan)
     assert {release.urn, group["tenants"].urn} <= set(group["queues"].dependencies)
     # The tenants' GPU quota is Kueue's: no ResourceQuota beside it, which would refuse pods of admitted Jobs.
@@ -175,9 +179,10 @@ def test_render_writes_what_the_stack_applies(stack_plan: Plan, tmp_path: Path,
         assert (tmp_path / f"{index}0-{name}.yaml").read_text() == expected
         assert manifests_yaml(planned[name]) == expected
     kustomization = yaml.safe_load((tmp_path / "kustomization.yaml").read_text())
-    # Kueue's release first, by the URL `pulumi up` applies (Argo CD and Flux fetch it), then the stack's files.
-    assert kustomization["resources"] == [KUEUE_MANIFESTS, "00-crds.yaml", "10-system.yaml", "20-tenants.yaml",
-                                          "30-queues.yaml"]
+    # The releases first, in install order, by the URLs `pulumi up` applies (Argo CD and Flux fetch them), then the
+    # stack's files.
+    assert kustomization["resources"] == [JOBSET_MANIFESTS, KUEUE_MANIFESTS, "00-crds.yaml", "10-system.yaml",
+                                          "20-tenants.yaml", "30-queues.yaml"]
     assert "wrote" in capsys.readouterr().out
 
 
