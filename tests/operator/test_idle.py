@@ -19,6 +19,7 @@ from modelplane.activity.report import ActivityReport
 from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION, NotebookSpec
 from modelplane.cli.cluster import Cluster
 from modelplane.cli.notebook import resume
+from modelplane.operator import handlers
 from modelplane.operator.handlers import idle_mark_changed
 from modelplane.operator.metrics import Metrics
 from modelplane.reconcile.common import Outcome, RolloutState
@@ -26,7 +27,7 @@ from modelplane.reconcile.idle import IdleObserved
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from modelplane.reconcile.notices import notices
 from tests.operator.test_status_schema import status_schema
-from tests.support.kube import DEV_CLUSTER, NAMESPACE, owner
+from tests.support.kube import DEV_CLUSTER, NAMESPACE, Operator, eventually, owner
 from tests.support.objects import create, obj_of
 from tests.support.pruning import pruned
 
@@ -298,3 +299,55 @@ async def test_kubectl_notebook_resumes_a_notebook_suspended_for_idleness(
     heartbeat = json.loads(bucket.blob("ml/notebooks/nb/activity/sync.json").download_as_bytes())
     assert datetime.fromisoformat(heartbeat["time"]) > datetime.now(UTC) - timedelta(minutes=1)
     assert logged == [f"notebook nb was suspended for idleness at {at(65)}: resuming it"]
+
+
+# --- the operator, end to end on the emulator -------------------------------------------------------------------------
+
+async def test_the_operator_suspends_an_idle_notebook_after_its_timeout_and_not_a_busy_one(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two notebooks, one whose sidecar reports a busy kernel and one with nothing going on. The operator's clock is
+    moved on and the operator restarted (it lists and syncs every object again, as after any restart): at 55
+    minutes the idle one is warned, at 66 it is suspended and keeps its workspace; the busy one runs on."""
+    clock = {"minutes": 0.0}
+    monkeypatch.setattr(handlers, "now", lambda: at(clock["minutes"]))
+
+    def idle_status(name: str) -> dict[str, Any]:
+        return dict(obj_of(k8s, "Notebook", name)["status"].get("idle") or {})
+
+    for name in ("idle", "busy"):
+        await create(k8s, {"apiVersion": "modelplane.dev/v1alpha1", "kind": "Notebook", "metadata": {"name": name},
+                           "spec": {"idle": {"timeoutMinutes": 60, "warningMinutes": 10}}})
+        await eventually(lambda: k8s.objects["apps/v1/statefulsets", NAMESPACE, name])  # noqa: B023 (awaited here)
+        response = await k8s.patch(f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets/{name}/status",
+                                   json={"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}})
+        assert response.status == 200
+        await eventually(lambda: idle_status(name).get("since") == at(0))  # noqa: B023 (awaited here)
+
+    def busy_kernel_at(minutes: float) -> None:  # what the sidecar writes through its mount of the activity prefix
+        bucket.blob(f"{NAMESPACE}/notebooks/busy/activity/jupyter.json").upload_from_string(
+            report(0, minutes, busy=True).model_dump_json(by_alias=True))
+
+    def events(reason: str) -> list[str]:
+        return [r.data["involvedObject"]["name"] for r in k8s["post v1/events"] if r.data["reason"] == reason]
+
+    for minutes in (55, 66):
+        clock["minutes"] = minutes
+        busy_kernel_at(minutes)
+        await operator.restart()
+        if minutes == 55:
+            # a first warning gives the whole warningMinutes, even past the timeout
+            await eventually(lambda: idle_status("idle").get("suspendAt") == at(65))
+            await eventually(lambda: events("IdleWarning") == ["idle"])
+    await eventually(lambda: IDLE_SUSPENDED_ANNOTATION in (obj_of(k8s, "Notebook", "idle")["metadata"].get(
+        "annotations") or {}))
+    await eventually(lambda: k8s.objects["apps/v1/statefulsets", NAMESPACE, "idle"]["spec"]["replicas"] == 0)
+    await eventually(lambda: idle_status("idle").get("suspendedAt") == at(66))
+    await eventually(lambda: events("IdleSuspended") == ["idle"])
+    workspace = {v["name"]: v for v in k8s.objects["apps/v1/statefulsets", NAMESPACE, "idle"]["spec"]["template"][
+        "spec"]["volumes"]}["workspace"]
+    assert workspace["csi"]["readOnly"] is False  # still mounted, so nothing in it is lost
+    await eventually(lambda: idle_status("busy").get("lastActivity") == at(66))  # synced at 66 too
+    assert not {"suspendAt", "suspendedAt"} & set(idle_status("busy"))
+    assert k8s.objects["apps/v1/statefulsets", NAMESPACE, "busy"]["spec"]["replicas"] == 1
+    assert "busy" not in events("IdleWarning") + events("IdleSuspended")
