@@ -11,9 +11,12 @@ import kubernetes_validate
 from google.cloud import storage
 
 from modelplane.api.model import ModelSpec
+from modelplane.api.reasons import Reason
 from modelplane.names import QUEUE_LABEL
+from modelplane.operator.handlers import QUEUE_POLL_SECONDS, poll_after
+from modelplane.operator.kube import QueuePosition, queue_position, waiting_for_quota, workload_wait
 from modelplane.reconcile.artifacts import Observed, reconcile
-from modelplane.reconcile.common import JobState, RefState
+from modelplane.reconcile.common import JobState, Outcome, RefState
 from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner
 from tests.support.objects import create, example, exists, finish_job, obj_of, ready, write_artifacts
 
@@ -51,13 +54,27 @@ async def test_a_run_kueue_holds_is_queued_with_why_then_runs_and_resumes_after_
     job = k8s.objects["batch/v1/jobs", NAMESPACE, JOB]
     assert job["metadata"]["labels"][QUEUE_LABEL] == "cpu"  # no GPU: the CPU queue
 
-    # Play Kueue: its webhook suspends the Job, its Workload cannot reserve quota yet.
+    # Play Kueue: its webhook suspends the Job, its Workload cannot reserve quota yet; its visibility API is not
+    # serving yet (503), so the reason comes alone.
     pending = workload(dict(job), {"status": "False", "reason": "Pending", "message": WAIT})
     workloads = f"/apis/kueue.x-k8s.io/v1beta2/namespaces/{NAMESPACE}/workloads"
+    line = f"get /apis/visibility.kueue.x-k8s.io/v1beta2/namespaces/{NAMESPACE}/localqueues/cpu/pendingworkloads"
+    visibility: dict[str, Any] = {"answer": 503}
+    k8s[line] << (lambda: visibility["answer"])
     assert (await k8s.post(workloads, json=pending)).status == 200
     assert (await k8s.patch(f"{JOBS}/{JOB}", json={"spec": {"suspend": True}})).status == 200
     await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Queued")
     assert ready(k8s, "Model", "falcon-7b")["message"] == f"job {JOB} is queued: {WAIT}"
+    # Then it serves: the place in line shows at the next look (the restart is that look, sooner than the poll).
+    visibility["answer"] = {"kind": "PendingWorkloadsSummary", "apiVersion": "visibility.kueue.x-k8s.io/v1beta2",
+                            "items": [
+        {"metadata": {"name": "job-other-1-aa1"}, "localQueueName": "cpu", "priority": 0,
+         "positionInLocalQueue": 0, "positionInClusterQueue": 1},
+        {"metadata": {"name": pending["metadata"]["name"], "namespace": NAMESPACE}, "localQueueName": "cpu",
+         "priority": 0, "positionInLocalQueue": 1, "positionInClusterQueue": 4}]}
+    await operator.restart()
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["message"] ==
+                     f"job {JOB} is queued: {WAIT} (number 2 in queue cpu, 5 in its cluster queue)")
 
     # Admitted: Kueue unsuspends the Job and its pod runs.
     assert (await k8s.patch(f"{JOBS}/{JOB}", json={"spec": {"suspend": False}})).status == 200
@@ -99,3 +116,29 @@ def test_a_training_run_queues_by_gpu_type_mounts_its_checkpoints_and_ignores_di
     done = reconcile(owner("Model", "ft"), spec, started.status, DEV_CLUSTER,
                      Observed(job=JobState(succeeded=True), refs=refs), "2026-12-03T11:00:00Z")
     assert done.deletes == ["ml/models/ft/checkpoints/v1/"]
+
+
+def test_a_queued_object_is_looked_at_again_without_an_event() -> None:
+    """Nothing watches Kueue's Workloads: a queued run polls, and sooner than a later requeue the reconciler asks."""
+    def outcome(reason: str, requeue_after: float | None = None) -> Outcome:
+        return Outcome([], {"conditions": [{"type": "Ready", "reason": reason}]}, requeue_after=requeue_after)
+
+    assert poll_after(outcome(Reason.QUEUED)) == QUEUE_POLL_SECONDS
+    assert poll_after(outcome(Reason.QUEUED, requeue_after=3600.0)) == QUEUE_POLL_SECONDS
+    assert poll_after(outcome(Reason.QUEUED, requeue_after=5.0)) == 5.0
+    assert poll_after(outcome(Reason.LOADING)) is None
+
+
+def test_the_place_in_line_is_read_from_kueues_pending_workloads_summary() -> None:
+    held = {"metadata": {"name": "job-a-1"}, "spec": {"queueName": "gpu-nvidia-l4"},
+            "status": {"conditions": [{"type": "QuotaReserved", "status": "False", "message": WAIT}]}}
+    summary = {"items": [{"metadata": {"name": "job-b-2"}, "positionInLocalQueue": 0, "positionInClusterQueue": 0},
+                         {"metadata": {"name": "job-a-1"}, "positionInLocalQueue": 3, "positionInClusterQueue": 7}]}
+    assert waiting_for_quota(held)
+    position = queue_position(summary, "job-a-1")
+    assert position == QueuePosition(local_queue=3, cluster_queue=7)
+    assert workload_wait(held, position) == f"{WAIT} (number 4 in queue gpu-nvidia-l4, 8 in its cluster queue)"
+    assert queue_position(summary, "job-c-3") is None and queue_position({}, "job-a-1") is None
+    admitted = {**held, "status": {"conditions": [{"type": "QuotaReserved", "status": "True"},
+                                                  {"type": "Admitted", "status": "False", "message": "checks"}]}}
+    assert not waiting_for_quota(admitted)  # holds quota: Kueue lists it no longer, and it has no place in line

@@ -87,6 +87,9 @@ GRANTS: tuple[Grant, ...] = (
     Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message", f"{_KUBE}.pods")),
     # Why Kueue holds a run's Job or JobSet: its Workload.
     Grant("kueue.x-k8s.io", ("workloads",), ("list",), TENANT, (f"{_KUBE}.workload_wait",)),
+    # And its place in line: Kueue's visibility API (an aggregated API; the subresource of a LocalQueue).
+    Grant("visibility.kueue.x-k8s.io", ("localqueues/pendingworkloads",), ("get",), TENANT,
+          (f"{_KUBE}.queue_position",)),
     Grant("", ("events",), ("list",), BOTH, (f"{_KUBE}.pod_refusal",)),
     Grant("", ("events",), ("create",), BOTH, ("kopf._cogs.clients.events.post_event", f"{_KUBE}.post_event")),
 )

@@ -83,6 +83,7 @@ from modelplane.storage import ArtifactStore, UploadSigner
 Key = tuple[str, str, str]  # (kind, namespace, name) of a custom resource
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 UPLOAD_POLL_SECONDS = 3.0  # GCS has no watch: an object awaiting its upload looks again this often
+QUEUE_POLL_SECONDS = 30.0  # Kueue's Workloads are not watched: a queued run reads its reason and place this often
 RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
 WORKERS = 4  # syncs run at once (each in a thread: the Kubernetes and GCS clients are synchronous)
 DATA_FINALIZER = f"{GROUP}/finalizer"  # only on objects with `onDelete: Delete`: deletion waits for the data
@@ -446,8 +447,15 @@ def sync(memo: Any, key: Key, logger: logging.Logger | kopf.Logger) -> float | N
         raise
     write_status(memo, kind, owner, status, outcome.status, logger)
     post_notices(memo, kind, body, status, outcome.status, logger)
-    awaiting = any(c["reason"] == Reason.AWAITING_UPLOAD for c in outcome.status.get("conditions", []))
-    return UPLOAD_POLL_SECONDS if awaiting else outcome.requeue_after
+    return poll_after(outcome)
+
+
+def poll_after(outcome: Outcome) -> float | None:
+    """When to sync again: when the reconciler asks, or sooner while it waits on something no watch reports (an
+    upload to GCS, a Workload in Kueue's queue)."""
+    polls = {Reason.AWAITING_UPLOAD: UPLOAD_POLL_SECONDS, Reason.QUEUED: QUEUE_POLL_SECONDS}
+    times = [polls[c["reason"]] for c in outcome.status.get("conditions", []) if c["reason"] in polls]
+    return min([*times, *([outcome.requeue_after] if outcome.requeue_after is not None else [])], default=None)
 
 
 def apply_children(memo: Any, key: Key, outcome: Outcome) -> None:

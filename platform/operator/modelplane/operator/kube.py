@@ -75,25 +75,55 @@ def rollout_state(found: Any) -> RolloutState:
 
 KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta2"
 KUEUE_JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
+# Kueue's visibility API (VisibilityOnDemand, on by default): a LocalQueue's pending Workloads with their positions,
+# served by Kueue's own API server behind an APIService (kueue apis/visibility/v1beta2/types.go at v0.19.2).
+KUEUE_VISIBILITY = "visibility.kueue.x-k8s.io/v1beta2"
 
 
-def workload_wait(workload: dict[str, Any] | None) -> str:
+@dataclasses.dataclass(frozen=True)
+class QueuePosition:
+    """Where a pending Workload stands, from 0 (Kueue's PendingWorkload)."""
+
+    local_queue: int
+    cluster_queue: int
+
+
+def waiting_for_quota(workload: dict[str, Any]) -> bool:
+    """Not admitted and holding no quota: the Workloads Kueue lists as pending, the ones with a position."""
+    conditions = {c.get("type"): c.get("status") for c in (workload.get("status") or {}).get("conditions") or []}
+    return conditions.get("QuotaReserved") != "True" and conditions.get("Admitted") != "True"
+
+
+def queue_position(summary: Any, workload_name: str) -> QueuePosition | None:
+    """The Workload's position in a PendingWorkloadsSummary, if it is listed there."""
+    items = summary.get("items") if isinstance(summary, dict) else None
+    for item in items or []:
+        if ((item.get("metadata") or {}).get("name")) == workload_name:
+            return QueuePosition(int(item.get("positionInLocalQueue") or 0), int(item.get("positionInClusterQueue")
+                                                                                 or 0))
+    return None
+
+
+def workload_wait(workload: dict[str, Any] | None, position: QueuePosition | None = None) -> str:
     """Why a Kueue Workload waits, from its conditions (Kueue's workload_types.go: QuotaReserved, Admitted,
-    Evicted): an eviction says why it was evicted, a pending reservation what quota it lacks."""
+    Evicted): an eviction says why it was evicted, a pending reservation what quota it lacks; with its place in line
+    where Kueue's visibility API gave one."""
     if workload is None:
         return "waiting for Kueue to take it in its queue"
     conditions = {c.get("type"): c for c in (workload.get("status") or {}).get("conditions") or []}
+    queue = (workload.get("spec") or {}).get("queueName")
+    place = (f" (number {position.local_queue + 1} in queue {queue}, {position.cluster_queue + 1} in its cluster "
+             "queue)") if position else ""
     evicted = conditions.get("Evicted")
     if evicted and evicted.get("status") == "True":
-        return f"evicted ({evicted.get('reason')}): {evicted.get('message', '')}; queued again"
+        return f"evicted ({evicted.get('reason')}): {evicted.get('message', '')}; queued again{place}"
     reserved = conditions.get("QuotaReserved")
     if reserved and reserved.get("status") == "False" and reserved.get("message"):
-        return str(reserved["message"])
+        return str(reserved["message"]) + place
     admitted = conditions.get("Admitted")
     if admitted and admitted.get("status") == "False" and admitted.get("message"):
-        return str(admitted["message"])
-    queue = (workload.get("spec") or {}).get("queueName")
-    return f"in Kueue queue {queue}, waiting for quota" if queue else "waiting for quota"
+        return str(admitted["message"]) + place
+    return (f"in Kueue queue {queue}, waiting for quota" if queue else "waiting for quota") + place
 
 
 class TransientError(Exception):
@@ -245,7 +275,22 @@ class Kube:
                                label_selector=f"{KUEUE_JOB_UID_LABEL}={job_uid}", _request_timeout=REQUEST_TIMEOUT))
         items = [w for w in (found.get("items") or [] if isinstance(found, dict) else [])
                  if ((w.get("metadata") or {}).get("labels") or {}).get(KUEUE_JOB_UID_LABEL) == job_uid]
-        return workload_wait(items[0] if items else None)
+        if not items:
+            return workload_wait(None)
+        queue = str((items[0].get("spec") or {}).get("queueName") or "")
+        name = str((items[0].get("metadata") or {}).get("name") or "")
+        pending = waiting_for_quota(items[0]) and queue and name
+        return workload_wait(items[0], self.queue_position(namespace, queue, name) if pending else None)
+
+    def queue_position(self, namespace: str, queue: str, workload_name: str) -> QueuePosition | None:
+        """A pending Workload's place in line, from Kueue's visibility API. Best effort: the APIService may be
+        unavailable (Kueue restarting, VisibilityOnDemand turned off), and the reason alone still says why it waits;
+        the next sync asks again."""
+        try:
+            summary = self._get(f"/apis/{KUEUE_VISIBILITY}/namespaces/{namespace}/localqueues/{queue}/pendingworkloads")
+        except (ApiException, urllib3.exceptions.HTTPError, OSError):
+            return None
+        return queue_position(summary, workload_name)
 
     def disruptions(self, namespace: str, job_name: str) -> int:
         """The Job's pods that a disruption took (a DisruptionTarget condition: preemption, eviction, a drain)."""
@@ -328,6 +373,14 @@ class Kube:
         prefix, plural = _API_PATHS[kind]
         self._call(f"deleting {kind} {namespace}/{name}", lambda: self._request(
             "DELETE", f"{prefix}/namespaces/{namespace}/{plural}/{name}", None, {"propagationPolicy": "Background"}))
+
+    def _get(self, path: str) -> Any:
+        """One raw GET (a subresource of an aggregated API, which the generated client cannot address)."""
+        response = self.client.call_api(*self.client.param_serialize(
+            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]),
+            _request_timeout=REQUEST_TIMEOUT)
+        response.read()  # type: ignore[no-untyped-call]
+        return self.client.response_deserialize(response, {"2XX": "object"}).data
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None, query: dict[str, str],
                  content_type: str = "application/json") -> None:
