@@ -32,8 +32,9 @@ from google.cloud import storage
 import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
 from modelplane.api import GROUP, VERSION
 from modelplane.cluster import ClusterFacts
+from modelplane.operator.context import Context
 from modelplane.operator.kube import Kube
-from modelplane.storage import ArtifactStore
+from modelplane.storage import ArtifactStore, UploadSigner
 from tests.support.gcs import fake_gcs_in_memory
 
 NAMESPACE = "bench"
@@ -153,8 +154,10 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kubeconfig)
         settings = kopf.OperatorSettings()
         settings.scanning.disabled = True
-        memo = kopf.Memo(kube=Kube(kubernetes.client.ApiClient(configuration)), store=ArtifactStore(
-            bucket.client, bucket.name), cluster=ClusterFacts(project="bench", bucket=bucket.name, registry="r"))
+        memo = kopf.Memo(context=Context(
+            kube=Kube(kubernetes.client.ApiClient(configuration)), store=ArtifactStore(bucket.client, bucket.name),
+            cluster=ClusterFacts(project="bench", bucket=bucket.name, registry="r"),
+            signer=UploadSigner(bucket, AnonymousCredentials())))  # type: ignore[no-untyped-call]
         ready, stop = asyncio.Event(), asyncio.Event()
         ignored = set(asyncio.all_tasks())
         tasks = await kopf.spawn_tasks(settings=settings, standalone=True, namespaces=[NAMESPACE],

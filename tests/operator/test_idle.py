@@ -19,8 +19,8 @@ from modelplane.activity.report import ActivityReport
 from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION, NotebookSpec
 from modelplane.cli.cluster import Cluster
 from modelplane.cli.notebook import resume
-from modelplane.operator import handlers
-from modelplane.operator.handlers import idle_mark_changed
+from modelplane.operator import sync as operator_sync
+from modelplane.operator.controllers import idle_mark_changed
 from modelplane.operator.metrics import Metrics
 from modelplane.reconcile.common import Outcome, RolloutState
 from modelplane.reconcile.idle import IdleObserved
@@ -310,7 +310,7 @@ async def test_the_operator_suspends_an_idle_notebook_after_its_timeout_and_not_
     moved on and the operator restarted (it lists and syncs every object again, as after any restart): at 55
     minutes the idle one is warned, at 66 it is suspended and keeps its workspace; the busy one runs on."""
     clock = {"minutes": 0.0}
-    monkeypatch.setattr(handlers, "now", lambda: at(clock["minutes"]))
+    monkeypatch.setattr(operator_sync, "now", lambda: at(clock["minutes"]))
 
     def idle_status(name: str) -> dict[str, Any]:
         return dict(obj_of(k8s, "Notebook", name)["status"].get("idle") or {})

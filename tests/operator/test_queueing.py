@@ -13,8 +13,8 @@ from google.cloud import storage
 from modelplane.api.model import ModelSpec
 from modelplane.api.reasons import Reason
 from modelplane.names import QUEUE_LABEL
-from modelplane.operator.handlers import QUEUE_POLL_SECONDS, poll_after
 from modelplane.operator.kube import QueuePosition, queue_position, waiting_for_quota, workload_wait
+from modelplane.operator.sync import QUEUE_POLL_SECONDS, poll_after
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import JobState, Outcome, RefState
 from tests.support.kube import DEV_CLUSTER, KUBERNETES_VERSION, NAMESPACE, Operator, eventually, owner

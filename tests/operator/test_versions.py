@@ -16,8 +16,8 @@ from kubernetes.client import (
 from modelplane.api.common import Artifacts
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import Evaluation
-from modelplane.operator.handlers import finite_metrics
 from modelplane.operator.kube import rollout_state
+from modelplane.operator.observe.artifacts import finite_metrics
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import JobState, RefState, RolloutState
 from modelplane.reconcile.server import ServerObserved, reconcile_server

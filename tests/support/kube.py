@@ -22,6 +22,7 @@ from modelplane.cluster import ClusterFacts, GpuPool
 from modelplane.deploy import PlatformFacts, system, tenants
 from modelplane.meta import Owner
 from modelplane.names import BUILD_NAMESPACE, OPERATOR, SYSTEM_NAMESPACE
+from modelplane.operator.context import Context
 from modelplane.operator.kube import USER_AGENT, Kube
 from modelplane.operator.metrics import Metrics
 from modelplane.storage import ArtifactStore, UploadSigner
@@ -79,7 +80,7 @@ def k8s(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
 
 @pytest.fixture
 def kubeconfig(k8s: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """kopf's own login reads this kubeconfig; the operator's client gets the same server via memo."""
+    """kopf's own login reads this kubeconfig; the operator's client gets the same server through its Context."""
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
@@ -118,8 +119,8 @@ class Operator:
     async def start(self) -> None:
         settings = kopf.OperatorSettings()
         cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name)  # the test's own bucket
-        memo = kopf.Memo(kube=kube_for(self.k8s), cluster=cluster, store=self.store, signer=self.signer,
-                         metrics=self.metrics)
+        memo = kopf.Memo(context=Context(kube=kube_for(self.k8s), cluster=cluster, store=self.store,
+                                         signer=self.signer, metrics=self.metrics))
         ready, self.stop_flag = asyncio.Event(), asyncio.Event()
         self.ignored = set(asyncio.all_tasks())
         watches = len(self.k8s[f"watch {GROUP}/{VERSION}/models"])

@@ -17,6 +17,7 @@ from modelplane.api.reasons import Phase
 
 GROUP = "modelplane.dev"
 VERSION = "v1alpha1"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # RFC 3339 in UTC to the second, as the API server writes times
 
 # GKE accelerator names; also the node label `cloud.google.com/gke-accelerator`.
 GpuType = Literal["nvidia-l4", "nvidia-tesla-a100", "nvidia-a100-80gb", "nvidia-h100-80gb", "nvidia-tesla-t4"]

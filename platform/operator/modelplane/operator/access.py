@@ -62,7 +62,7 @@ _KUBE, _HANDLERS = "modelplane.operator.kube.Kube", "modelplane.operator.handler
 
 GRANTS: tuple[Grant, ...] = (
     # The custom resources: kopf's watches, the worker's reads, the data finalizer and status.
-    Grant(GROUP, PLURALS, ("list", "watch"), BOTH, (f"{_HANDLERS}.CONTROLLERS",)),
+    Grant(GROUP, PLURALS, ("list", "watch"), BOTH, ("modelplane.operator.controllers.CONTROLLERS",)),
     Grant(GROUP, PLURALS, ("get",), TENANT, (f"{_KUBE}.get_object",)),
     Grant(GROUP, PLURALS, ("patch",), TENANT, (f"{_KUBE}.patch_finalizers", f"{_KUBE}.patch_annotations")),
     Grant(GROUP, tuple(f"{plural}/status" for plural in PLURALS), ("patch",), TENANT, (f"{_KUBE}.patch_status",)),

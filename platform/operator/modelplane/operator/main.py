@@ -14,6 +14,7 @@ import kopf
 
 import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
 from modelplane.names import BUILD_NAMESPACE, OPERATOR_METRICS_PORT
+from modelplane.operator.context import Context
 from modelplane.operator.metrics import Metrics
 
 
@@ -24,7 +25,8 @@ def main() -> None:
         namespaces.append(os.environ.get("MODELPLANE_BUILD_NAMESPACE") or BUILD_NAMESPACE)
     metrics = Metrics()
     metrics.serve(int(os.environ.get("MODELPLANE_METRICS_PORT", OPERATOR_METRICS_PORT)))
-    kopf.run(memo=kopf.Memo(metrics=metrics), standalone=True, clusterwide=not namespaces, namespaces=namespaces,
+    context = Context.from_environment(metrics)  # bad facts fail here, before any watch starts
+    kopf.run(memo=kopf.Memo(context=context), standalone=True, clusterwide=not namespaces, namespaces=namespaces,
              liveness_endpoint=os.environ.get("MODELPLANE_LIVENESS", "http://0.0.0.0:8080/healthz"))
 
 

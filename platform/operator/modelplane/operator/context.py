@@ -1,0 +1,66 @@
+"""What every sync works with, built once per operator process (main(), or a test's harness) and typed.
+
+kopf hands handlers a `memo` that holds anything; the operator keeps one `Context` in it (`memo.context`) and every
+other function takes the Context, so a misspelt client or a missing fact is a type error, not an AttributeError at
+the first event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+
+import google.auth
+import kopf
+import kubernetes
+from google.cloud import storage
+
+from modelplane.cluster import ClusterFacts
+from modelplane.operator.kube import Kube
+from modelplane.operator.metrics import Metrics
+from modelplane.operator.queue import WorkQueue
+from modelplane.storage import ArtifactStore, UploadSigner
+
+Key = tuple[str, str, str]  # (kind, namespace, name) of a custom resource
+ChildKey = tuple[str, str]  # (kind, name) of a child, in its owner's namespace
+
+
+@dataclass
+class Context:
+    kube: Kube
+    cluster: ClusterFacts
+    store: ArtifactStore
+    signer: UploadSigner
+    metrics: Metrics = field(default_factory=Metrics)
+    queue: WorkQueue[Key] = field(init=False)
+    known: set[Key] = field(default_factory=set)  # every object of our kinds the watches have shown and not deleted
+    # Per object, what the operator last applied to each child -> its digest, or sync.ABSENT once deleted: an
+    # unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS.
+    applied: dict[Key, dict[ChildKey, str]] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.queue = WorkQueue[Key](metrics=self.metrics)
+
+    @classmethod
+    def from_environment(cls, metrics: Metrics) -> Context:
+        """In the cluster: the pod's service account and Workload Identity, the facts the stack wrote
+        (MODELPLANE_* variables); outside it, the kubeconfig and application-default credentials."""
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        cluster = ClusterFacts.from_env(os.environ)
+        client = storage.Client(project=cluster.project)
+        credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        return cls(kube=Kube(kubernetes.client.ApiClient()), cluster=cluster,
+                   store=ArtifactStore(client, cluster.bucket),
+                   signer=UploadSigner(client.bucket(cluster.bucket), credentials), metrics=metrics)
+
+
+def context_of(memo: kopf.Memo) -> Context:
+    """The Context kept in kopf's memo."""
+    context = memo["context"]
+    assert isinstance(context, Context), "the operator's memo holds no Context: start it through main()"
+    return context

@@ -1,0 +1,1 @@
+"""The operator's reads, per kind, for the pure reconcilers."""

@@ -1,0 +1,72 @@
+"""What a ModelServer's sync reads (for reconcile/server.py and reconcile/monitor.py): its Model or pinned version,
+its Deployment and pods, its build, and its monitor's run and report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelplane.api.model import MODEL
+from modelplane.api.modelserver import ModelServerSpec
+from modelplane.api.modelversion import MODEL_VERSION
+from modelplane.builders.server import SERVER_LABEL
+from modelplane.meta import Owner
+from modelplane.monitor.report import REPORT, DriftReport
+from modelplane.operator.context import Context
+from modelplane.operator.observe.common import observe_build, observe_startup, ref_state
+from modelplane.reconcile.common import (
+    RefState,
+)
+from modelplane.reconcile.monitor import MonitorObserved, run_prefix
+from modelplane.reconcile.monitor import run_job_name as monitor_job_name
+from modelplane.reconcile.server import ServerObserved
+
+
+def observe_server(ctx: Context, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> ServerObserved:
+    pinned = None
+    if spec.model.version:
+        record = ctx.kube.get_object(MODEL_VERSION, owner.namespace, f"{spec.model.name}-v{spec.model.version}")
+        pinned = RefState(found=record is not None, ready=record is not None,
+                          url=(record or {}).get("spec", {}).get("artifacts"), version=spec.model.version)
+    deployment = ctx.kube.deployment(owner.namespace, owner.name)
+    return ServerObserved(model=ref_state(ctx, MODEL.kind, owner.namespace, spec.model.name),
+                          deployment=deployment, build=observe_build(ctx, owner, spec, status), pinned=pinned,
+                          monitor=observe_monitor(ctx, owner, spec, status),
+                          startup=observe_startup(ctx, owner, deployment, {SERVER_LABEL: owner.name},
+                                                  "loading the model: its readiness probe has not passed yet"))
+
+
+
+
+def observe_monitor(ctx: Context, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> MonitorObserved:
+    """The monitor run's Job and, once it succeeded, its report; between runs, the served version's training data
+    (the default reference of the next run)."""
+    if spec.monitoring is None:
+        return MonitorObserved()
+    monitoring = status.get("monitoring") or {}
+    run = monitoring.get("run")
+    if run and (monitoring.get("lastReport") or {}).get("run") != run["number"] \
+            and monitoring.get("failedRun") != run["number"]:
+        name = monitor_job_name(owner, run["number"])
+        job = ctx.kube.job(owner.namespace, name)
+        refusal = ctx.kube.pod_refusal(owner.namespace, name) if job and job.podless else ""
+        if not (job and job.succeeded):
+            return MonitorObserved(job=job, pods_refused=refusal)
+        found = ctx.store.read_json(run_prefix(owner, run["number"]) + REPORT)
+        if found is None:
+            return MonitorObserved(job=job, report_problem="the file is missing or is not JSON")
+        try:
+            return MonitorObserved(job=job, report=DriftReport.model_validate(found))
+        except ValidationError as error:
+            return MonitorObserved(job=job, report_problem=f"{error.error_count()} problem(s), first: "
+                                                           f"{error.errors()[0]['msg']}")
+    version = (status.get("target") or {}).get("version")
+    if spec.monitoring.reference or not version:
+        return MonitorObserved()
+    record = ctx.kube.get_object(MODEL_VERSION, owner.namespace, f"{spec.model.name}-v{version}")
+    dataset = ((record or {}).get("spec") or {}).get("dataset") or {}
+    trained_on = (dataset["name"], int(dataset["version"])) if dataset.get("name") and dataset.get("version") else None
+    return MonitorObserved(trained_on=trained_on)
+
+

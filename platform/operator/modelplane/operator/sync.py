@@ -1,0 +1,170 @@
+"""One sync of one object: read it, observe, reconcile (pure), apply the outcome, write status, post Events.
+
+Idempotent and safe to run any time; a failure raises and the worker retries it (handlers.work).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from modelplane.api.common import GROUP, TIME_FORMAT, Workload
+from modelplane.api.kinds import kind_for
+from modelplane.api.reasons import Reason
+from modelplane.api.resource import Kind
+from modelplane.builders.workload import params_problem
+from modelplane.meta import Owner
+from modelplane.operator.context import Context, Key
+from modelplane.operator.controllers import CONTROLLERS
+from modelplane.operator.kube import RefusedError, TransientError
+from modelplane.reconcile.artifacts import (
+    object_root,
+)
+from modelplane.reconcile.common import (
+    READY,
+    Outcome,
+    failed_status,
+)
+from modelplane.reconcile.notices import notices
+
+UPLOAD_POLL_SECONDS = 3.0  # GCS has no watch: an object awaiting its upload looks again this often
+QUEUE_POLL_SECONDS = 30.0  # Kueue's Workloads are not watched: a queued run reads its reason and place this often
+DATA_FINALIZER = f"{GROUP}/finalizer"  # only on objects with `onDelete: Delete`: deletion waits for the data
+ABSENT = "absent"  # what `applied` records for a child that was deleted
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
+
+
+
+
+def sync(ctx: Context, key: Key, logger: logging.Logger | kopf.Logger) -> float | None:
+    """Bring one object's children and status in line with its spec (idempotent; safe to run any time).
+
+    Returns when to sync it again unasked (seconds), or None. Raises on failure; the caller retries.
+    """
+    kind = kind_for(key[0])
+    body = ctx.kube.get_object(kind, key[1], key[2])
+    if body is None:
+        ctx.applied.pop(key, None)
+        return None
+    if body["metadata"].get("deletionTimestamp"):
+        finalize(ctx, kind, body, logger)
+        return None
+    keep_data_finalizer(ctx, kind, body)
+    owner = Owner.from_body(body)
+    status = body.get("status") or {}
+    controller = CONTROLLERS[kind.kind]
+    if controller.settled(owner, status):
+        return None
+    problem: str | None
+    try:
+        spec = kind.spec.model_validate(body.get("spec") or {})
+    except ValidationError as error:  # the CRD admits it (or it predates a rule): say why, do not retry
+        problem = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    else:
+        problem = params_problem(spec.params) if isinstance(spec, Workload) else None
+    if problem:
+        outcome = Outcome([], failed_status(status, owner.generation, Reason.INVALID_SPEC, problem, now()))
+    else:
+        observed = controller.observe(ctx, owner, spec, status)
+        outcome = controller.reconcile(owner, spec, status, ctx.cluster, observed, now())
+    try:
+        if outcome.annotations:  # before the children: a refused or conflicting mark suspends nothing
+            ctx.kube.patch_annotations(kind, key[1], key[2], outcome.annotations,
+                                        body["metadata"].get("resourceVersion", ""))
+        apply_children(ctx, key, outcome)
+        for prefix in outcome.deletes:  # before the status that says they are gone
+            ctx.store.delete(prefix)
+        for name, data in outcome.writes.items():
+            ctx.store.write(name, data)
+    except RefusedError as error:  # RBAC, admission or validation said no: show it on the object, and retry slowly
+        write_status(ctx, kind, owner, status,
+                     failed_status(status, owner.generation, Reason.REFUSED, str(error), now()), logger)
+        raise
+    write_status(ctx, kind, owner, status, outcome.status, logger)
+    post_notices(ctx, kind, body, status, outcome.status, logger)
+    return poll_after(outcome)
+
+
+def poll_after(outcome: Outcome) -> float | None:
+    """When to sync again: when the reconciler asks, or sooner while it waits on something no watch reports (an
+    upload to GCS, a Workload in Kueue's queue)."""
+    polls = {Reason.AWAITING_UPLOAD: UPLOAD_POLL_SECONDS, Reason.QUEUED: QUEUE_POLL_SECONDS}
+    times = [polls[c["reason"]] for c in outcome.status.get("conditions", []) if c["reason"] in polls]
+    return min([*times, *([outcome.requeue_after] if outcome.requeue_after is not None else [])], default=None)
+
+
+def apply_children(ctx: Context, key: Key, outcome: Outcome) -> None:
+    """Apply the children that changed since this operator last applied them, delete those no longer wanted."""
+    applied = ctx.applied.setdefault(key, {})
+    for child in outcome.children:
+        child_key = (child["kind"], child["metadata"]["name"])
+        digest = hashlib.sha256(json.dumps(child, sort_keys=True).encode()).hexdigest()
+        if applied.get(child_key) != digest:
+            ctx.kube.apply(child)
+            applied[child_key] = digest
+    for child_key in outcome.absent:
+        if applied.get(child_key) != ABSENT:
+            ctx.kube.delete(child_key[0], key[1], child_key[1])
+            applied[child_key] = ABSENT
+
+
+def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str, Any], after: dict[str, Any],
+                 logger: logging.Logger | kopf.Logger) -> None:
+    if after == before:
+        return
+    ctx.kube.patch_status(kind, owner.namespace, owner.name, after)
+    ready = next(c for c in after["conditions"] if c["type"] == READY)
+    logger.info("%s %s/%s: Ready=%s %s", kind.kind, owner.namespace, owner.name, ready["status"], ready["reason"])
+
+
+def post_notices(ctx: Context, kind: Kind, body: dict[str, Any], before: dict[str, Any], after: dict[str, Any],
+                 logger: logging.Logger | kopf.Logger) -> None:
+    """Post what the sync changed as Events and count it. Best effort, as client-go's event recorder is: an Event
+    that cannot be posted is logged, and never fails (or repeats) the sync that already wrote its status."""
+    if after == before:
+        return
+    meta = body["metadata"]
+    involved = {"apiVersion": kind.api_version, "kind": kind.kind, "name": meta["name"],
+                "namespace": meta["namespace"], "uid": meta.get("uid", ""),
+                "resourceVersion": meta.get("resourceVersion", "")}
+    for notice in notices(before, after, meta.get("creationTimestamp"), now()):
+        ctx.metrics.noticed(kind.kind, notice)
+        try:
+            ctx.kube.post_event(involved, notice.type, notice.reason, notice.message, now())
+        except (RefusedError, TransientError) as error:
+            logger.warning("could not post %s on %s %s/%s: %s", notice.reason, kind.kind, meta["namespace"],
+                           meta["name"], error)
+
+
+def keep_data_finalizer(ctx: Context, kind: Kind, body: dict[str, Any]) -> None:
+    """`onDelete: Delete` holds deletion until the data is gone; otherwise the object carries no finalizer."""
+    meta = body["metadata"]
+    finalizers = list(meta.get("finalizers") or [])
+    wanted = (body.get("spec") or {}).get("onDelete") == "Delete"
+    if wanted != (DATA_FINALIZER in finalizers):
+        changed = [*finalizers, DATA_FINALIZER] if wanted else [f for f in finalizers if f != DATA_FINALIZER]
+        ctx.kube.patch_finalizers(kind, meta["namespace"], meta["name"], changed, meta.get("resourceVersion", ""))
+
+
+def finalize(ctx: Context, kind: Kind, body: dict[str, Any], logger: logging.Logger | kopf.Logger) -> None:
+    """The object is being deleted: delete its data if it asked for that, then let it go."""
+    meta = body["metadata"]
+    finalizers = list(meta.get("finalizers") or [])
+    if DATA_FINALIZER not in finalizers:
+        return
+    if (body.get("spec") or {}).get("onDelete") == "Delete":
+        root = object_root(Owner.from_body(body))
+        logger.info("deleted %d objects under gs://%s/%s", ctx.store.delete(root), ctx.cluster.bucket, root)
+    ctx.kube.patch_finalizers(kind, meta["namespace"], meta["name"], [f for f in finalizers if f != DATA_FINALIZER],
+                               meta.get("resourceVersion", ""))
+
+
