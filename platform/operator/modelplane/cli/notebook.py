@@ -38,7 +38,7 @@ from rich.console import Console
 
 from modelplane.activity.report import SYNC_HEARTBEAT
 from modelplane.api import GROUP, VERSION
-from modelplane.api.common import GpuType
+from modelplane.api.common import TIME_FORMAT, GpuType
 from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION
 from modelplane.cli import command
 from modelplane.cli.cluster import Cluster, ready_condition
@@ -98,7 +98,7 @@ def describe(result: SyncResult) -> str:
 
 def beat(heartbeat: storage.Blob) -> None:
     """The sync's heartbeat (activity.report.SyncHeartbeat): the operator counts no idleness before it."""
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
     heartbeat.upload_from_string(json.dumps({"time": now}), content_type="application/json")
 
 

@@ -4,9 +4,10 @@
 
 Every event that may change what an object needs (the object itself, its Job, Deployment or StatefulSet, an input
 it waits for becoming Ready) queues the object's key; a worker then syncs it (sync.py: reads it, observes what it
-needs through observe/, calls its pure reconciler from the controller table in controllers.py, applies the outcome). A failed sync, whatever started it, is retried with backoff until
-it succeeds (`queue.WorkQueue`), and every object is synced again every RESYNC_SECONDS as a safety net. kopf only
-watches: it writes no annotations and adds no finalizers of its own, so an object of any admitted size is handled.
+needs through observe/, calls its pure reconciler from the controller table in controllers.py, applies the
+outcome). A failed sync, whatever started it, is retried with backoff until it succeeds (`queue.WorkQueue`), and
+every object is synced again every RESYNC_SECONDS as a safety net. kopf only watches: it writes no annotations and
+adds no finalizers of its own, so an object of any admitted size is handled.
 """
 
 from __future__ import annotations

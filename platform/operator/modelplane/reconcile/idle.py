@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modelplane.activity.report import ActivityReport, utc
+from modelplane.api.common import TIME_FORMAT
 from modelplane.api.notebook import IdleCulling
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MIN_REQUEUE_SECONDS = 1.0
 
 

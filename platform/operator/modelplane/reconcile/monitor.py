@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from modelplane.api.common import Workload
+from modelplane.api.common import TIME_FORMAT, Workload
 from modelplane.api.dataset import DATASET
 from modelplane.api.modelserver import ModelServerSpec, Monitoring
 from modelplane.builders.job import run_children
@@ -32,7 +32,6 @@ from modelplane.reconcile.schedule import next_fire, schedule_problem
 
 PAYLOADS_PATH = f"{CONTENT}/payloads"
 MONITOR_ARGS = ["-m", "modelplane.monitor"]  # to the runtime image's entrypoint, `python`
-TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def _reference(monitoring: Monitoring, observed: MonitorObserved) -> tuple[str, 
 
 
 def _time(moment: datetime) -> str:
-    return moment.strftime(TIME)
+    return moment.strftime(TIME_FORMAT)
 
 
 def _summary(number: int, report: DriftReport, url: str, now: str) -> dict[str, Any]:
