@@ -231,6 +231,9 @@ async def test_ctrl_c_in_applybuild_is_exit_130_without_a_traceback(
 def test_no_cluster_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
     use_kubeconfig(monkeypatch, tmp_path / "missing")
+    # Credentials for the sync are there (an emulator needs none), so the kubeconfig is what is missing; without
+    # this the test passed only after another had started fake-gcs-server for the session.
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
     (tmp_path / "nb").mkdir()
     assert notebook.main(["-d", str(tmp_path / "nb")]) == Exit.NO_CLUSTER
     assert f"no kubeconfig at {tmp_path / 'missing'}" in clean(capsys.readouterr().err)

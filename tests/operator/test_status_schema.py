@@ -8,6 +8,8 @@ import pytest
 import yaml
 
 from modelplane.api.crd import CRDS_DIR
+from modelplane.api.kinds import KINDS
+from modelplane.api.model import MODEL
 from modelplane.api.modelserver import ModelServerSpec
 from modelplane.monitor.report import DriftReport, FeatureResult, Outliers, Window
 from modelplane.reconcile.artifacts import Observed, reconcile
@@ -26,6 +28,7 @@ from tests.support.scenarios import (
     serve,
 )
 
+KINDS_BY_PLURAL = {kind.plural: kind for kind in KINDS}
 MONITORED = ModelServerSpec.model_validate({"model": {"name": "clf"}, "logging": {}, "monitoring": {}})
 
 
@@ -76,6 +79,20 @@ def monitored() -> Iterator[tuple[str, str, dict[str, Any]]]:
                          else "")
 def test_no_status_field_is_pruned(plural: str, step: str, status: dict[str, Any]) -> None:
     assert pruned(status_schema(plural), status) == []
+    # And the operator's own check at the write (operator/sync.py) agrees, from the kind's status type.
+    assert KINDS_BY_PLURAL[plural].status_problems(status) == []
+
+
+def test_the_write_check_names_undeclared_keys_and_bad_values_and_lets_deletions_through() -> None:
+    """What sync.write_status refuses to send: a misspelt key at any depth (the API server would prune it without a
+    word), a value of the wrong type; a None (a merge patch deleting the key) passes."""
+    status = {"ready": True, "latestVersion": None, "champoin": 2, "artifacts": {"url": "gs://b/x/", "cout": 3},
+              "conditions": [{"type": "Ready", "status": "True", "reasn": "Trained"}]}
+    assert MODEL.status_problems(status) == ["status.champoin: not declared by the status type",
+                                             "status.artifacts.cout: not declared by the status type",
+                                             "status.conditions[0].reasn: not declared by the status type"]
+    assert MODEL.status_problems({"champion": "two"})[0].startswith("status.champion: ")
+    assert MODEL.status_problems({"ready": False, "champion": None, "artifacts": None}) == []
 
 
 def test_the_pruning_port_finds_an_undeclared_field() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from modelplane.api.common import DNS_LABEL, GROUP, VERSION, ApiModel, Status, rule
 
 # What the API server admits as a custom resource's name is a DNS-1123 subdomain (up to 253 characters, dots
@@ -58,6 +60,16 @@ class Kind:
         """The root's CEL rules: what the operator needs of metadata.name (every kind's, then this kind's own)."""
         return [*NAME_RULES, *self.name_rules]
 
+    def status_problems(self, status: dict[str, Any]) -> list[str]:
+        """What the API server would refuse or prune in a status the operator is about to write: values that break
+        the kind's status type, and keys it does not declare (pruned silently, then read back as missing). A None is
+        a merge patch's deletion and always fine."""
+        try:
+            typed = self.status.model_validate(status).model_dump(by_alias=True, mode="json")
+        except ValidationError as error:
+            return [f"status.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
+        return _undeclared(status, typed, "status")
+
     @property
     def singular(self) -> str:
         return self.kind.lower()
@@ -74,3 +86,15 @@ class Kind:
     def printer_columns(self) -> list[dict[str, Any]]:
         """Ready and Reason first, the kind's own next, Age last: the order `kubectl get` users expect."""
         return [*(() if self.record else (READY, REASON)), *self.columns, AGE]
+
+
+def _undeclared(written: Any, typed: Any, path: str) -> list[str]:
+    """The keys of `written` (not None) that its typed round trip lost: the type does not declare them."""
+    if isinstance(written, dict) and isinstance(typed, dict):
+        return [problem for key, value in written.items() if value is not None
+                for problem in ([f"{path}.{key}: not declared by the status type"] if key not in typed
+                                else _undeclared(value, typed[key], f"{path}.{key}"))]
+    if isinstance(written, list) and isinstance(typed, list):
+        return [problem for index, (item, kept) in enumerate(zip(written, typed, strict=False))
+                for problem in _undeclared(item, kept, f"{path}[{index}]")]
+    return []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from modelplane.api import KINDS
 from modelplane.cli import command
-from modelplane.cli.cluster import Cluster, ready_condition
+from modelplane.cli.cluster import Cluster, is_ready, ready_condition
 from modelplane.cli.errors import CliError, Exit
 from modelplane.cli.pack import DOCKERFILE, has_dockerfile, pack
 from modelplane.cli.upload import upload_and_build
@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
     say(f"packed {args.directory}: {len(packed.files)} files, md5 {packed.md5}")
     upload_and_build(cluster, obj, packed, say)
     if args.wait:
-        done = cluster.wait(kind, name, lambda o: bool((o.get("status") or {}).get("ready")), WAIT_TIMEOUT, "Ready",
-                            lambda o: say(f"{kind} {name}: {ready_condition(o).get('reason', '...')}"))
-        say(f"{kind} {name} is Ready: {ready_condition(done).get('message', '')}")
+        done = cluster.wait(kind, name, is_ready, WAIT_TIMEOUT, "Ready",
+                            lambda o: say(f"{kind} {name}: {ready_condition(o).reason or '...'}"))
+        say(f"{kind} {name} is Ready: {ready_condition(done).message}")
     print(f"{kind.lower()}.modelplane.dev/{name} applied")
     return Exit.OK
 

@@ -12,20 +12,40 @@ from typing import Any
 import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from modelplane.api import GROUP, VERSION, kind_for, reasons
+from modelplane.api.common import Condition, Status
 from modelplane.cli.errors import CliError, Exit, warn
 from modelplane.cli.kubeconfig import Target, connect
 from modelplane.deploy import TENANT_LABEL
 
 POLL_SECONDS = 0.5
 # The reasons a wait ends on, and the exit code each gives (api/reasons.py groups them).
-FAILED = {**dict.fromkeys(reasons.FAILED, Exit.FAILED), **dict.fromkeys(reasons.REFUSALS, Exit.REFUSED)}
+FAILED: dict[str, Exit] = {**dict.fromkeys(reasons.FAILED, Exit.FAILED),
+                           **dict.fromkeys(reasons.REFUSALS, Exit.REFUSED)}
 
 
-def ready_condition(obj: dict[str, Any]) -> dict[str, Any]:
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return next((c for c in conditions if c.get("type") == "Ready"), {})
+def status_of(obj: dict[str, Any]) -> Status:
+    """The object's status read through its kind's type (api/), the one the operator's writes are checked against:
+    both halves use the same names, and a status this plugin cannot read is a clear error, not a KeyError."""
+    try:
+        return kind_for(obj["kind"]).status.model_validate(obj.get("status") or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise CliError(Exit.FAILED, f"{obj['kind']} {obj['metadata']['name']}: its status is not what this plugin "
+                                    f"reads (status.{'.'.join(map(str, first['loc']))}: {first['msg']}); is the "
+                                    "plugin as new as the operator?") from error
+
+
+def ready_condition(obj: dict[str, Any]) -> Condition:
+    """The Ready condition, or an Unknown one while the operator has not written it."""
+    return next((c for c in status_of(obj).conditions if c.type == "Ready"),
+                Condition(type="Ready", status="Unknown", reason="", message=""))
+
+
+def is_ready(obj: dict[str, Any]) -> bool:
+    return status_of(obj).ready
 
 
 def answered(error: ApiException) -> str:
@@ -145,8 +165,8 @@ class Cluster:
             if done(obj):
                 return obj
             ready = ready_condition(obj)
-            if ready.get("reason") in FAILED and ready.get("observedGeneration") == obj["metadata"].get("generation"):
-                raise CliError(FAILED[ready["reason"]], f"{kind} {name}: {ready['reason']}: {ready.get('message')}")
+            if ready.reason in FAILED and ready.observed_generation == obj["metadata"].get("generation"):
+                raise CliError(FAILED[ready.reason], f"{kind} {name}: {ready.reason}: {ready.message}")
             if time.monotonic() > deadline:
                 raise CliError(Exit.TIMEOUT, f"{kind} {name}: no {waiting_for} after {timeout:.0f}s "
                                              f"(is the modelplane operator running?)")

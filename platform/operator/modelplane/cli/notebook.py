@@ -39,9 +39,9 @@ from rich.console import Console
 from modelplane.activity.report import SYNC_HEARTBEAT
 from modelplane.api import GROUP, VERSION
 from modelplane.api.common import TIME_FORMAT, GpuType
-from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION
+from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION, NotebookStatus
 from modelplane.cli import command
-from modelplane.cli.cluster import Cluster, ready_condition
+from modelplane.cli.cluster import Cluster, is_ready, ready_condition
 from modelplane.cli.command import read_manifest
 from modelplane.cli.errors import CliError, Exit, warn
 from modelplane.cli.forward import port_forward
@@ -102,9 +102,9 @@ def beat(heartbeat: storage.Blob) -> None:
     heartbeat.upload_from_string(json.dumps({"time": now}), content_type="application/json")
 
 
-def heartbeat_of(client: storage.Client | None, status: dict[str, Any]) -> storage.Blob | None:
-    """Where this notebook's sync heartbeat goes, when the operator watches its idleness and there is a client."""
-    activity = status.get("activity")
+def heartbeat_of(client: storage.Client | None, activity: str | None) -> storage.Blob | None:
+    """Where this notebook's sync heartbeat goes (status.activity), when the operator watches its idleness and there
+    is a client."""
     if not (client and activity):
         return None
     bucket, prefix = workspace(client, activity)
@@ -118,7 +118,7 @@ def resume(cluster: Cluster, name: str, client: storage.Client | None, log: Call
     suspended_at = ((existing.get("metadata") or {}).get("annotations") or {}).get(IDLE_SUSPENDED_ANNOTATION)
     if suspended_at is None:
         return
-    heartbeat = heartbeat_of(client, existing.get("status") or {})
+    heartbeat = heartbeat_of(client, NotebookStatus.model_validate(existing.get("status") or {}).activity)
     if heartbeat:
         try:
             beat(heartbeat)
@@ -219,7 +219,7 @@ def serve(args: argparse.Namespace, obj: dict[str, Any], packed: Packed | None, 
     with console.status(f"notebook {name}: applying") as status:
         def progress(current: dict[str, Any]) -> None:
             ready = ready_condition(current)
-            status.update(f"notebook {name}: {ready.get('reason', 'waiting')}: {ready.get('message', '')}")
+            status.update(f"notebook {name}: {ready.reason or 'waiting'}: {ready.message}")
 
         resume(cluster, name, client, console.log)
         if packed:
@@ -233,21 +233,22 @@ def serve(args: argparse.Namespace, obj: dict[str, Any], packed: Packed | None, 
             upload_and_build(cluster, obj, packed, console.log, uploaded)
         else:
             cluster.apply(obj)
-        ready = cluster.wait("Notebook", name, lambda o: bool((o.get("status") or {}).get("ready")), READY_TIMEOUT,
-                             "Ready", progress)
-    facts = ready["status"]
-    token = cluster.secret_value(facts["tokenSecret"], "token")
-    with port_forward(cluster.target, facts["pod"], facts["port"]):
-        url = f"http://localhost:{facts['port']}/"
+        ready = cluster.wait("Notebook", name, is_ready, READY_TIMEOUT, "Ready", progress)
+    facts = NotebookStatus.model_validate(ready["status"])
+    if not (facts.token_secret and facts.pod and facts.port and facts.workspace):
+        raise CliError(Exit.FAILED, f"notebook {name} is Ready without its pod, port, token or workspace in status")
+    token = cluster.secret_value(facts.token_secret, "token")
+    with port_forward(cluster.target, facts.pod, facts.port):
+        url = f"http://localhost:{facts.port}/"
         print(f"{url}?token={token}" if args.show_token else url, flush=True)
         if not args.show_token:
             read_token = shlex.join(["kubectl", *cluster.target.kubectl_flags(), "get", "secret",
-                                     facts["tokenSecret"], "-o", "jsonpath={.data.token}"])
+                                     facts.token_secret, "-o", "jsonpath={.data.token}"])
             console.log(f"login token: --show-token prints it, or {read_token} | base64 -d")
         if args.open:
             webbrowser.open(f"{url}?token={token}")
-        synced = WorkspaceSync(Path(args.directory), *workspace(client, facts["workspace"]), console.log,
-                               heartbeat_of(client, facts)) if client else None
+        synced = WorkspaceSync(Path(args.directory), *workspace(client, facts.workspace), console.log,
+                               heartbeat_of(client, facts.activity)) if client else None
         try:
             while keep_running():
                 if synced:
