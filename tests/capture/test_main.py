@@ -14,8 +14,8 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.capture.test_proxy import CHAT, started
-from tests.support.openai import FakeServer
+from tests.support.http import serving
+from tests.support.openai import CHAT, FakeServer
 
 
 def free_port() -> int:
@@ -39,7 +39,7 @@ async def until_up(url: str) -> None:
 async def test_sigterm_finishes_the_stream_in_flight_and_writes_the_queue(tmp_path: Path) -> None:
     server = FakeServer()
     port, metrics_port = free_port(), free_port()
-    async with started(server.app()) as upstream:
+    async with serving(server.app()) as upstream:
         env = {**os.environ, "MODELPLANE_SERVER": "chat", "MODELPLANE_MODEL_VERSION": "4",
                "MODELPLANE_CAPTURE_PORT": str(port), "MODELPLANE_CAPTURE_METRICS_PORT": str(metrics_port),
                "MODELPLANE_CAPTURE_UPSTREAM": upstream, "MODELPLANE_CAPTURE_DIR": str(tmp_path),

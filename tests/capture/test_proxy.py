@@ -15,7 +15,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,22 +23,8 @@ from modelplane.capture.__main__ import metrics_app
 from modelplane.capture.config import CaptureConfig
 from modelplane.capture.proxy import HEALTH_PATH, CaptureProxy
 from modelplane.capture.sink import Sink, SinkMetrics, write_file
-from tests.support.openai import CHUNKS, FakeServer
-
-CHAT = {"model": "m", "messages": [{"role": "user", "content": "Hi, I am bob@example.org, call +1 415 555 0100"}]}
-
-
-@asynccontextmanager
-async def started(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+from tests.support.http import serving
+from tests.support.openai import CHAT, CHUNKS, FakeServer
 
 
 class Rig:
@@ -58,7 +43,7 @@ class Rig:
 async def rig(tmp_path: Path, write: Callable[[Path, bytes], None] = write_file, upstream: str | None = None,
               chance: Callable[[], float] = lambda: 0.0, **settings: Any) -> AsyncIterator[Rig]:
     server = FakeServer()
-    async with started(server.app()) as direct:
+    async with serving(server.app()) as direct:
         config = CaptureConfig(server="chat", model_version=3, upstream=upstream or direct,
                                directory=str(tmp_path / "payloads"), **{"flush_seconds": 0.05, **settings})
         registry = CollectorRegistry()
@@ -68,7 +53,7 @@ async def rig(tmp_path: Path, write: Callable[[Path, bytes], None] = write_file,
         proxy = CaptureProxy(config, sink, registry, chance=chance)
         writer = asyncio.create_task(sink.run())
         try:
-            async with started(proxy.app()) as proxied:
+            async with serving(proxy.app()) as proxied:
                 yield Rig(server, direct, proxied, proxy, sink, registry)
         finally:
             writer.cancel()
@@ -205,7 +190,7 @@ async def test_a_failing_sink_is_counted_on_metrics_and_serving_goes_on(tmp_path
             status, _, _ = await exchange(r.proxied, "/v1/completions", {"prompt": "x"})
             assert status == 200
         await asyncio.sleep(0.2)
-        async with started(metrics_app(r.registry)) as metrics, aiohttp.ClientSession() as session, \
+        async with serving(metrics_app(r.registry)) as metrics, aiohttp.ClientSession() as session, \
                 session.get(metrics + "/metrics") as response:
             scraped = {(s.name, tuple(s.labels.values())): s.value
                        for family in text_string_to_metric_families(await response.text()) for s in family.samples}

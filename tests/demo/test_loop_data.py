@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo.scripts import DATA, LOADER, LOOP, TRAINER, Run, run, train
+from tests.support.loop_scripts import DATA, LOADER, LOOP, TRAINER, Run, run, train
 
 VERSIONS = ("v1", "v2", "v3")
 

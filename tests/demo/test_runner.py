@@ -15,8 +15,8 @@ from modelplane.api.dataset import DatasetSpec
 from modelplane.builders.job import run_children
 from modelplane.builders.workload import ARTIFACTS_PATH, Mount
 from modelplane.demo.runner import LOG_LIMIT, JobResult, JobSpecError, image_name, run_job
-from tests.demo.scripts import DATA, LOADER, TRAINER
 from tests.support.kube import DEV_CLUSTER, owner
+from tests.support.loop_scripts import DATA, LOADER, TRAINER
 
 REGISTRY = "us-central1-docker.pkg.dev/modelplane-dev/ml"
 PROGRAMS = {f"{REGISTRY}/loop-loader": [sys.executable, str(LOADER)],

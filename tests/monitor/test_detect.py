@@ -32,7 +32,7 @@ from modelplane.monitor.detect import (
 )
 from modelplane.monitor.features import Row, parse_reference
 from modelplane.monitor.report import DriftReport, Window
-from tests.monitor.traffic import END, START, customers, llm_records, llm_rows, reference_jsonl, rfc3339
+from tests.support.traffic import END, START, customers, llm_records, llm_rows, reference_jsonl, rfc3339
 
 SPAN = Window(start=rfc3339(START), end=rfc3339(END))
 CHURN = ["annual_contract", "monthly_fee", "support_calls", "tenure_years"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from modelplane.monitor.features import ReferenceError, oov_rate, parse_reference, traffic_rows
-from tests.monitor.traffic import START, record
+from tests.support.traffic import START, record
 
 CHURN_V2 = Path(__file__).resolve().parents[2] / "examples/loop/data/v2/train.csv"
 VOCABULARY = frozenset({"who", "wrote", "hamlet"})

@@ -11,7 +11,7 @@ import numpy as np
 
 from modelplane.capture.record import batch_path
 from modelplane.monitor.payloads import Batch, batches, first_time
-from tests.monitor.traffic import END, START, customers, rfc3339, tabular_records, write_batches
+from tests.support.traffic import END, START, customers, rfc3339, tabular_records, write_batches
 
 
 def times_of(found: list[Batch]) -> list[str]:

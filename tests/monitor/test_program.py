@@ -24,7 +24,7 @@ from modelplane.monitor.__main__ import main
 from modelplane.monitor.features import Row
 from modelplane.monitor.payloads import parse_time
 from modelplane.monitor.report import REPORT, DriftReport
-from tests.monitor.traffic import END, START, llm_records, reference_jsonl, rfc3339, tabular_records, write_batches
+from tests.support.traffic import END, START, llm_records, reference_jsonl, rfc3339, tabular_records, write_batches
 
 CHURN_V2 = Path(__file__).resolve().parents[2] / "examples/loop/data/v2/train.csv"
 FIRST_DAY = START - timedelta(days=7)  # version 3 went live a week before the window

@@ -26,10 +26,10 @@ from modelplane.reconcile.common import Outcome, RolloutState
 from modelplane.reconcile.idle import IdleObserved
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from modelplane.reconcile.notices import notices
-from tests.operator.test_status_schema import status_schema
+from tests.support.http import serving
 from tests.support.kube import DEV_CLUSTER, NAMESPACE, Operator, eventually, owner
 from tests.support.objects import create, obj_of
-from tests.support.pruning import pruned
+from tests.support.pruning import pruned, status_schema
 
 SPEC = NotebookSpec.model_validate({"idle": {"timeoutMinutes": 60, "warningMinutes": 10},
                                     "resources": {"gpu": {"type": "nvidia-l4"}}})
@@ -230,15 +230,6 @@ def kernel(state: str, last: str) -> dict[str, Any]:
     return {"id": "6f0c", "name": "python3", "last_activity": last, "execution_state": state, "connections": 1}
 
 
-async def served(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}"
-
-
 @pytest.mark.parametrize(("kernels", "terminals", "last", "busy"), [
     ([kernel("idle", "2026-11-24T10:30:00.000001Z")], [{"name": "1", "last_activity": "2026-11-24T10:45:00.5Z"}],
      "2026-11-24T10:45:00.500000Z", False),
@@ -251,16 +242,13 @@ async def test_the_sidecar_reports_kernels_and_terminals_not_api_polls(
         tmp_path: Path, kernels: list[dict[str, Any]], terminals: list[dict[str, Any]] | None, last: str,
         busy: bool) -> None:
     seen: list[str] = []
-    runner, base = await served(jupyter(kernels, terminals, seen))
     stop = threading.Event()
     now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-    try:
+    async with serving(jupyter(kernels, terminals, seen)) as base:
         polling = asyncio.create_task(asyncio.to_thread(sidecar.poll, base, TOKEN, tmp_path, stop, 0.05, lambda: now))
         await asyncio.sleep(0.3)
         stop.set()
         await polling
-    finally:
-        await runner.cleanup()
     written = ActivityReport.model_validate(json.loads((tmp_path / "jupyter.json").read_text()))
     assert written.last_activity == datetime.fromisoformat(last) and written.busy is busy
     assert written.reported_at == now and written.kernels == len(kernels)
@@ -270,15 +258,12 @@ async def test_the_sidecar_reports_kernels_and_terminals_not_api_polls(
 
 async def test_the_sidecar_writes_nothing_without_jupyters_answer(tmp_path: Path) -> None:
     seen: list[str] = []
-    runner, base = await served(jupyter([], [], seen))
     stop = threading.Event()
-    try:
+    async with serving(jupyter([], [], seen)) as base:
         polling = asyncio.create_task(asyncio.to_thread(sidecar.poll, base, "wrong", tmp_path, stop, 0.05))
         await asyncio.sleep(0.2)
         stop.set()
         await polling
-    finally:
-        await runner.cleanup()
     assert seen and not (tmp_path / "jupyter.json").exists()
 
 

@@ -5,9 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
-from modelplane.api.crd import CRDS_DIR
 from modelplane.api.kinds import KINDS
 from modelplane.api.model import MODEL
 from modelplane.api.modelserver import ModelServerSpec
@@ -17,7 +15,7 @@ from modelplane.reconcile.common import JobState, RefState, RolloutState
 from modelplane.reconcile.monitor import MonitorObserved
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from tests.support.kube import DEV_CLUSTER, owner
-from tests.support.pruning import pruned
+from tests.support.pruning import pruned, status_schema
 from tests.support.scenarios import (
     DATA_V1,
     DATA_V2,
@@ -30,11 +28,6 @@ from tests.support.scenarios import (
 
 KINDS_BY_PLURAL = {kind.plural: kind for kind in KINDS}
 MONITORED = ModelServerSpec.model_validate({"model": {"name": "clf"}, "logging": {}, "monitoring": {}})
-
-
-def status_schema(plural: str, part: str = "status") -> dict[str, Any]:
-    crd = yaml.safe_load((CRDS_DIR / f"{plural}.yaml").read_text())
-    return dict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][part])
 
 
 def statuses() -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+# A chat request with personal data in it, for redaction.
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "Hi, I am bob@example.org, call +1 415 555 0100"}]}
 CHUNKS = ["Hel", "lo, ", "wörld", "! ", "Mail me: ana@example.com"]  # a multi-byte character, an address
 
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
+from modelplane.api.crd import CRDS_DIR
+
 
 def prune(schema: dict[str, Any], value: Any, path: str = "") -> tuple[Any, list[str]]:
     """`value` as the API server stores it under `schema`, and the paths of the fields it dropped."""
@@ -38,3 +42,8 @@ def prune(schema: dict[str, Any], value: Any, path: str = "") -> tuple[Any, list
 def pruned(schema: dict[str, Any], value: Any) -> list[str]:
     """The paths of the fields in `value` that the API server would prune under `schema`."""
     return prune(schema, value)[1]
+
+
+def status_schema(plural: str, part: str = "status") -> dict[str, Any]:
+    crd = yaml.safe_load((CRDS_DIR / f"{plural}.yaml").read_text())
+    return dict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][part])
