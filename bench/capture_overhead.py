@@ -2,7 +2,7 @@
 
     python -m bench.capture_overhead [N=400] [CONCURRENCY=32] [ROUNDS=3]     (from the repository root)
 
-Three processes beside this one: the fake OpenAI-compatible server (tests/support/openai.py, streaming without
+Three processes beside this one: the fake OpenAI-compatible server (fakes/openai.py, streaming without
 pauses, so the figures are the proxy's and not the fake model's), and two capture proxies in front of it, as the pod
 runs them (`python -m modelplane.capture`): one recording every request (sample rate 1, the worst case) and one
 recording none (the bare hop). For plain and streamed chat completions, each round measures, target after target:
@@ -29,7 +29,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE = ("import sys; from aiohttp import web; from tests.support.openai import FakeServer; "
+FAKE = ("import sys; from aiohttp import web; from fakes.openai import FakeServer; "
         "web.run_app(FakeServer(pause=0).app(), host='127.0.0.1', port=int(sys.argv[1]), print=None, access_log=None)")
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "Write to ana@example.com about the invoice."}]}
 

@@ -30,12 +30,12 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
+from fakes.gcs import fake_gcs_in_memory
 from modelplane.api import GROUP, VERSION
 from modelplane.cluster import ClusterFacts
 from modelplane.operator.context import Context
 from modelplane.operator.kube import Kube
 from modelplane.storage import ArtifactStore, UploadSigner
-from tests.support.gcs import fake_gcs_in_memory
 
 NAMESPACE = "bench"
 DATASETS = f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/datasets"

@@ -15,9 +15,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2 import service_account
 
+from fakes.gcs import fake_gcs_in_memory
 from infra.offline import Plan, read_stack_values, run_program
 from tests.support.emulator import ApiServerEmulator
-from tests.support.gcs import fake_gcs_in_memory
 
 pytest_plugins = ["tests.support.kube"]  # the kmock/kopf fixtures, for the operator and the CLI tests
 

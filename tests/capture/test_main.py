@@ -14,8 +14,8 @@ from pathlib import Path
 
 import aiohttp
 
+from fakes.openai import CHAT, FakeServer
 from tests.support.http import serving
-from tests.support.openai import CHAT, FakeServer
 
 
 def free_port() -> int:

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from fakes.openai import CHUNKS, chunk
 from modelplane.api.modelserver import Redaction
 from modelplane.capture.config import CaptureConfig
 from modelplane.capture.redact import MAX_DEPTH, REDACTED, Redactor
 from modelplane.capture.sink import write_file
 from modelplane.capture.stream import StreamReassembler
-from tests.support.openai import CHUNKS, chunk
 
 STREAM = b"".join(chunk(p, "stop" if i == len(CHUNKS) - 1 else None) for i, p in enumerate(CHUNKS)) + \
     b'data: {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 5}}\n\ndata: [DONE]\n\n'

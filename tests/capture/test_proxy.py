@@ -18,13 +18,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from fakes.openai import CHAT, CHUNKS, FakeServer
 from modelplane.api.modelserver import Redaction
 from modelplane.capture.__main__ import metrics_app
 from modelplane.capture.config import CaptureConfig
 from modelplane.capture.proxy import HEALTH_PATH, CaptureProxy
 from modelplane.capture.sink import Sink, SinkMetrics, write_file
 from tests.support.http import serving
-from tests.support.openai import CHAT, CHUNKS, FakeServer
 
 
 class Rig:
