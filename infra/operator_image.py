@@ -26,6 +26,7 @@ of the platform's; no Kubernetes service account can act as it, so no tenant rea
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,17 @@ gcloud builds submit . --project "$PROJECT" --region "$REGION" --config "$CONFIG
 def build_context(root: Path = REPO_ROOT) -> list[Path]:
     """The files `gcloud builds submit` uploads: every file `.gcloudignore` does not exclude (gitignore rules)."""
     ignore = pathspec.GitIgnoreSpec.from_lines((root / ".gcloudignore").read_text().splitlines())
-    files = (p for p in root.rglob("*") if p.is_file() and not p.relative_to(root).parts[0].startswith("."))
-    return sorted(p for p in files if not ignore.match_file(p.relative_to(root).as_posix()))
+    found: list[Path] = []
+    for directory, dirs, files in os.walk(root):
+        here = Path(directory)
+        top = here == root
+        # An excluded directory is not entered: as in git, nothing below it can be re-included (and .venv, .git or
+        # a build output are never walked, which made every plan read tens of thousands of names).
+        dirs[:] = [d for d in dirs if not (top and d.startswith("."))
+                   and not ignore.match_file((here / d).relative_to(root).as_posix() + "/")]
+        found += [here / f for f in files if not (top and f.startswith("."))
+                  and not ignore.match_file((here / f).relative_to(root).as_posix())]
+    return sorted(found)
 
 
 def source_tag(root: Path = REPO_ROOT) -> str:

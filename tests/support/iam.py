@@ -6,7 +6,7 @@ Storage gives it: `resource.name`, `projects/_/buckets/<bucket>/objects/<object>
 `projects/_/buckets/<bucket>` for a listing, and `api.getAttribute("storage.googleapis.com/objectListPrefix", "")`,
 the prefix a listing asks for (per the Cloud Storage IAM conditions documentation). Not modelled: role contents
 beyond read/write (objectViewer reads; objectUser reads and writes), deny policies, and project-level grants
-(the plan has no project-level storage roles; tests/infra/test_program.py holds it to that).
+(the plan has no project-level storage roles; tests/plan/infra/test_program.py holds it to that).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Any
 import kubernetes_validate
 
 from tests.support.apiserver import schema_errors
-from tests.support.kube import KUBERNETES_VERSION
+from tests.support.facts import KUBERNETES_VERSION
 from tests.support.pruning import pruned
 
 API_VERSION = "jobset.x-k8s.io/v1alpha2"

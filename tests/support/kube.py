@@ -1,4 +1,4 @@
-"""Shared operator-test support: cluster facts like the dev stack's, owners, and kopf in-process against kmock."""
+"""kopf in-process against kmock's Kubernetes emulator: the fixtures of the emulator tests, and waiting helpers."""
 
 import asyncio
 import contextlib
@@ -18,48 +18,14 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from modelplane.api import GROUP, KINDS, VERSION
-from modelplane.cluster import ClusterFacts, GpuPool
-from modelplane.deploy import PlatformFacts, system, tenants
-from modelplane.meta import Owner
-from modelplane.names import BUILD_NAMESPACE, OPERATOR, SYSTEM_NAMESPACE
+from modelplane.deploy import system, tenants
+from modelplane.names import BUILD_NAMESPACE
 from modelplane.operator.context import Context
 from modelplane.operator.kube import USER_AGENT, Kube
 from modelplane.operator.metrics import Metrics
 from modelplane.storage import ArtifactStore, UploadSigner
 from tests.support import rbac
-
-KUBERNETES_VERSION = "1.34.0"  # the REGULAR channel's minor when this was written
-
-DEV_CLUSTER = ClusterFacts(
-    project="modelplane-dev",
-    bucket="modelplane-dev-artifacts",
-    registry="us-central1-docker.pkg.dev/modelplane-dev/modelplane-dev",
-    gpu_pools=(GpuPool("l4", "nvidia-l4", 1, spot=True), GpuPool("a100", "nvidia-tesla-a100", 1, spot=True)),
-    runtime_image="us-central1-docker.pkg.dev/modelplane-dev/modelplane-dev/modelplane-runtime:0.1.0-0123456789ab"
-                  "@sha256:" + "1" * 64,
-)
-
-
-NAMESPACE = "ml"  # the tenant namespace of the tests
-# The in-cluster half as a stack with that one tenant renders it (modelplane.deploy), for checks against it.
-DEV_PLATFORM = PlatformFacts(
-    project="p", region="us-central1", bucket=DEV_CLUSTER.bucket, registry=DEV_CLUSTER.registry,
-    operator_service_account="operator@p.iam.gserviceaccount.com",
-    builder_service_accounts={NAMESPACE: "builder@p.iam.gserviceaccount.com"}, gpu_pools=[], tenants=[NAMESPACE],
-    operator_image="registry/modelplane-operator:0.1.0", runtime_image=DEV_CLUSTER.runtime_image,
-    server_image=DEV_CLUSTER.server_image,
-    notebook_image=DEV_CLUSTER.notebook_image, builder_image=DEV_CLUSTER.builder_image)
-OPERATOR_USER = rbac.service_account(SYSTEM_NAMESPACE, OPERATOR)
-
-
-@pytest.fixture
-def cluster() -> ClusterFacts:
-    return DEV_CLUSTER
-
-
-def owner(kind: str, name: str, generation: int = 1, namespace: str = "ml") -> Owner:
-    return Owner(kind=kind, name=name, namespace=namespace, uid=f"uid-{kind.lower()}-{name}", generation=generation)
-
+from tests.support.facts import DEV_CLUSTER, DEV_PLATFORM, NAMESPACE, OPERATOR_USER
 
 # --- kopf in-process against kmock's Kubernetes emulator -------------------------------------------------------
 

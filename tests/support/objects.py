@@ -10,7 +10,8 @@ import yaml
 from google.cloud import storage
 
 from modelplane.api import GROUP, VERSION
-from tests.support.kube import NAMESPACE, eventually
+from tests.support.facts import NAMESPACE
+from tests.support.kube import eventually
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 UIDS = iter(range(1, 10_000))

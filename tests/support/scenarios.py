@@ -10,7 +10,7 @@ from modelplane.api.modelserver import ModelServerSpec
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import JobState, Outcome, RefState, RolloutState
 from modelplane.reconcile.server import ServerObserved, reconcile_server
-from tests.support.kube import DEV_CLUSTER, owner
+from tests.support.facts import DEV_CLUSTER, owner
 
 T0, T1, T2 = "2026-11-24T10:00:00+00:00", "2026-11-24T11:00:00+00:00", "2026-11-24T12:00:00+00:00"
 FEED = DatasetSpec.model_validate({"image": "loader:1", "params": {"source": "/feed"}})

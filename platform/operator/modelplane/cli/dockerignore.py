@@ -4,7 +4,7 @@ Ported from github.com/moby/patternmatcher at commit 5a6d8429a19bb6948a372ff19e8
 `ignorefile/ignorefile.go` (ReadAll: how the file is read) and `patternmatcher.go` (New, MatchesOrParentMatches,
 Pattern.compile and Pattern.match: how a path is matched), with the two pieces of Go's standard library they lean on:
 `filepath.Clean` and the syntax check of `filepath.Match` that New runs on every pattern. Upstream's test tables are
-ported in tests/cli/test_dockerignore.py.
+ported in tests/unit/cli/test_dockerignore.py.
 
 The rules, in short: a line starting with `#` is a comment; surrounding whitespace is trimmed; each pattern is
 cleaned (`./x` is `x`, `a/../b` is `b`, a trailing `/` goes) and loses one leading `/`; `*` and `?` never cross a

@@ -1,0 +1,144 @@
+"""The operator end to end, in-process against kmock's Kubernetes emulator and fake-gcs-server.
+
+The tests play the Job controller (they patch Job status through the API, so watch events flow) and write real
+objects into the bucket where a loader would have.
+"""
+
+from typing import Any
+
+import kmock
+from google.cloud import storage
+
+from modelplane.api import GROUP, VERSION
+from tests.support.facts import NAMESPACE
+from tests.support.kube import Operator, eventually
+from tests.support.objects import create, example, exists, finish_job, obj_of, ready, resource, write_artifacts
+
+
+async def test_model_import_runs_a_job_and_becomes_ready_with_artifacts(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket) -> None:
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-1"))
+    job = k8s.objects["batch/v1/jobs", NAMESPACE, "model-falcon-7b-1"]
+    assert job["metadata"]["ownerReferences"][0]["name"] == "falcon-7b"
+    assert job["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "modelplane"
+    assert exists(k8s, "v1/configmaps", "model-falcon-7b-1-params")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Loading")
+    assert obj_of(k8s, "Model", "falcon-7b")["status"]["observedGeneration"] == 1
+
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"config.json": 100, "model.safetensors": 4096})
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
+    status = obj_of(k8s, "Model", "falcon-7b")["status"]
+    assert ready(k8s, "Model", "falcon-7b")["reason"] == "Imported"
+    assert status["artifacts"] == {"url": f"gs://{bucket.name}/ml/models/falcon-7b/v1/",
+                                   "files": ["config.json", "model.safetensors"], "count": 2, "size": "4.1Ki",
+                                   "bytes": 4196}
+
+
+async def test_fine_tune_waits_for_its_inputs_by_watching_then_trains(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket) -> None:
+    await create(k8s, example("model-falcon-7b-squad.yaml"))
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "BaseModelNotFound")
+
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await create(k8s, example("dataset-squad.yaml", image="loader:1", build=None))
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "BaseModelNotReady")
+    assert not exists(k8s, "batch/v1/jobs", "model-falcon-7b-squad-1")
+
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "DatasetNotReady")
+    await finish_job(k8s, "dataset-squad-1")
+    # No poll: the Dataset turning Ready wakes the fine-tune through the watch.
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "Training")
+    pod = k8s.objects["batch/v1/jobs", NAMESPACE, "model-falcon-7b-squad-1"]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["basemodel"]["csi"]["readOnly"] is True
+    assert "only-dir=ml/models/falcon-7b/v1" in volumes["basemodel"]["csi"]["volumeAttributes"]["mountOptions"]
+    assert "only-dir=ml/datasets/squad/v1" in volumes["dataset"]["csi"]["volumeAttributes"]["mountOptions"]
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+
+    write_artifacts(bucket, "ml/models/falcon-7b-squad/v1/", {"adapter.bin": 2048})
+    await finish_job(k8s, "model-falcon-7b-squad-1")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b-squad")["reason"] == "Trained")
+
+
+async def test_failed_job_is_visible_and_not_retried(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-1"))
+    await finish_job(k8s, "model-falcon-7b-1", ok=False,
+                     message="Traceback ...\nOSError: tiiuae/falcon-7b is not a valid model identifier")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "JobFailed")
+    assert "is not a valid model identifier" in ready(k8s, "Model", "falcon-7b")["message"]
+    assert obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is False
+    assert len(k8s["post batch/v1/jobs"]) == 1
+
+
+async def test_spec_change_starts_a_new_generation(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-1"))
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
+    response = await k8s.patch(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/models/falcon-7b",
+                               json={"metadata": {"generation": 2}, "spec": {"params": {"name": "tiiuae/falcon-40b"}}})
+    assert response.status == 200
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-2"))
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["observedGeneration"] == 2)
+    assert ready(k8s, "Model", "falcon-7b")["reason"] == "Loading"
+
+
+async def test_gpu_type_the_cluster_lacks_is_refused(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    await create(k8s, example("model-falcon-7b.yaml", resources={"gpu": {"type": "nvidia-h100-80gb", "count": 1}}))
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "GPUNotOffered")
+    assert "offered GPU types: nvidia-l4, nvidia-tesla-a100" in ready(k8s, "Model", "falcon-7b")["message"]
+    assert len(k8s["post batch/v1/jobs"]) == 0
+
+
+async def test_invalid_object_gets_a_reason_not_a_crash(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    """kmock has no admission: an object the CRD would refuse reaches the operator and must not crash it."""
+    await create(k8s, example("model-falcon-7b.yaml", resources={"gpu": {"type": "nvidia-a10"}}))
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "InvalidSpec")
+    assert "spec.resources.gpu.type" in ready(k8s, "Model", "falcon-7b")["message"]
+
+
+async def test_restart_mid_run_creates_no_duplicate(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-1"))
+    await operator.restart()
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
+    # The resumed operator observed the running Job and created nothing.
+    assert [request.data["metadata"]["name"] for request in k8s["post batch/v1/jobs"]] == ["model-falcon-7b-1"]
+
+
+async def ready_with_data(k8s: kmock.KubernetesEmulator, bucket: storage.Bucket, **spec: Any) -> None:
+    await create(k8s, example("model-falcon-7b.yaml", **spec))
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"model.safetensors": 10})
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["ready"] is True)
+
+
+def blobs(bucket: storage.Bucket) -> list[str]:
+    return [blob.name for blob in bucket.client.list_blobs(bucket)]
+
+
+async def test_deleting_a_model_keeps_its_data_by_default(k8s: kmock.KubernetesEmulator, operator: Operator,
+                                                          bucket: storage.Bucket) -> None:
+    await ready_with_data(k8s, bucket)
+    assert "finalizers" not in obj_of(k8s, "Model", "falcon-7b")["metadata"]  # nothing to do on deletion
+    response = await k8s.delete(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/models/falcon-7b")
+    assert response.status == 200
+    await eventually(lambda: not exists(k8s, resource("Model"), "falcon-7b"))
+    assert blobs(bucket) == ["ml/models/falcon-7b/v1/lineage.json", "ml/models/falcon-7b/v1/model.safetensors"]
+
+
+async def test_on_delete_delete_removes_the_data(k8s: kmock.KubernetesEmulator, operator: Operator,
+                                                 bucket: storage.Bucket) -> None:
+    await ready_with_data(k8s, bucket, onDelete="Delete")
+    bucket.blob("ml/models/falcon-7b-other/v1/keep").upload_from_string(b"k")
+    finalizers = ["modelplane.dev/finalizer"]  # deletion waits for the data to go
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["metadata"]["finalizers"] == finalizers)
+    response = await k8s.delete(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/models/falcon-7b")
+    assert response.status == 200
+    await eventually(lambda: blobs(bucket) == ["ml/models/falcon-7b-other/v1/keep"])
+    await eventually(lambda: not exists(k8s, resource("Model"), "falcon-7b"))

@@ -1,0 +1,15 @@
+"""The stack's offline plans (the real Pulumi program against Pulumi's mocks), made once per stack per session."""
+
+from __future__ import annotations
+
+from infra.offline import Plan, read_stack_values, run_program
+
+STACKS = ("dev", "prod")
+_plans: dict[str, Plan] = {}
+
+
+def plan_for(stack: str) -> Plan:
+    """The plan of a checked-in stack file; the program runs once per stack per session."""
+    if stack not in _plans:
+        _plans[stack] = run_program(stack, read_stack_values(stack))
+    return _plans[stack]
