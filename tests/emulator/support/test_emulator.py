@@ -276,7 +276,7 @@ async def test_server_set_fields_cannot_be_patched(k8s: kmock.KubernetesEmulator
 
 @pytest.mark.xfail(strict=True, reason="emulator gap: a create keeps the uid the client sent (setdefault); "
                                        "upstream always generates it (rest.FillObjectMetaSystemFields). Note "
-                                       "tests/operator's create() relies on its own uids")
+                                       "tests/support/objects.py's create() relies on its own uids")
 async def test_create_ignores_a_client_uid(k8s: kmock.KubernetesEmulator) -> None:
     """API server: on create, uid and creationTimestamp are always set by the server."""
     body = model()
