@@ -23,11 +23,22 @@ from modelplane.api import GROUP, KINDS, VERSION
 JOB_SECONDS = 0.05
 
 
+def request_kind(method: str, path: str, watch: bool) -> str:
+    """`GET jobs`, `LIST pods`, `WATCH datasets`, `PATCH datasets/status`: what a request does to what."""
+    parts = [p for p in path.split("/") if p]
+    parts = parts[2:] if parts[:1] == ["api"] else parts[3:] if parts[:1] == ["apis"] else parts
+    if parts[:1] == ["namespaces"] and len(parts) > 2:
+        parts = parts[2:]
+    plural, rest = (parts[0], parts[1:]) if parts else (path, [])
+    verb = ("WATCH" if watch else "LIST") if method == "GET" and not rest else method
+    return f"{verb} {plural}" + (f"/{rest[1]}" if len(rest) > 1 else "")
+
+
 class BenchEmulator(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.ready_at: dict[str, float] = {}
-        self.requests_by_name: dict[str, int] = {}
+        self.by_kind: dict[str, int] = {}  # "GET jobs", "LIST pods", "PATCH datasets/status", ...
         self.total = 0
         self.session: aiohttp.ClientSession | None = None
         self.completing: set[asyncio.Future[None]] = set()
@@ -39,6 +50,8 @@ class BenchEmulator(kmock.KubernetesEmulator):
             self._requests.remove(request)
             self.total += 1
             path = str(request.url.path)
+            kind = request_kind(request.method.name, path, "watch" in request.params)
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
             if request.method.name == "POST" and path.endswith("/jobs") and isinstance(request.data, dict):
                 asyncio.get_running_loop().call_later(JOB_SECONDS, self._complete, request.data["metadata"])
             data = request.data if isinstance(request.data, dict) else {}
@@ -67,7 +80,7 @@ async def main(port: int) -> None:
                 kind=kind.kind, singular=kind.singular, namespaced=True, subresources={"status"},
                 verbs={"list", "watch", "get", "patch", "create", "delete"})
         k8s["get /_stats"] << (lambda: {
-            "ready_at": k8s.ready_at, "requests": k8s.total, "cpu_s": time.process_time(),
+            "ready_at": k8s.ready_at, "requests": k8s.total, "by_kind": k8s.by_kind, "cpu_s": time.process_time(),
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
         print("READY", flush=True)
         await asyncio.Event().wait()

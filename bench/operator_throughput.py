@@ -166,7 +166,8 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         await ready.wait()
         await asyncio.sleep(1.0)  # let the watches start
         async with http.get("/_stats") as response:
-            before = (await response.json())["requests"]
+            at_start = await response.json()
+        before = at_start["requests"]
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         async def nothing(_: int) -> None:
@@ -177,6 +178,10 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         # Own requests only: less the creations and the emulator's Job-controller patches.
         figures = report("operator", n, created, stats, stats["requests"] - before - 2 * n)
         figures["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        by_kind = {kind: (count - at_start["by_kind"].get(kind, 0)) / n for kind, count in stats["by_kind"].items()}
+        print("operator requests per object by kind (the creations and the Job controller's patches included): "
+              + ", ".join(f"{kind} {count:.2f}" for kind, count in sorted(by_kind.items(), key=lambda kv: -kv[1])
+                          if count >= 0.01))
         print(f"operator process peak RSS {figures['rss_mb']:.0f} MB (at start {rss_before:.0f} MB)")
         ignored.update(asyncio.all_tasks())
         stop.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import google.auth
 import kopf
@@ -39,6 +40,9 @@ class Context:
     # unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS.
     applied: dict[Key, dict[ChildKey, str]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The operator's Jobs as their watch last delivered them, (namespace, name) -> body: a sync reads a Job here
+    # rather than GET it (as controller-runtime's informer cache); one not seen yet is read from the API server.
+    jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue[Key](metrics=self.metrics)

@@ -148,6 +148,11 @@ async def _child_changed(type: str | None, body: kopf.Body, namespace: str | Non
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
 async def job_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo,
                       **_: Any) -> None:
+    jobs, key = context_of(memo).jobs, (namespace or "", body["metadata"]["name"])
+    if type == "DELETED":
+        jobs.pop(key, None)
+    else:
+        jobs[key] = dict(body)
     await _child_changed(type, body, namespace, labels, memo)
 
 

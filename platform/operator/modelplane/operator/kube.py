@@ -234,19 +234,22 @@ class Kube:
                    lambda: self.custom.patch_namespaced_custom_object(
                        GROUP, VERSION, namespace, kind.plural, name, body, _request_timeout=REQUEST_TIMEOUT))
 
-    def job(self, namespace: str, name: str) -> JobState | None:
+    def job(self, namespace: str, name: str, seen: dict[str, Any] | None = None,
+            count_disruptions: bool = True) -> JobState | None:
         """The Job's outcome, with the failed pod's termination message (its log tail) when it failed; while Kueue
-        holds it (suspended), why; while it runs, how many of its pods a disruption took."""
-        found = self._call(f"reading job {namespace}/{name}", lambda: self.batch.read_namespaced_job(
-            name, namespace, _request_timeout=REQUEST_TIMEOUT))
-        if found is None:
+        holds it (suspended), why; while it runs, how many of its pods a disruption took (for a run that counts its
+        resumes). `seen`: the Job as the watch last delivered it (context.Context.jobs), read instead of a GET."""
+        found = seen or self._call(f"reading job {namespace}/{name}", lambda: self.client.sanitize_for_serialization(
+            self.batch.read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT)))  # type: ignore[no-untyped-call]
+        if not found:
             return None
-        state = job_state(self.client.sanitize_for_serialization(found))  # type: ignore[no-untyped-call]
+        state = job_state(found)
         if state.failed:
             state = dataclasses.replace(state, message=self.termination_message(namespace, name) or state.message)
-        elif found.spec and found.spec.suspend and found.metadata and not state.succeeded:
-            state = dataclasses.replace(state, queued=self.workload_wait(namespace, str(found.metadata.uid)))
-        if not state.queued:
+        elif (found.get("spec") or {}).get("suspend") and not state.succeeded:
+            uid = str((found.get("metadata") or {}).get("uid"))
+            state = dataclasses.replace(state, queued=self.workload_wait(namespace, uid))
+        if count_disruptions and not state.queued:
             state = dataclasses.replace(state, disruptions=self.disruptions(namespace, name))
         return state
 

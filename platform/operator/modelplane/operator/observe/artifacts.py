@@ -31,7 +31,9 @@ def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, status: dict[s
     refs = {ref.field: ref_state(ctx, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     name = run_job_name(owner, status)
     gang = bool((status.get("run") or {}).get("nodes"))  # a multi-node run: a JobSet, whose Job makes the pods
-    job = ctx.kube.jobset(owner.namespace, name) if gang else ctx.kube.job(owner.namespace, name)
+    # A Model's run counts its resumes (pods a disruption took); a Dataset's load does not.
+    job = ctx.kube.jobset(owner.namespace, name) if gang else ctx.kube.job(
+        owner.namespace, name, ctx.jobs.get((owner.namespace, name)), count_disruptions=isinstance(spec, ModelSpec))
     refusal = ctx.kube.pod_refusal(owner.namespace, child_job(name) if gang else name) if job and job.podless \
         else ""
     observed = Observed(job=job, refs=refs, build=observe_build(ctx, owner, spec, status), pods_refused=refusal)
@@ -44,8 +46,10 @@ def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, status: dict[s
     if isinstance(spec, DatasetSpec):
         prefix = version_prefix(owner, (status.get("load") or {}).get("version", 1))
         manifest = ctx.store.manifest(prefix)
+        # Which versions Models use matters only when keepLast drops one: only then are they listed.
+        full = len(status.get("versions") or []) >= spec.keep_last
         return replace(observed, artifacts=ctx.store.summarize(prefix, manifest), manifest=manifest,
-                       in_use=dataset_versions_in_use(ctx, owner))
+                       in_use=dataset_versions_in_use(ctx, owner) if full else frozenset())
     assert isinstance(spec, ModelSpec)
     run = status.get("run") or {}
     data = refs.get("dataset")

@@ -41,7 +41,7 @@ def observe_build(ctx: Context, owner: Owner, spec: Workload, status: dict[str, 
     if build is None:
         return BuildObserved()
     namespace, name = ctx.cluster.build_namespace, build_job_name(owner, build)
-    job = ctx.kube.job(namespace, name)
+    job = ctx.kube.job(namespace, name, ctx.jobs.get((namespace, name)), count_disruptions=False)
     refusal = ctx.kube.pod_refusal(namespace, name) if job and job.podless else ""
     if build.upload is None:
         return BuildObserved(job=job, pods_refused=refusal)

@@ -49,7 +49,7 @@ def observe_monitor(ctx: Context, owner: Owner, spec: ModelServerSpec, status: d
     if run and (monitoring.get("lastReport") or {}).get("run") != run["number"] \
             and monitoring.get("failedRun") != run["number"]:
         name = monitor_job_name(owner, run["number"])
-        job = ctx.kube.job(owner.namespace, name)
+        job = ctx.kube.job(owner.namespace, name, ctx.jobs.get((owner.namespace, name)), count_disruptions=False)
         refusal = ctx.kube.pod_refusal(owner.namespace, name) if job and job.podless else ""
         if not (job and job.succeeded):
             return MonitorObserved(job=job, pods_refused=refusal)
