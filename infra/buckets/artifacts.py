@@ -10,7 +10,7 @@ import pulumi
 from pulumi_gcp import storage
 
 from infra.config import BucketSettings
-from modelplane.names import UPLOADS_ROOT
+from modelplane.layout import UPLOADS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ArtifactBucket(pulumi.ComponentResource):
             force_destroy=False,
             lifecycle_rules=[
                 {"action": {"type": "Delete"},
-                 "condition": {"age": s.uploads_expire_days, "matches_prefixes": [f"{UPLOADS_ROOT}/"]}},
+                 "condition": {"age": s.uploads_expire_days, "matches_prefixes": [UPLOADS_PREFIX]}},
                 {"action": {"type": "Delete"},
                  "condition": {"days_since_noncurrent_time": s.noncurrent_expire_days, "with_state": "ARCHIVED"}},
             ],

@@ -12,12 +12,11 @@ from typing import Any
 from infra.offline import Plan, run_program
 from infra.operator_image import IMAGE_NAMES, source_tag
 from modelplane.api.common import Build, GitSource
-from modelplane.builders.build import build_job, image_ref, upload_object
-from modelplane.builders.notebook import workspace_prefix
+from modelplane.builders.build import build_job, image_ref
 from modelplane.cluster import ClusterFacts
 from modelplane.images import DIGEST_PINNED
+from modelplane.layout import upload_object, uploads_prefix, workspace_prefix
 from modelplane.meta import Owner
-from modelplane.names import uploads_prefix
 from tests.support.admission import review, selects
 from tests.support.binauthz import admitted
 from tests.support.iam import listing_access, object_access

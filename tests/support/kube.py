@@ -18,8 +18,9 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from modelplane.api import GROUP, KINDS, VERSION
-from modelplane.cluster import ClusterFacts, GpuPool
+from modelplane.cluster import ClusterFacts
 from modelplane.deploy import PlatformFacts, system, tenants
+from modelplane.layout import GpuPool
 from modelplane.meta import Owner
 from modelplane.names import BUILD_NAMESPACE, OPERATOR, SYSTEM_NAMESPACE
 from modelplane.operator.context import Context
