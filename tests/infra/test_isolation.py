@@ -19,7 +19,7 @@ from modelplane.layout import upload_object, uploads_prefix, workspace_prefix
 from modelplane.meta import Owner
 from tests.support.admission import review, selects
 from tests.support.binauthz import admitted
-from tests.support.iam import listing_access, object_access
+from tests.support.iam import account, listing_access, object_access, workload
 
 MD5 = "0" * 32
 
@@ -30,16 +30,6 @@ def rendered(plan: Plan) -> list[dict[str, Any]]:
 
 def owner(tenant: str, kind: str = "Model", name: str = "m") -> Owner:
     return Owner(kind=kind, name=name, namespace=tenant, uid="u", generation=1)
-
-
-def workload(plan: Plan, tenant: str) -> str:
-    pool = plan.outputs["workloadPool"]
-    return (f"principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/{pool}"
-            f"/subject/ns/{tenant}/sa/modelplane-workload")
-
-
-def account(email: str) -> str:
-    return f"serviceAccount:{email}"
 
 
 def impersonators(plan: Plan) -> dict[str, set[str]]:
