@@ -1,4 +1,5 @@
-"""One bucket holds every artifact: `gs://<bucket>/<namespace>/<kind>s/<name>/...` plus `uploads/` for builds.
+"""One bucket holds every artifact: `gs://<bucket>/<namespace>/<kind>s/<name>/...` plus `uploads/` for builds
+(modelplane/layout.py).
 
 Deterministic paths mean a re-created cluster finds its data again, so the bucket outlives clusters: it is
 versioned, soft-deleted, never force-destroyed, and protected from `pulumi destroy` when deletion protection is on.

@@ -31,7 +31,6 @@ def node_taint(taint: Taint) -> container.NodePoolNodeConfigTaintArgsDict:
     return {"key": taint.key, "value": taint.value, "effect": "NO_SCHEDULE"}
 
 
-
 def gpu_node_config(pool: GpuPoolSettings, service_account: pulumi.Input[str]) -> container.NodePoolNodeConfigArgsDict:
     config: container.NodePoolNodeConfigArgsDict = {
         **hardened_node_config(service_account),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from modelplane.api.kinds import kind_for
 from modelplane.meta import Owner
@@ -122,15 +122,16 @@ class Taint:
 
     key: str
     value: str
+    EFFECT: ClassVar[str] = "NoSchedule"
 
     def on_node(self) -> dict[str, str]:
-        return {"key": self.key, "value": self.value, "effect": "NoSchedule"}
+        return {"key": self.key, "value": self.value, "effect": self.EFFECT}
 
     def toleration(self, any_value: bool = False) -> dict[str, str]:
         """`any_value`: whatever the value (GKE's GPU taint is the key's; its value is not ours to pin)."""
         if any_value:
-            return {"key": self.key, "operator": "Exists", "effect": "NoSchedule"}
-        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": "NoSchedule"}
+            return {"key": self.key, "operator": "Exists", "effect": self.EFFECT}
+        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.EFFECT}
 
 
 GPU_TAINT = Taint(GPU_RESOURCE, "present")
