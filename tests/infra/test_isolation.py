@@ -20,12 +20,9 @@ from modelplane.meta import Owner
 from tests.support.admission import review, selects
 from tests.support.binauthz import admitted
 from tests.support.iam import account, listing_access, object_access, workload
+from tests.support.plans import rendered
 
 MD5 = "0" * 32
-
-
-def rendered(plan: Plan) -> list[dict[str, Any]]:
-    return [o for group in plan.of_type("kubernetes:yaml/v2:ConfigGroup") for o in group.inputs["objs"]]
 
 
 def owner(tenant: str, kind: str = "Model", name: str = "m") -> Owner:

@@ -36,8 +36,9 @@ from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from tests.support.iam import account, object_access, prefix_access, workload
 from tests.support.kube import owner
+from tests.support.plans import rendered
 
-T0, T1, T2 = "2026-12-03T09:20:00Z", "2026-12-03T10:00:05Z", "2026-12-03T11:00:00Z"
+T0, T1 = "2026-12-03T09:20:00Z", "2026-12-03T10:00:05Z"
 FILES = [{"name": "train.csv", "size": 10, "md5": "a"}]
 MD5 = "0123456789abcdef0123456789abcdef"
 
@@ -98,7 +99,7 @@ class Uses:
         Kubernetes service account is annotated with, as the stack renders it."""
         if (namespace, service_account) == (self.tenant, WORKLOAD_KSA):
             return self.workload
-        (annotated,) = [o["metadata"]["annotations"][GKE_SA_ANNOTATION] for o in _rendered(self.plan)
+        (annotated,) = [o["metadata"]["annotations"][GKE_SA_ANNOTATION] for o in rendered(self.plan)
                         if o["kind"] == "ServiceAccount" and o["metadata"].get("namespace") == namespace
                         and o["metadata"]["name"] == service_account]
         return account(annotated)
@@ -106,10 +107,6 @@ class Uses:
     def url(self, member: str, url: str, write: bool, what: str) -> str:
         self.found.append(Use(member, prefix_of_url(url), write, what))
         return url
-
-
-def _rendered(plan: Plan) -> list[dict[str, Any]]:
-    return [o for group in plan.of_type("kubernetes:yaml/v2:ConfigGroup") for o in group.inputs["objs"]]
 
 
 def _pod_specs(value: Any) -> Iterator[dict[str, Any]]:
@@ -126,7 +123,7 @@ def _pod_specs(value: Any) -> Iterator[dict[str, Any]]:
 
 
 def _cluster(plan: Plan) -> ClusterFacts:
-    (config,) = [o for o in _rendered(plan) if o["kind"] == "ConfigMap" and o["metadata"]["name"] ==
+    (config,) = [o for o in rendered(plan) if o["kind"] == "ConfigMap" and o["metadata"]["name"] ==
                  "modelplane-operator"]
     return ClusterFacts.from_env(config["data"])
 
