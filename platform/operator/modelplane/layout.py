@@ -112,7 +112,6 @@ GPU_RESOURCE = "nvidia.com/gpu"  # the GPUs a pod asks for, and the key of the t
 SANDBOX_RUNTIME_CLASS = "gvisor"
 BUILD_POOL = "builds"
 BUILD_POOL_LABEL = "modelplane.dev/build-pool"
-BUILD_POOL_TAINT_KEY = "modelplane.dev/builds"
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ class Taint:
 
 GPU_TAINT = Taint(GPU_RESOURCE, "present")
 SPOT_TAINT = Taint("cloud.google.com/gke-spot", "true")
-BUILD_TAINT = Taint(BUILD_POOL_TAINT_KEY, BUILD_POOL)
+BUILD_TAINT = Taint("modelplane.dev/builds", BUILD_POOL)
 
 
 @dataclass(frozen=True)
