@@ -19,17 +19,16 @@ from typing import Any
 
 from infra.config import parse_stack_config
 from infra.offline import Plan, read_stack_values
-from modelplane.api.common import Build
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
 from modelplane.api.modelserver import ModelServerSpec
 from modelplane.api.notebook import NotebookSpec
-from modelplane.builders.build import build_job
 from modelplane.builders.workload import FUSE_DRIVER
 from modelplane.cluster import ClusterFacts
 from modelplane.layout import object_root, upload_object
 from modelplane.names import GKE_SA_ANNOTATION, WORKLOAD_KSA
 from modelplane.reconcile.artifacts import Observed, reconcile
+from modelplane.reconcile.build import BuildObserved
 from modelplane.reconcile.common import JobState, Outcome, RefState, prefix_of_url
 from modelplane.reconcile.monitor import MonitorObserved, reconcile_monitoring
 from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
@@ -188,10 +187,12 @@ def tenant_uses(plan: Plan, tenant: str) -> Uses:
         uses.url(member, shown["workspace"], True, "Notebook status.workspace")
         uses.url(member, shown["activity"], True, "Notebook status.activity")
 
-    # A build from an uploaded context: the builder's pod reads it (the CLI puts it with a URL the operator signs).
+    # A build from an uploaded context, once stored: the builder's pod reads it (the CLI puts it with a URL the
+    # operator signs).
     built = owner("Model", "built", namespace=tenant)
-    build = Build.model_validate({"upload": {"md5": MD5, "requestID": "r"}})
-    uses.child("build", build_job(built, build, "image", cluster))
+    built_spec = ModelSpec.model_validate({"build": {"upload": {"md5": MD5, "requestID": "r"}}})
+    uses.outcome("build", reconcile(built, built_spec, {"buildUpload": {"requestID": "r"}}, cluster,
+                                    Observed(build=BuildObserved(stored=True)), T0))
     assert any(use.path == upload_object(built, MD5) for use in uses.found), "the build read no upload"
 
     # Each object's root, deleted with it (`onDelete: Delete`).
