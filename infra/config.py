@@ -43,7 +43,8 @@ from modelplane.images import (
     NOTEBOOK_IMAGE,
     SERVER_IMAGE,
 )
-from modelplane.names import BUCKET_ROOTS, BUILD_NAMESPACE, BUILD_POOL, SYSTEM_NAMESPACE
+from modelplane.layout import BUCKET_ROOTS, BUILD_POOL, SYSTEM_POOL, GpuPool
+from modelplane.names import BUILD_NAMESPACE, SYSTEM_NAMESPACE
 
 NAMESPACE = "modelplane"  # the Pulumi project name: config keys are `modelplane:<key>`
 PULUMI_NAMESPACE = "pulumi"  # Pulumi's own settings (`pulumi:tags`, ...): the engine's to read, not ours to refuse
@@ -54,7 +55,7 @@ DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
 BINARY_AUTHORIZATION_MODES = ("enforce", "dryrun", "off")
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", SYSTEM_NAMESPACE, BUILD_NAMESPACE,
                        "gmp-system", "gmp-public", "gke-managed-system")
-RESERVED_POOL_NAMES = ("system", BUILD_POOL)  # the CPU pools' names: a GPU pool cannot take them
+RESERVED_POOL_NAMES = (SYSTEM_POOL, BUILD_POOL)  # the CPU pools' names: a GPU pool cannot take them
 # GKE's queued provisioning (Dynamic Workload Scheduler) for the GPUs it serves that way and this stack offers:
 # cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest (A100, H100; L4 and T4 are easy to get anyway).
 QUEUED_PROVISIONING_GPUS = ("nvidia-tesla-a100", "nvidia-a100-80gb", "nvidia-h100-80gb")
@@ -285,7 +286,9 @@ class BuildPool(CpuPool):
     disk_size_gb: CpuDiskSize = 200
 
 
-class GpuPool(_Autoscaled):
+class GpuPoolSettings(_Autoscaled):
+    """A GPU pool as the stack file sets it: how to build it. What the operator needs of it is `facts`."""
+
     name: GpuPoolName = Field(description="a short pool name such as l4 or a100")
     gpu_type: Annotated[Str, one_of(GPU_TYPES)] = Field(description=f"use one of {', '.join(GPU_TYPES)}")
     spot: Bool = True
@@ -300,6 +303,12 @@ class GpuPool(_Autoscaled):
     # Nodes only through GKE's queued provisioning (Dynamic Workload Scheduler): Kueue asks for all of a Job's nodes
     # at once with a ProvisioningRequest and admits the Job when they exist (infra/queueing.py).
     queued_provisioning: Bool = False
+
+    @property
+    def facts(self) -> GpuPool:
+        """The pool as the operator places work on it: what the stack writes of it (outputs, the operator's
+        ConfigMap), and whose taints the node pool and its Kueue flavor carry."""
+        return GpuPool(name=self.name, gpu_type=self.gpu_type, gpus_per_node=self.gpus_per_node, spot=self.spot)
 
     @field_validator("gpus_per_node")
     @classmethod
@@ -517,7 +526,7 @@ class StackConfig(_Section):
     network: NetworkRanges
     system_pool: SystemPool
     build_pool: BuildPool
-    gpu_pools: tuple[GpuPool, ...]
+    gpu_pools: tuple[GpuPoolSettings, ...]
     buckets: BucketSettings
     registry: RegistrySettings
     tenants: tuple[Tenant, ...]
@@ -581,7 +590,7 @@ class StackConfig(_Section):
 
     @field_validator("gpu_pools")
     @classmethod
-    def _unique_pool_names(cls, pools: tuple[GpuPool, ...]) -> tuple[GpuPool, ...]:
+    def _unique_pool_names(cls, pools: tuple[GpuPoolSettings, ...]) -> tuple[GpuPoolSettings, ...]:
         names = [pool.name for pool in pools]
         for name in sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"pool name {name!r} is used twice; node pool names must be unique")

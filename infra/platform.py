@@ -34,7 +34,8 @@ def platform_facts(config: StackConfig, outputs: Mapping[str, Any]) -> PlatformF
     return PlatformFacts(
         project=config.project, region=config.region, bucket=outputs["bucket"], registry=outputs["registry"],
         operator_service_account=outputs["operatorServiceAccount"],
-        builder_service_accounts=outputs["builderServiceAccounts"], gpu_pools=outputs["gpuPools"],
+        builder_service_accounts=outputs["builderServiceAccounts"],
+        gpu_pools=tuple(pool.facts for pool in config.gpu_pools),
         tenants=config.tenant_names, tenant_members={t.name: t.members for t in config.tenants},
         operator_image=outputs["operatorImage"], runtime_image=outputs["runtimeImage"],
         server_image=config.images.server,
@@ -57,8 +58,7 @@ class Platform(pulumi.ComponentResource):
             "gke", kubeconfig=args.outputs["kubeconfig"], enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.node_pools))
         needed = {key: args.outputs[key] for key in ("bucket", "registry", "operatorServiceAccount",
-                                                     "builderServiceAccounts", "gpuPools", "operatorImage",
-                                                     "runtimeImage")}
+                                                     "builderServiceAccounts", "operatorImage", "runtimeImage")}
         facts = pulumi.Output.all(**needed).apply(partial(platform_facts, args.config))
         with_provider = pulumi.ResourceOptions(parent=self, provider=self.provider)
         crd_group = ConfigGroup("crds", objs=crds(), opts=with_provider)

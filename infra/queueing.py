@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.config import GpuPool, StackConfig
+from infra.config import GpuPoolSettings, StackConfig
 from infra.gke.catalogue import machine_shape
 from modelplane.deploy import PART_OF, TENANT_LABEL
+from modelplane.layout import GPU_RESOURCE, NODE_POOL_LABEL
 from modelplane.names import cluster_queue, local_queue
 
 KUEUE_VERSION = "v0.19.2"  # the current release (kubernetes-sigs/kueue site/hugo.toml); serves and stores v1beta2
@@ -43,11 +44,7 @@ JOBSET_VERSION = "v0.12.0"  # the release whose API the operator writes (tests/s
 JOBSET_MANIFESTS = f"https://github.com/kubernetes-sigs/jobset/releases/download/{JOBSET_VERSION}/manifests.yaml"
 JOBSET_IMAGE = f"registry.k8s.io/jobset/jobset:{JOBSET_VERSION}"
 
-GPU, CPU, MEMORY, DISK = "nvidia.com/gpu", "cpu", "memory", "ephemeral-storage"
-NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
-# The taints infra/gke/node_pools.py puts on GPU nodes, as Kubernetes writes them.
-GPU_TAINT = {"key": GPU, "value": "present", "effect": "NoSchedule"}
-SPOT_TAINT = {"key": "cloud.google.com/gke-spot", "value": "true", "effect": "NoSchedule"}
+GPU, CPU, MEMORY, DISK = GPU_RESOURCE, "cpu", "memory", "ephemeral-storage"
 CPU_FLAVOR = "modelplane-cpu-nodes"
 # Queued provisioning (GKE's Dynamic Workload Scheduler) through Kueue's built-in ProvisioningRequest admission check.
 QUEUED_PROVISIONING = "modelplane-queued-provisioning"
@@ -75,7 +72,7 @@ def _gigabytes(amount: float) -> str:
     return f"{int(amount)}G" if float(amount).is_integer() else f"{round(amount * 1000)}M"
 
 
-def pool_quota(pool: GpuPool, config: StackConfig) -> dict[str, str]:
+def pool_quota(pool: GpuPoolSettings, config: StackConfig) -> dict[str, str]:
     """The pool's nominal quota, each resource as a Kubernetes quantity: as configured, else the pool at maxNodes."""
     vcpus, memory = machine_shape(pool.machine_type)
     set_ = config.queueing.pools.get(pool.name)
@@ -99,13 +96,13 @@ def _resource_group(quotas: dict[str, dict[str, str]], borrowing: dict[str, str]
         for flavor, quota in quotas.items()]}
 
 
-def _pools_in_order(config: StackConfig, gpu_type: str) -> list[GpuPool]:
+def _pools_in_order(config: StackConfig, gpu_type: str) -> list[GpuPoolSettings]:
     """A GPU type's pools, on-demand (queued provisioning last among them) before spot, then as configured."""
     pools = [pool for pool in config.gpu_pools if pool.gpu_type == gpu_type]
     return sorted(pools, key=lambda pool: (pool.spot, pool.queued_provisioning))
 
 
-def _checks(pools: list[GpuPool]) -> dict[str, Any]:
+def _checks(pools: list[GpuPoolSettings]) -> dict[str, Any]:
     queued = [flavor_name(pool.name) for pool in pools if pool.queued_provisioning]
     if not queued:
         return {}
@@ -124,7 +121,7 @@ def flavors(config: StackConfig) -> list[dict[str, Any]]:
     return [_object("ResourceFlavor", CPU_FLAVOR, {}), *(
         _object("ResourceFlavor", flavor_name(pool.name), {
             "nodeLabels": {NODE_POOL_LABEL: pool.name},
-            "nodeTaints": [GPU_TAINT, SPOT_TAINT] if pool.spot else [GPU_TAINT]})
+            "nodeTaints": [taint.on_node() for taint in pool.facts.taints]})
         for pool in config.gpu_pools)]
 
 

@@ -28,13 +28,8 @@ from infra.operator_image import PlatformImages, PlatformImagesArgs, by_digest
 from infra.queueing import JOBSET_IMAGE, KUEUE_IMAGE
 from infra.registry import Registry, RegistryArgs
 from modelplane.images import CLOUD_SDK_IMAGE, DIGEST_PINNED
-from modelplane.names import (
-    WORKLOAD_KSA,
-    notebooks_prefix,
-    tenant_prefix,
-    tenant_repository,
-    uploads_prefix,
-)
+from modelplane.layout import notebooks_prefix, tenant_prefix, uploads_prefix
+from modelplane.names import WORKLOAD_KSA, tenant_repository
 
 APIS = ("compute.googleapis.com", "container.googleapis.com", "storage.googleapis.com",
         "artifactregistry.googleapis.com", "iam.googleapis.com", "iamcredentials.googleapis.com",
@@ -161,8 +156,7 @@ class Infra(pulumi.ComponentResource):
             "operatorServiceAccount": accounts.operator.email,
             "releaseServiceAccount": accounts.release.email,
             "builderServiceAccounts": {tenant: account.email for tenant, account in accounts.builders.items()},
-            "gpuPools": [{"name": p.name, "gpuType": p.gpu_type, "gpusPerNode": p.gpus_per_node, "spot": p.spot,
-                          "machineType": p.machine_type} for p in c.gpu_pools],
+            "gpuPools": [pool.facts.to_wire() for pool in c.gpu_pools],  # as the operator reads them
             "tenants": list(c.tenant_names),
         }
         self.node_pools = [pools.system, pools.builds, *pools.gpu.values()]

@@ -1,4 +1,5 @@
-"""One bucket holds every artifact: `gs://<bucket>/<namespace>/<kind>s/<name>/...` plus `uploads/` for builds.
+"""One bucket holds every artifact: `gs://<bucket>/<namespace>/<kind>s/<name>/...` plus `uploads/` for builds
+(modelplane/layout.py).
 
 Deterministic paths mean a re-created cluster finds its data again, so the bucket outlives clusters: it is
 versioned, soft-deleted, never force-destroyed, and protected from `pulumi destroy` when deletion protection is on.
@@ -10,7 +11,7 @@ import pulumi
 from pulumi_gcp import storage
 
 from infra.config import BucketSettings
-from modelplane.names import UPLOADS_ROOT
+from modelplane.layout import UPLOADS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class ArtifactBucket(pulumi.ComponentResource):
             force_destroy=False,
             lifecycle_rules=[
                 {"action": {"type": "Delete"},
-                 "condition": {"age": s.uploads_expire_days, "matches_prefixes": [f"{UPLOADS_ROOT}/"]}},
+                 "condition": {"age": s.uploads_expire_days, "matches_prefixes": [UPLOADS_PREFIX]}},
                 {"action": {"type": "Delete"},
                  "condition": {"days_since_noncurrent_time": s.noncurrent_expire_days, "with_state": "ARCHIVED"}},
             ],

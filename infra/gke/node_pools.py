@@ -21,18 +21,17 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import container
 
-from infra.config import CpuPool, GpuPool, StackConfig
+from infra.config import CpuPool, GpuPoolSettings, StackConfig
 from infra.gke.cluster import hardened_node_config
-from modelplane.names import BUILD_POOL, BUILD_POOL_LABEL, BUILD_POOL_TAINT_KEY
-
-POOL_LABEL = "modelplane.dev/gpu-pool"
-Taint = container.NodePoolNodeConfigTaintArgsDict
-GPU_TAINT: Taint = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
-SPOT_TAINT: Taint = {"key": "cloud.google.com/gke-spot", "value": "true", "effect": "NO_SCHEDULE"}
-BUILD_TAINT: Taint = {"key": BUILD_POOL_TAINT_KEY, "value": BUILD_POOL, "effect": "NO_SCHEDULE"}
+from modelplane.layout import BUILD_POOL, BUILD_POOL_LABEL, BUILD_TAINT, GPU_POOL_LABEL, SYSTEM_POOL, Taint
 
 
-def gpu_node_config(pool: GpuPool, service_account: pulumi.Input[str]) -> container.NodePoolNodeConfigArgsDict:
+def node_taint(taint: Taint) -> container.NodePoolNodeConfigTaintArgsDict:
+    """A taint as GKE's node pool API spells it (the node shows `NoSchedule`)."""
+    return {"key": taint.key, "value": taint.value, "effect": "NO_SCHEDULE"}
+
+
+def gpu_node_config(pool: GpuPoolSettings, service_account: pulumi.Input[str]) -> container.NodePoolNodeConfigArgsDict:
     config: container.NodePoolNodeConfigArgsDict = {
         **hardened_node_config(service_account),
         "machine_type": pool.machine_type,
@@ -45,8 +44,8 @@ def gpu_node_config(pool: GpuPool, service_account: pulumi.Input[str]) -> contai
             "count": pool.gpus_per_node,
             "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
         }],
-        "taints": [GPU_TAINT, SPOT_TAINT] if pool.spot else [GPU_TAINT],
-        "labels": {POOL_LABEL: pool.name},
+        "taints": [node_taint(taint) for taint in pool.facts.taints],
+        "labels": {GPU_POOL_LABEL: pool.name},
         "gcfs_config": {"enabled": True},  # image streaming: multi-GB training images start in seconds
         "gvnic": {"enabled": True},
         "kubelet_config": {"insecure_kubelet_readonly_port_enabled": "FALSE"},
@@ -97,11 +96,11 @@ class NodePools(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.system = cpu_pool("system", c.system_pool, 1, "BALANCED")
+        self.system = cpu_pool(SYSTEM_POOL, c.system_pool, 1, "BALANCED")
         # ANY: a build starts in whichever zone has capacity; from zero, a node exists only while builds run.
         self.builds = cpu_pool(BUILD_POOL, c.build_pool, 0, "ANY", {
             "sandbox_config": {"sandbox_type": "gvisor"}, "labels": {BUILD_POOL_LABEL: BUILD_POOL},
-            "taints": [BUILD_TAINT]})
+            "taints": [node_taint(BUILD_TAINT)]})
         self.gpu = {
             pool.name: container.NodePool(
                 f"{name}-{pool.name}",

@@ -1,7 +1,8 @@
 """The facts most tests share: cluster facts like the dev stack's, its in-cluster half with one tenant, owners."""
 
-from modelplane.cluster import ClusterFacts, GpuPool
+from modelplane.cluster import ClusterFacts
 from modelplane.deploy import PlatformFacts
+from modelplane.layout import GpuPool
 from modelplane.meta import Owner
 from modelplane.names import OPERATOR, SYSTEM_NAMESPACE
 from tests.support import rbac

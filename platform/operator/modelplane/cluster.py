@@ -8,27 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from modelplane.images import BUILDER_IMAGE, NOTEBOOK_IMAGE, SERVER_IMAGE
+from modelplane.layout import GpuPool
 from modelplane.names import BUILD_NAMESPACE, WORKLOAD_KSA
-
-
-@dataclass(frozen=True)
-class GpuPool:
-    name: str
-    gpu_type: str
-    gpus_per_node: int
-    spot: bool
-
-    @classmethod
-    def from_wire(cls, pool: Mapping[str, Any]) -> GpuPool:
-        """A pool as the stack's outputs and the ConfigMap carry it (`{name, gpuType, gpusPerNode, spot}`)."""
-        return cls(name=pool["name"], gpu_type=pool["gpuType"], gpus_per_node=int(pool.get("gpusPerNode", 1)),
-                   spot=bool(pool.get("spot", False)))
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"name": self.name, "gpuType": self.gpu_type, "gpusPerNode": self.gpus_per_node, "spot": self.spot}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from modelplane.api import GROUP
 from modelplane.api.crd import CRDS_DIR
 from modelplane.builders.server import PORT as SERVER_PORT
 from modelplane.builders.server import SERVER_LABEL
-from modelplane.cluster import ClusterFacts, GpuPool
+from modelplane.cluster import ClusterFacts
+from modelplane.layout import NODE_POOL_LABEL, SYSTEM_POOL, GpuPool
 from modelplane.names import (
     BUILD_NAMESPACE,
     CAPTURE_METRICS_PORT,
@@ -56,7 +57,7 @@ class PlatformFacts:
     registry: str
     operator_service_account: str
     builder_service_accounts: Mapping[str, str]  # tenant -> the Google service account its builds run as
-    gpu_pools: Sequence[dict[str, Any]]
+    gpu_pools: Sequence[GpuPool]
     tenants: Sequence[str]
     operator_image: str
     runtime_image: str  # the capture sidecar's and the monitor's, the one platform image tenant pods may run
@@ -114,7 +115,7 @@ def user_roles() -> list[dict[str, Any]]:
 def cluster_facts(facts: PlatformFacts) -> ClusterFacts:
     """What the operator will know of its cluster (modelplane/cluster.py), from the stack's facts."""
     return ClusterFacts(project=facts.project, bucket=facts.bucket, registry=facts.registry,
-                        gpu_pools=tuple(map(GpuPool.from_wire, facts.gpu_pools)),
+                        gpu_pools=tuple(facts.gpu_pools),
                         server_image=facts.server_image, notebook_image=facts.notebook_image,
                         builder_image=facts.builder_image, runtime_image=facts.runtime_image)
 
@@ -153,7 +154,7 @@ def operator_deployment(facts: PlatformFacts) -> dict[str, Any]:
                     "serviceAccountName": OPERATOR,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
-                    "nodeSelector": {"cloud.google.com/gke-nodepool": "system"},
+                    "nodeSelector": {NODE_POOL_LABEL: SYSTEM_POOL},
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {}}],
                 },

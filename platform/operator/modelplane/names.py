@@ -7,39 +7,13 @@ BUILD_NAMESPACE = "modelplane-builds"
 OPERATOR = "modelplane-operator"  # the operator's Deployment, ServiceAccount and ConfigMap
 WORKLOAD_KSA = "modelplane-workload"  # tenant pods: direct Workload Identity Federation on their bucket prefix
 GKE_SA_ANNOTATION = "iam.gke.io/gcp-service-account"
-
-# The build node pool: GKE Sandbox (gVisor) nodes that run image builds and nothing else. GKE itself taints sandbox
-# nodes (sandbox.gke.io/runtime=gvisor) and its `gvisor` RuntimeClass tolerates that; this label and taint keep
-# other sandboxed pods off the build nodes and builds on them.
-SANDBOX_RUNTIME_CLASS = "gvisor"
-BUILD_POOL = "builds"
-BUILD_POOL_LABEL = "modelplane.dev/build-pool"
-BUILD_POOL_TAINT_KEY = "modelplane.dev/builds"
+# Where things are in the bucket and on which nodes: modelplane/layout.py.
 
 
 def builder_ksa(tenant: str) -> str:
     """The Kubernetes service account, in BUILD_NAMESPACE, that a tenant's builds run as (one per tenant, so that
     each tenant can later get a Google service account of its own)."""
     return f"builder-{tenant}"
-
-
-# The artifacts bucket's layout. Each tenant owns `<tenant>/`; build contexts are uploaded under
-# `uploads/<tenant>/`, which only that tenant's builder reads. A tenant may not be named after a top-level folder.
-UPLOADS_ROOT = "uploads"
-BUCKET_ROOTS = (UPLOADS_ROOT,)
-
-
-def tenant_prefix(tenant: str) -> str:
-    return f"{tenant}/"
-
-
-def uploads_prefix(tenant: str) -> str:
-    return f"{UPLOADS_ROOT}/{tenant}/"
-
-
-def notebooks_prefix(tenant: str) -> str:
-    """Where the tenant's notebook workspaces live: what its members' `kubectl notebook` sync reads and writes."""
-    return f"{tenant}/notebooks/"
 
 
 def tenant_repository(platform_repository: str, tenant: str) -> str:

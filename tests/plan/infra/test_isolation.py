@@ -12,35 +12,21 @@ from typing import Any
 from infra.offline import Plan, run_program
 from infra.operator_image import IMAGE_NAMES, source_tag
 from modelplane.api.common import Build, GitSource
-from modelplane.builders.build import build_job, image_ref, upload_object
-from modelplane.builders.notebook import workspace_prefix
+from modelplane.builders.build import build_job, image_ref
 from modelplane.cluster import ClusterFacts
 from modelplane.images import DIGEST_PINNED
+from modelplane.layout import upload_object, uploads_prefix, workspace_prefix
 from modelplane.meta import Owner
-from modelplane.names import uploads_prefix
 from tests.support.admission import review, selects
 from tests.support.binauthz import admitted
-from tests.support.iam import listing_access, object_access
+from tests.support.iam import account, listing_access, object_access, workload
+from tests.support.plans import rendered
 
 MD5 = "0" * 32
 
 
-def rendered(plan: Plan) -> list[dict[str, Any]]:
-    return [o for group in plan.of_type("kubernetes:yaml/v2:ConfigGroup") for o in group.inputs["objs"]]
-
-
 def owner(tenant: str, kind: str = "Model", name: str = "m") -> Owner:
     return Owner(kind=kind, name=name, namespace=tenant, uid="u", generation=1)
-
-
-def workload(plan: Plan, tenant: str) -> str:
-    pool = plan.outputs["workloadPool"]
-    return (f"principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/{pool}"
-            f"/subject/ns/{tenant}/sa/modelplane-workload")
-
-
-def account(email: str) -> str:
-    return f"serviceAccount:{email}"
 
 
 def impersonators(plan: Plan) -> dict[str, set[str]]:

@@ -205,9 +205,12 @@ def test_the_operator_reads_back_the_facts_the_stack_writes(stack_plan: Plan) ->
     (config,) = objects(stack_plan, "system", "ConfigMap")
     facts = ClusterFacts.from_env(config["data"])
     outputs = stack_plan.outputs
-    project = read_stack_values(stack_plan.stack)["modelplane:project"]
-    assert (facts.project, facts.bucket, facts.registry) == (project, outputs["bucket"], outputs["registry"])
+    values = read_stack_values(stack_plan.stack)
+    assert (facts.project, facts.bucket, facts.registry) == (
+        values["modelplane:project"], outputs["bucket"], outputs["registry"])
+    # The pools as the stack file declares them (defaults as documented); the stack's output is their wire form.
     assert [(p.name, p.gpu_type, p.gpus_per_node, p.spot) for p in facts.gpu_pools] == [
-        (p["name"], p["gpuType"], p["gpusPerNode"], p["spot"]) for p in outputs["gpuPools"]]
+        (p["name"], p["gpuType"], p.get("gpusPerNode", 1), p.get("spot", True)) for p in values["modelplane:gpuPools"]]
+    assert [pool.to_wire() for pool in facts.gpu_pools] == outputs["gpuPools"]
     assert facts.to_env().items() <= config["data"].items()
     assert set(config["data"]) - set(facts.to_env()) == {"MODELPLANE_NAMESPACES", "GOOGLE_CLOUD_PROJECT"}

@@ -21,12 +21,9 @@ from tests.support import podmonitoring
 from tests.support.facts import DEV_CLUSTER, owner
 from tests.support.netpol import Pod, ingress_allowed, namespace_labels, selects
 from tests.support.objects import EXAMPLES
+from tests.support.plans import rendered
 
 COLLECTOR = Pod("gmp-system", {"app": "managed-prometheus-collector", "app.kubernetes.io/name": "collector"})
-
-
-def rendered(plan: Plan) -> list[dict[str, Any]]:
-    return [o for group in plan.of_type("kubernetes:yaml/v2:ConfigGroup") for o in group.inputs["objs"]]
 
 
 def of_kind(plan: Plan, kind: str, namespace: str) -> list[dict[str, Any]]:

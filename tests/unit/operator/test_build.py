@@ -7,9 +7,10 @@ import kubernetes_validate
 
 from modelplane.api.common import Build
 from modelplane.api.model import ModelSpec
-from modelplane.builders.build import BUILD_DEADLINE, build_job_name, image_ref, source_key, upload_object
+from modelplane.builders.build import BUILD_DEADLINE, build_job_name, image_ref, source_key
+from modelplane.layout import BUILD_POOL_LABEL, upload_object
 from modelplane.meta import KIND_LABEL, NAME_LABEL, NAMESPACE_LABEL
-from modelplane.names import BUILD_NAMESPACE, BUILD_POOL_LABEL
+from modelplane.names import BUILD_NAMESPACE
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.build import BuildObserved, SignedUpload, build_stage, needs_signing
 from modelplane.reconcile.common import JobState

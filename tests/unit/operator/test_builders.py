@@ -11,7 +11,8 @@ from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
 from modelplane.builders.job import BACKOFF_LIMIT, run_children
 from modelplane.builders.workload import Mount, gpu_problem, param_env, user_env
-from modelplane.cluster import ClusterFacts, GpuPool
+from modelplane.cluster import ClusterFacts
+from modelplane.layout import GpuPool
 from modelplane.meta import child_name
 from tests.support.facts import DEV_CLUSTER, KUBERNETES_VERSION, owner
 

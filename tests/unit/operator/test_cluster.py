@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from modelplane.cluster import ClusterFacts, GpuPool
+from modelplane.cluster import ClusterFacts
+from modelplane.layout import GpuPool
 
 
 def test_facts_from_the_stack_outputs() -> None:

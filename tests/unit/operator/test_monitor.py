@@ -7,11 +7,11 @@ from typing import Any
 
 from modelplane.api.model import Retrain
 from modelplane.api.modelserver import ModelServerSpec
+from modelplane.layout import monitor_run_prefix, payloads_prefix, tenant_prefix
 from modelplane.monitor.report import DriftReport
-from modelplane.names import tenant_prefix
 from modelplane.reconcile.artifacts import DriftSignal, Observed, reconcile
 from modelplane.reconcile.common import JobState, RefState
-from modelplane.reconcile.monitor import MonitorObserved, payloads_prefix, reconcile_monitoring, run_prefix
+from modelplane.reconcile.monitor import MonitorObserved, reconcile_monitoring
 from modelplane.reconcile.server import ServerObserved, reconcile_server
 from tests.support.facts import DEV_CLUSTER, NAMESPACE, owner
 from tests.support.scenarios import DATA_V1, T0, T2, TRAINER, run
@@ -97,7 +97,7 @@ def test_a_report_becomes_status_and_a_drift_is_kept_as_the_last_drift() -> None
     assert (report["run"], report["drift"], report["samples"], report["outlierRate"]) == (1, True, 800, 0.01)
     assert report["features"] == [{"name": "support_calls", "statistic": 0.41, "pValue": 4e-9, "psi": 0.9,
                                    "drift": True}]
-    assert report["url"] == f"gs://{DEV_CLUSTER.bucket}/{run_prefix(SERVER, 1)}report.json"
+    assert report["url"] == f"gs://{DEV_CLUSTER.bucket}/{monitor_run_prefix(SERVER, 1)}report.json"
     assert done.status["message"] == REPORT.message and done.requeue_after == 58 * 60
 
     # The next run starts at the next hour: a clean window replaces the last report, the last drift stays.
@@ -138,7 +138,7 @@ def test_nothing_served_yet_is_no_run() -> None:
 
 def test_what_the_monitor_reads_and_writes_lies_in_the_tenant_prefix() -> None:
     """The tenant's identity may use `<tenant>/` only (infra/iam): the proxy's writes and the run's output too."""
-    for prefix in (payloads_prefix(SERVER), run_prefix(SERVER, 1)):
+    for prefix in (payloads_prefix(SERVER), monitor_run_prefix(SERVER, 1)):
         assert prefix.startswith(tenant_prefix(NAMESPACE)) and prefix.endswith("/")
 
 

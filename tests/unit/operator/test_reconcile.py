@@ -7,7 +7,8 @@ import pytest
 from modelplane.api.common import Artifacts
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
-from modelplane.reconcile.artifacts import Observed, reconcile, version_prefix
+from modelplane.layout import version_prefix
+from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import JobState, Outcome, RefState
 from tests.support.facts import DEV_CLUSTER, owner
 

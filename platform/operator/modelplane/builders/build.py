@@ -39,20 +39,12 @@ import re
 from typing import Any
 
 from modelplane.api.common import Build
-from modelplane.api.kinds import kind_for
 from modelplane.builders.job import BACKOFF_LIMIT, TTL_AFTER_FINISHED
 from modelplane.cluster import ClusterFacts
 from modelplane.images import CLOUD_SDK_IMAGE
+from modelplane.layout import BUILD_POOL, BUILD_POOL_LABEL, BUILD_TAINT, SANDBOX_RUNTIME_CLASS, upload_object
 from modelplane.meta import Owner, foreign_child_name, foreign_labels, foreign_metadata
-from modelplane.names import (
-    BUILD_POOL,
-    BUILD_POOL_LABEL,
-    BUILD_POOL_TAINT_KEY,
-    SANDBOX_RUNTIME_CLASS,
-    builder_ksa,
-    tenant_repository,
-    uploads_prefix,
-)
+from modelplane.names import builder_ksa, tenant_repository
 
 BUILDER_UID = 1000  # the rootless BuildKit image's user
 # A build that cannot start (no node, an image that cannot be pulled) or hangs must end, and say why, in bounded
@@ -67,10 +59,6 @@ def source_key(build: Build) -> str:
     """A short digest of where the image comes from: a new ref or a new upload is a new build."""
     return hashlib.sha256(json.dumps(build.model_dump(by_alias=True, exclude={"upload": {"request_id"}}),
                                      sort_keys=True).encode()).hexdigest()[:12]
-
-
-def upload_object(owner: Owner, md5: str) -> str:
-    return f"{uploads_prefix(owner.namespace)}{kind_for(owner.kind).plural}/{owner.name}/{md5}.tar.gz"
 
 
 def image_ref(cluster: ClusterFacts, owner: Owner, build: Build) -> str:
@@ -127,8 +115,7 @@ def build_job(owner: Owner, build: Build, image: str, cluster: ClusterFacts) -> 
         "automountServiceAccountToken": False,  # Workload Identity needs no Kubernetes token; the API is no concern
         "runtimeClassName": SANDBOX_RUNTIME_CLASS,
         "nodeSelector": {BUILD_POOL_LABEL: BUILD_POOL},
-        "tolerations": [{"key": BUILD_POOL_TAINT_KEY, "operator": "Equal", "value": BUILD_POOL,
-                         "effect": "NoSchedule"}],
+        "tolerations": [BUILD_TAINT.toleration()],
         "restartPolicy": "Never",
         "securityContext": {"runAsNonRoot": True, "runAsUser": BUILDER_UID, "runAsGroup": BUILDER_UID,
                             "fsGroup": BUILDER_UID, "seccompProfile": {"type": "RuntimeDefault"}},

@@ -18,6 +18,7 @@ from modelplane.builders.workload import (
     pod_template,
 )
 from modelplane.cluster import ClusterFacts
+from modelplane.layout import activity_prefix, workspace_prefix
 from modelplane.meta import Owner, child_name, labels, metadata
 
 PORT = 8888
@@ -30,16 +31,6 @@ ACTIVITY_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi", "ephemeral-st
 
 def token_secret_name(owner: Owner) -> str:
     return child_name(owner, "token")
-
-
-def workspace_prefix(owner: Owner) -> str:
-    return f"{owner.namespace}/notebooks/{owner.name}/workspace/"
-
-
-def activity_prefix(owner: Owner) -> str:
-    """The sidecar's reports and the sync's heartbeat: beside the workspace, not in it (the sync would carry them),
-    and under the tenant's notebooks prefix, where both the tenant's workload identity and its members may write."""
-    return f"{owner.namespace}/notebooks/{owner.name}/activity/"
 
 
 def token_env(owner: Owner) -> dict[str, Any]:

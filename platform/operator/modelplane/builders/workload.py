@@ -26,6 +26,7 @@ from typing import Any
 
 from modelplane.api.common import SECRET_REF, Workload, quantity, quantity_value
 from modelplane.cluster import ClusterFacts
+from modelplane.layout import ACCELERATOR_LABEL, GPU_RESOURCE, GPU_TAINT, SPOT_TAINT
 
 WORKLOAD_CONTAINER = "main"  # the container that runs the user's image (beside the platform's sidecars)
 CONTENT = "/content"
@@ -37,10 +38,8 @@ PARAMS_PATH = f"{CONTENT}/params.json"
 PARAMS_KEY = "params.json"
 USER_ID = 1000
 FUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
-ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
-GPU_RESOURCE = "nvidia.com/gpu"
-SPOT_TOLERATION = {"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
-GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+SPOT_TOLERATION = SPOT_TAINT.toleration()
+GPU_TOLERATION = GPU_TAINT.toleration(any_value=True)
 CACHE_SHARE = Decimal("0.5")  # of the pod's ephemeral storage, for the inputs' file cache (file_cache_mib)
 _SECRET = re.compile(SECRET_REF)
 

@@ -1,6 +1,6 @@
 """What the capture proxy writes and the monitor reads: one JSON object per request, in gzip JSON-lines batches.
 
-The layout under a ModelServer's payload prefix (`<namespace>/modelservers/<server>/payloads/`, mounted read-write
+The layout under a ModelServer's payload prefix (layout.payloads_prefix, mounted read-write
 into the proxy at /content/payloads and read-only into the monitor):
 
     version=<model version>/date=<YYYY-MM-DD>/part-<HHMMSS>-<8 hex>.jsonl.gz
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
-PAYLOADS = "payloads/"  # under the ModelServer's object root
 BATCH_SUFFIX = ".jsonl.gz"
 
 

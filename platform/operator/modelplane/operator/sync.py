@@ -19,13 +19,11 @@ from modelplane.api.kinds import kind_for
 from modelplane.api.reasons import Reason
 from modelplane.api.resource import Kind
 from modelplane.builders.workload import params_problem
+from modelplane.layout import object_root
 from modelplane.meta import Owner
 from modelplane.operator.context import Context, Key
 from modelplane.operator.controllers import CONTROLLERS
 from modelplane.operator.kube import RefusedError, TransientError
-from modelplane.reconcile.artifacts import (
-    object_root,
-)
 from modelplane.reconcile.common import (
     READY,
     Outcome,

@@ -21,7 +21,6 @@ from typing import Any
 
 from modelplane.api.common import Artifacts, Workload
 from modelplane.api.dataset import DatasetSpec
-from modelplane.api.kinds import kind_for
 from modelplane.api.model import MAX_VERSIONS, ModelSpec
 from modelplane.api.modelversion import MODEL_VERSION
 from modelplane.api.reasons import TERMINAL, Reason
@@ -30,6 +29,7 @@ from modelplane.builders.jobset import MAX_JOBSET_NAME, run_jobset
 from modelplane.builders.workload import ARTIFACTS_PATH, CHECKPOINTS_PATH, MODEL_PATH, Mount
 from modelplane.cluster import ClusterFacts
 from modelplane.conditions import find
+from modelplane.layout import checkpoints_prefix, manifest_object, version_prefix
 from modelplane.meta import MAX_NAME, Owner, child_name, metadata
 from modelplane.reconcile.build import BuildObserved, begin
 from modelplane.reconcile.common import (
@@ -72,27 +72,6 @@ class Observed:
     pinned: Artifacts | None = None  # the listing of spec.champion's version, when the user pins another one
     in_use: frozenset[int] = frozenset()  # a Dataset's versions that a ModelVersion was trained on: kept
     drift: DriftSignal | None = None  # the newest drift a server of a retraining Model reported
-
-
-def version_prefix(owner: Owner, version: int) -> str:
-    """`<namespace>/<plural>/<name>/v<N>/`: readable, deterministic, immutable once written."""
-    return f"{object_root(owner)}v{version}/"
-
-
-def object_root(owner: Owner) -> str:
-    """Everything the object ever wrote (what `onDelete: Delete` removes)."""
-    return f"{owner.namespace}/{kind_for(owner.kind).plural}/{owner.name}/"
-
-
-def checkpoints_prefix(owner: Owner, version: int) -> str:
-    """A training run's checkpoints, beside (not inside) its version: they are not the model, and go once it is
-    recorded."""
-    return f"{object_root(owner)}checkpoints/v{version}/"
-
-
-def manifest_object(owner: Owner, version: int) -> str:
-    """A Dataset version's manifest, beside (not inside) the version's prefix."""
-    return f"{object_root(owner)}v{version}.manifest.json"
 
 
 def source(spec: Workload) -> str:

@@ -22,11 +22,10 @@ from modelplane.api.dataset import DATASET
 from modelplane.api.modelserver import ModelServerSpec, Monitoring
 from modelplane.builders.job import run_children
 from modelplane.builders.workload import ARTIFACTS_PATH, CONTENT, DATA_PATH, Mount
-from modelplane.capture.record import PAYLOADS
 from modelplane.cluster import ClusterFacts
+from modelplane.layout import monitor_run_prefix, payloads_prefix, version_prefix
 from modelplane.meta import Owner, child_name
 from modelplane.monitor.report import REPORT, DriftReport
-from modelplane.reconcile.artifacts import object_root, version_prefix
 from modelplane.reconcile.common import JobState
 from modelplane.reconcile.schedule import next_fire, schedule_problem
 
@@ -48,15 +47,6 @@ class MonitorOutcome:
     children: list[dict[str, Any]] = field(default_factory=list)
     status: dict[str, Any] | None = None  # status.monitoring (None: monitoring is off)
     requeue_after: float | None = None  # when the next run is due
-
-
-def payloads_prefix(owner: Owner) -> str:
-    """Where the capture proxy writes the server's traffic: mounted read-write into the proxy, read-only here."""
-    return f"{object_root(owner)}{PAYLOADS}"
-
-
-def run_prefix(owner: Owner, number: int) -> str:
-    return f"{object_root(owner)}monitor/run-{number}/"
 
 
 def run_job_name(owner: Owner, number: int) -> str:
@@ -113,7 +103,7 @@ def reconcile_monitoring(owner: Owner, spec: ModelServerSpec, status: dict[str, 
                 state["failedRun"] = run["number"]
                 return say(f"monitor run {run['number']} wrote no readable {REPORT}: {observed.report_problem}",
                            _until_due(monitoring, run["started"], now))
-            url = f"gs://{cluster.bucket}/{run_prefix(owner, run['number'])}{REPORT}"
+            url = f"gs://{cluster.bucket}/{monitor_run_prefix(owner, run['number'])}{REPORT}"
             summary = _summary(run["number"], observed.report, url, now)
             state["lastReport"] = summary
             if summary["drift"]:
@@ -149,7 +139,7 @@ def reconcile_monitoring(owner: Owner, spec: ModelServerSpec, status: dict[str, 
                             "MODELPLANE_REFERENCE": described},
                        resources=monitoring.resources)
     data = Owner(DATASET.kind, dataset, owner.namespace, "", 0)
-    mounts = [Mount("artifacts", run_prefix(owner, number), ARTIFACTS_PATH, read_only=False),
+    mounts = [Mount("artifacts", monitor_run_prefix(owner, number), ARTIFACTS_PATH, read_only=False),
               Mount("payloads", payloads_prefix(owner), PAYLOADS_PATH, read_only=True),
               Mount("data", version_prefix(data, data_version), DATA_PATH, read_only=True)]
     children = run_children(owner, program, cluster.runtime_image, cluster, mounts, run_job_name(owner, number),

@@ -8,14 +8,9 @@ from typing import Any
 
 from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION, NotebookSpec
 from modelplane.api.reasons import Reason
-from modelplane.builders.notebook import (
-    PORT,
-    activity_prefix,
-    notebook_children,
-    token_secret_name,
-    workspace_prefix,
-)
+from modelplane.builders.notebook import PORT, notebook_children, token_secret_name
 from modelplane.cluster import ClusterFacts
+from modelplane.layout import activity_prefix, workspace_prefix
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
 from modelplane.reconcile.common import (

@@ -18,6 +18,7 @@ from modelplane.api.modelserver import ModelServerSpec
 from modelplane.api.reasons import Reason
 from modelplane.builders.server import server_children, service_url
 from modelplane.cluster import ClusterFacts
+from modelplane.layout import payloads_prefix
 from modelplane.meta import Owner
 from modelplane.reconcile.build import BuildObserved, begin
 from modelplane.reconcile.common import (
@@ -30,7 +31,7 @@ from modelplane.reconcile.common import (
     startup_fields,
     startup_poll,
 )
-from modelplane.reconcile.monitor import MonitorObserved, payloads_prefix, reconcile_monitoring
+from modelplane.reconcile.monitor import MonitorObserved, reconcile_monitoring
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from modelplane.api.model import MODEL, ModelSpec
 from modelplane.api.modelserver import MODEL_SERVER
 from modelplane.api.modelversion import MODEL_VERSION
 from modelplane.builders.jobset import child_job
+from modelplane.layout import manifest_object, version_prefix
 from modelplane.meta import Owner
 from modelplane.operator.context import Context
 from modelplane.operator.observe.common import observe_build, ref_state
@@ -20,9 +21,7 @@ from modelplane.reconcile.artifacts import (
     METRICS,
     DriftSignal,
     Observed,
-    manifest_object,
     run_job_name,
-    version_prefix,
 )
 from modelplane.reconcile.inputs import references
 

@@ -12,8 +12,9 @@ from typing import Any
 from modelplane.api.common import TIME_FORMAT, Workload
 from modelplane.api.dataset import DATASET
 from modelplane.api.kinds import kind_for
-from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name, upload_object
+from modelplane.builders.build import UPLOAD_CONTENT_TYPE, build_job_name
 from modelplane.builders.workload import WORKLOAD_CONTAINER
+from modelplane.layout import upload_object
 from modelplane.meta import Owner
 from modelplane.operator.context import Context
 from modelplane.operator.startup import startup

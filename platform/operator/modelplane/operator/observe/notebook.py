@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from modelplane.activity.report import JUPYTER_REPORT, SYNC_HEARTBEAT, ActivityReport, SyncHeartbeat
 from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION, NOTEBOOK, NotebookSpec
-from modelplane.builders.notebook import NOTEBOOK_LABEL, activity_prefix
+from modelplane.builders.notebook import NOTEBOOK_LABEL
+from modelplane.layout import activity_prefix
 from modelplane.meta import Owner
 from modelplane.operator.context import Context
 from modelplane.operator.observe.common import observe_build, observe_startup, ref_state

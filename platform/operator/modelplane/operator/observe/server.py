@@ -11,6 +11,7 @@ from modelplane.api.model import MODEL
 from modelplane.api.modelserver import ModelServerSpec
 from modelplane.api.modelversion import MODEL_VERSION
 from modelplane.builders.server import SERVER_LABEL
+from modelplane.layout import monitor_run_prefix
 from modelplane.meta import Owner
 from modelplane.monitor.report import REPORT, DriftReport
 from modelplane.operator.context import Context
@@ -18,7 +19,7 @@ from modelplane.operator.observe.common import observe_build, observe_startup, r
 from modelplane.reconcile.common import (
     RefState,
 )
-from modelplane.reconcile.monitor import MonitorObserved, run_prefix
+from modelplane.reconcile.monitor import MonitorObserved
 from modelplane.reconcile.monitor import run_job_name as monitor_job_name
 from modelplane.reconcile.server import ServerObserved
 
@@ -53,7 +54,7 @@ def observe_monitor(ctx: Context, owner: Owner, spec: ModelServerSpec, status: d
         refusal = ctx.kube.pod_refusal(owner.namespace, name) if job and job.podless else ""
         if not (job and job.succeeded):
             return MonitorObserved(job=job, pods_refused=refusal)
-        found = ctx.store.read_json(run_prefix(owner, run["number"]) + REPORT)
+        found = ctx.store.read_json(monitor_run_prefix(owner, run["number"]) + REPORT)
         if found is None:
             return MonitorObserved(job=job, report_problem="the file is missing or is not JSON")
         try:
