@@ -162,28 +162,29 @@ def window_rates(flag: Flagger, rng: np.random.Generator, windows: int) -> list[
     return [float(flags[at:at + 200].mean()) for at in range(0, 200 * windows, 200)]
 
 
+def unshifted_rates(settings: OutlierSettings, seeds: range, windows: int) -> list[float]:
+    """Per seed, a detector fitted on a reference of 240 customers, then the rates of `windows` unshifted windows."""
+    rates = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        flag = fit_outliers(matrix(customers(rng, 240), CHURN), settings)
+        assert flag is not None
+        rates += window_rates(flag, rng, windows)
+    return rates
+
+
 def test_unshifted_windows_stay_under_max_rate_with_an_isolation_forest() -> None:
     """Ten references of 240 customers, twenty windows each: the conformal threshold puts about a quarter of maxRate
     of unshifted records over it, so a window passes maxRate (5%) only by a rare cluster of chance."""
     settings = OutlierSettings()
-    rates = []
-    for seed in range(10):
-        rng = np.random.default_rng(3000 + seed)
-        flag = fit_outliers(matrix(customers(rng, 240), CHURN), settings)
-        assert flag is not None
-        rates += window_rates(flag, rng, 20)
+    rates = unshifted_rates(settings, seeds=range(3000, 3010), windows=20)
     assert sum(rate > settings.max_rate for rate in rates) <= 2, sorted(rates)[-5:]
     assert np.mean(rates) <= settings.max_rate * RECORD_SHARE, np.mean(rates)
 
 
 def test_unshifted_windows_stay_under_max_rate_with_robust_z() -> None:
     settings = OutlierSettings(method="robustZ")
-    rates = []
-    for seed in range(100):
-        rng = np.random.default_rng(4000 + seed)
-        flag = fit_outliers(matrix(customers(rng, 240), CHURN), settings)
-        assert flag is not None
-        rates += window_rates(flag, rng, 1)
+    rates = unshifted_rates(settings, seeds=range(4000, 4100), windows=1)
     assert sum(rate > settings.max_rate for rate in rates) <= 1, sorted(rates)[-5:]
 
 
