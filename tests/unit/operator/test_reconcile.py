@@ -1,5 +1,6 @@
 """The reconciler of Datasets and Models, branch by branch: pure data in, children and status out."""
 
+import json
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ from modelplane.api.common import Artifacts
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
 from modelplane.layout import version_prefix
+from modelplane.operator.kube import job_seen, job_state
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import JobState, Outcome, RefState
 from tests.support.facts import DEV_CLUSTER, owner
@@ -142,3 +144,22 @@ def test_a_run_held_back_by_quota_says_so() -> None:
     outcome = reconcile(owner("Model", "m"), FINE_TUNE, started("Model", "m", FINE_TUNE), DEV_CLUSTER,
                         Observed(job=JobState(), refs=READY_REFS, pods_refused="exceeded quota: modelplane-gpus"), NOW)
     assert ready_of(outcome)["reason"] == "QuotaExceeded" and "modelplane-gpus" in ready_of(outcome)["message"]
+
+
+@pytest.mark.parametrize("status", [
+    {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+    {"failed": 3, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                  "message": "Job has reached the specified backoff limit"}]},
+    {"active": 1},
+], ids=["complete", "failed", "running"])
+def test_what_the_watch_keeps_of_a_job_reads_as_the_job_itself(status: dict[str, Any]) -> None:
+    """The operator keeps a slim copy of each Job from its watch events (kube.job_seen) and reads it instead of a
+    GET: it must give the same outcome, keep what else Kube.job reads, and drop the pod template."""
+    (job,) = [c for c in reconcile(owner("Dataset", "squad"), LOADER, {}, DEV_CLUSTER, Observed(), NOW).children
+              if c["kind"] == "Job"]
+    job = {**job, "metadata": {**job["metadata"], "uid": "u-1"}, "spec": {**job["spec"], "suspend": True},
+           "status": status}
+    kept = job_seen(job)
+    assert job_state(kept) == job_state(job)
+    assert kept["metadata"]["uid"] == "u-1" and kept["spec"]["suspend"] is True
+    assert "template" not in kept["spec"] and len(json.dumps(kept)) * 4 < len(json.dumps(job))

@@ -24,7 +24,7 @@ from modelplane.api.common import GROUP, VERSION
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL
 from modelplane.operator.context import Context, context_of
 from modelplane.operator.controllers import CONTROLLERS, Controller
-from modelplane.operator.kube import JOBSET_GROUP, JOBSET_VERSION, RefusedError, TransientError
+from modelplane.operator.kube import JOBSET_GROUP, JOBSET_VERSION, RefusedError, TransientError, job_seen
 from modelplane.operator.metrics import Metrics
 from modelplane.operator.sync import sync
 
@@ -152,7 +152,7 @@ async def job_changed(type: str | None, body: kopf.Body, namespace: str | None, 
     if type == "DELETED":
         jobs.pop(key, None)
     else:
-        jobs[key] = dict(body)
+        jobs[key] = job_seen(dict(body))
     await _child_changed(type, body, namespace, labels, memo)
 
 

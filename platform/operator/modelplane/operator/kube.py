@@ -164,6 +164,13 @@ def job_state(job: dict[str, Any]) -> JobState:
                     message=why)
 
 
+def job_seen(job: dict[str, Any]) -> dict[str, Any]:
+    """What `Kube.job` reads of a Job, kept from its watch events (context.Context.jobs): its status, whether it is
+    suspended, its uid. Not its pod template, which would be most of the memory per object, for nothing."""
+    return {"metadata": {"uid": (job.get("metadata") or {}).get("uid")},
+            "spec": {"suspend": (job.get("spec") or {}).get("suspend")}, "status": dict(job.get("status") or {})}
+
+
 def jobset_state(jobset: dict[str, Any]) -> JobState:
     """A JobSet's outcome as a run's JobState (jobset_types.go, JobSetStatus): its `Completed` and `Failed`
     conditions; `active` counts its Jobs with a pod running or pending (replicatedJobsStatus); a restart that did not
