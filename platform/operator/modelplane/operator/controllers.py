@@ -18,12 +18,8 @@ from modelplane.operator.context import Context
 from modelplane.operator.observe.artifacts import observe_artifacts, retrains_on_drift
 from modelplane.operator.observe.notebook import observe_notebook
 from modelplane.operator.observe.server import observe_server
-from modelplane.reconcile.artifacts import (
-    reconcile,
-)
-from modelplane.reconcile.common import (
-    Outcome,
-)
+from modelplane.reconcile.artifacts import reconcile
+from modelplane.reconcile.common import Outcome
 from modelplane.reconcile.inputs import references
 from modelplane.reconcile.notebook import reconcile_notebook
 from modelplane.reconcile.server import reconcile_server

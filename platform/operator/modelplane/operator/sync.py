@@ -24,11 +24,7 @@ from modelplane.meta import Owner
 from modelplane.operator.context import Context, Key
 from modelplane.operator.controllers import CONTROLLERS
 from modelplane.operator.kube import RefusedError, TransientError
-from modelplane.reconcile.common import (
-    READY,
-    Outcome,
-    failed_status,
-)
+from modelplane.reconcile.common import READY, Outcome, failed_status
 from modelplane.reconcile.notices import notices
 
 UPLOAD_POLL_SECONDS = 3.0  # GCS has no watch: an object awaiting its upload looks again this often

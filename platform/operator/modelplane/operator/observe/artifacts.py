@@ -17,12 +17,7 @@ from modelplane.layout import manifest_object, version_prefix
 from modelplane.meta import Owner
 from modelplane.operator.context import Context
 from modelplane.operator.observe.common import observe_build, ref_state
-from modelplane.reconcile.artifacts import (
-    METRICS,
-    DriftSignal,
-    Observed,
-    run_job_name,
-)
+from modelplane.reconcile.artifacts import METRICS, DriftSignal, Observed, run_job_name
 from modelplane.reconcile.inputs import references
 
 

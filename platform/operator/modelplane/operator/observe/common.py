@@ -19,11 +19,7 @@ from modelplane.meta import Owner
 from modelplane.operator.context import Context
 from modelplane.operator.startup import startup
 from modelplane.reconcile.build import BuildObserved, SignedUpload, needs_signing
-from modelplane.reconcile.common import (
-    PodsStartup,
-    RefState,
-    RolloutState,
-)
+from modelplane.reconcile.common import PodsStartup, RefState, RolloutState
 
 
 def ref_state(ctx: Context, kind: str, namespace: str, name: str) -> RefState:

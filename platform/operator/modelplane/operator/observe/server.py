@@ -16,9 +16,7 @@ from modelplane.meta import Owner
 from modelplane.monitor.report import REPORT, DriftReport
 from modelplane.operator.context import Context
 from modelplane.operator.observe.common import observe_build, observe_startup, ref_state
-from modelplane.reconcile.common import (
-    RefState,
-)
+from modelplane.reconcile.common import RefState
 from modelplane.reconcile.monitor import MonitorObserved
 from modelplane.reconcile.monitor import run_job_name as monitor_job_name
 from modelplane.reconcile.server import ServerObserved
