@@ -15,7 +15,7 @@ import threading
 import urllib.error
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import kmock
 import pytest
@@ -110,12 +110,13 @@ def puts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real = upload_module.put
     expire_next = EXPIRE_NEXT
 
-    def counting(url: str, data: bytes, md5_hex: str, on_bytes: Callable[[int], None] = lambda _: None) -> None:
+    def counting(url: str, body: IO[bytes], size: int, md5_hex: str,
+                 on_bytes: Callable[[int], None] = lambda _: None) -> None:
         if expire_next:
             expire_next.pop()
             raise urllib.error.HTTPError(url, 400, "ExpiredToken", email.message.Message(), None)
         made.append(md5_hex)
-        real(url, data, md5_hex, on_bytes)
+        real(url, body, size, md5_hex, on_bytes)
 
     monkeypatch.setattr(upload_module, "put", counting)
     return made

@@ -1,8 +1,11 @@
 """Packing: ignore files honoured, and the same files always give the same MD5 (so unchanged code is not re-sent)."""
 
+import hashlib
 import io
 import os
+import random
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -59,7 +62,7 @@ def test_symlinks_are_not_followed_and_are_reported(tmp_path: Path) -> None:
     (source / "creds").symlink_to(outside / "creds", target_is_directory=True)
     packed = pack(source)
     assert packed.files == ("Dockerfile", "main.py") and packed.skipped == ("creds", "key")
-    with tarfile.open(fileobj=io.BytesIO(packed.data), mode="r:gz") as tar:
+    with tarfile.open(fileobj=packed.file, mode="r:gz") as tar:
         contents = b"".join(tar.extractfile(member).read() for member in tar.getmembers())  # type: ignore[union-attr]
     assert b"PRIVATE KEY" not in contents and b"TOKEN" not in contents
 
@@ -86,8 +89,27 @@ def test_tarball_holds_exactly_the_included_files(tmp_path: Path) -> None:
     tree(tmp_path, {"Dockerfile": "FROM x", "run.sh": "#!/bin/sh", ".gitignore": "out/\n", "out/log": "l"})
     (tmp_path / "run.sh").chmod(0o755)
     packed = pack(tmp_path)
-    with tarfile.open(fileobj=io.BytesIO(packed.data), mode="r:gz") as tar:
+    with tarfile.open(fileobj=packed.file, mode="r:gz") as tar:
         members = {m.name: m for m in tar.getmembers()}
     assert sorted(members) == [".gitignore", "Dockerfile", "run.sh"] == list(packed.files)
     assert members["run.sh"].mode == 0o755 and members["Dockerfile"].mode == 0o644
     assert {m.mtime for m in members.values()} == {0} and {m.uid for m in members.values()} == {0}
+
+
+def test_a_large_context_is_packed_in_bounded_memory_with_its_md5_taken_on_the_way(tmp_path: Path) -> None:
+    """8 MiB of incompressible weights in the context: the tarball goes to a temporary file, never whole into memory,
+    and its MD5 and size are those of the bytes written."""
+    tree(tmp_path, {"Dockerfile": "FROM x"})
+    (tmp_path / "weights.bin").write_bytes(random.Random(0).randbytes(8 << 20))
+    tracemalloc.start()
+    try:
+        packed = pack(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert packed.size > 8 << 20 and peak < 2 << 20, f"peak {peak:,} bytes"
+    packed.file.seek(0)
+    data = packed.file.read()
+    assert (packed.size, packed.md5) == (len(data), hashlib.md5(data).hexdigest())
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        assert tar.getmember("weights.bin").size == 8 << 20

@@ -228,7 +228,7 @@ def serve(args: argparse.Namespace, obj: dict[str, Any], packed: Packed | None, 
             def uploaded(count: int) -> None:
                 nonlocal sent
                 sent += count
-                status.update(f"notebook {name}: uploading {sent:,}/{len(packed.data):,} bytes")
+                status.update(f"notebook {name}: uploading {sent:,}/{packed.size:,} bytes")
 
             upload_and_build(cluster, obj, packed, console.log, uploaded)
         else:

@@ -6,18 +6,20 @@ since the builder needs them; BuildKit in the cluster applies the ignore file ag
 would. Symlinks are not followed: they are left out and listed in `skipped`, to be reported.
 
 Reproducible (sorted entries, zeroed times and owners) so the same files give the same MD5, and an unchanged
-directory is never uploaded twice.
+directory is never uploaded twice. Streamed: each file is read in blocks into a compressed temporary file, its MD5
+taken on the way, so memory stays bounded whatever the size of the context (the upload streams from that file).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from modelplane.cli.errors import CliError, Exit
 from modelplane.cli.ignore import DOCKERIGNORE_FILES, scan
@@ -29,10 +31,26 @@ BUILD_FILES = (DOCKERFILE, *DOCKERIGNORE_FILES)
 
 @dataclass(frozen=True)
 class Packed:
-    data: bytes
+    file: IO[bytes]  # the gzipped tarball: an anonymous temporary file, gone when it is closed or the process ends
+    size: int
     md5: str
     files: tuple[str, ...]
     skipped: tuple[str, ...]  # symlinks and other non-regular files, not followed
+
+
+class _Hashing:
+    """A file that takes the MD5 of what is written to it."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file, self.md5, self.size = file, hashlib.md5(), 0
+
+    def write(self, data: bytes) -> int:
+        self.md5.update(data)
+        self.size += len(data)
+        return self.file.write(data)
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def _sent(path: Path) -> bool:
@@ -49,8 +67,10 @@ def pack(directory: Path) -> Packed:
     listing = scan(directory)
     build_files = (name for name in BUILD_FILES if _sent(directory / name))
     files = sorted(set(listing.files).union(build_files))
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the caller in Packed, read by the upload)
+    hashing = _Hashing(out)
+    with gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w") as tar:
         for name in files:
             try:
                 with open_regular(directory / name) as content:
@@ -60,6 +80,8 @@ def pack(directory: Path) -> Packed:
                     info.mode = 0o755 if status.st_mode & 0o111 else 0o644
                     tar.addfile(info, content)
             except OSError as error:  # unreadable, or replaced by a symlink since the walk
+                out.close()
                 raise CliError(Exit.USAGE, f"cannot pack {directory / name}: {error.strerror or error}") from error
-    data = buffer.getvalue()
-    return Packed(data=data, md5=hashlib.md5(data).hexdigest(), files=tuple(files), skipped=listing.skipped)
+    out.seek(0)
+    return Packed(file=out, size=hashing.size, md5=hashing.md5.hexdigest(), files=tuple(files),
+                  skipped=listing.skipped)

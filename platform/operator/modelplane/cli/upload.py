@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import io
 import os
 import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from modelplane.builders.build import UPLOAD_CONTENT_TYPE
 from modelplane.cli.cluster import Cluster
@@ -21,15 +20,17 @@ from modelplane.storage import STORAGE_HOST
 URL_TIMEOUT = 120.0
 
 
-class _Counting(io.BytesIO):
-    """The body, reporting how much of it the connection has read (the upload's progress)."""
+BLOCK = 1 << 20  # what one read of the body hands the connection
 
-    def __init__(self, data: bytes, on_bytes: Callable[[int], None]) -> None:
-        super().__init__(data)
-        self.on_bytes = on_bytes
 
-    def read(self, size: int | None = -1) -> bytes:
-        chunk = super().read(size)
+class _Counting:
+    """The body, read from its file in blocks, reporting how much the connection has read (the upload's progress)."""
+
+    def __init__(self, body: IO[bytes], on_bytes: Callable[[int], None]) -> None:
+        self.body, self.on_bytes = body, on_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.body.read(BLOCK if size is None or size < 0 else max(size, BLOCK))
         self.on_bytes(len(chunk))
         return chunk
 
@@ -54,12 +55,13 @@ def upload_target(url: str, emulator: str | None) -> tuple[str, dict[str, str]]:
                                 f"{STORAGE_HOST}" + (f" (or the emulator at {host})" if host else ""))
 
 
-def put(url: str, data: bytes, md5_hex: str, on_bytes: Callable[[int], None] = lambda _: None) -> None:
-    """PUT to a signed URL, once upload_target() accepts it."""
+def put(url: str, body: IO[bytes], size: int, md5_hex: str, on_bytes: Callable[[int], None] = lambda _: None) -> None:
+    """PUT `size` bytes of `body`, from where it stands, to a signed URL, once upload_target() accepts it; streamed,
+    so memory stays bounded."""
     target, headers = upload_target(url, os.environ.get("STORAGE_EMULATOR_HOST"))
-    headers.update({"Content-Type": UPLOAD_CONTENT_TYPE, "Content-Length": str(len(data)),
+    headers.update({"Content-Type": UPLOAD_CONTENT_TYPE, "Content-Length": str(size),
                     "Content-MD5": base64.b64encode(bytes.fromhex(md5_hex)).decode()})
-    request = urllib.request.Request(target, data=_Counting(data, on_bytes), method="PUT", headers=headers)
+    request = urllib.request.Request(target, data=_Counting(body, on_bytes), method="PUT", headers=headers)
     with urllib.request.urlopen(request, timeout=600):
         pass
 
@@ -85,9 +87,10 @@ def upload_and_build(cluster: Cluster, obj: dict[str, Any], packed: Packed, repo
         if upload.get("stored"):
             report(f"build context {packed.md5} is already uploaded")
             return answered
-        report(f"uploading {len(packed.data):,} bytes ({len(packed.files)} files)")
+        report(f"uploading {packed.size:,} bytes ({len(packed.files)} files)")
         try:
-            put(upload["url"], packed.data, packed.md5, on_bytes)
+            packed.file.seek(0)
+            put(upload["url"], packed.file, packed.size, packed.md5, on_bytes)
         except urllib.error.HTTPError as error:
             if error.code in (400, 403) and attempt == 0:
                 report("the upload URL expired; asking for a new one")
