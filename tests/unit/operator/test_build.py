@@ -7,7 +7,7 @@ import kubernetes_validate
 
 from modelplane.api.common import Build
 from modelplane.api.model import ModelSpec
-from modelplane.builders.build import BUILD_DEADLINE, build_job_name, image_ref, source_key
+from modelplane.builders.build import BUILD_DEADLINE, build_job_name, source_key
 from modelplane.layout import BUILD_POOL_LABEL, upload_object
 from modelplane.meta import KIND_LABEL, NAME_LABEL, NAMESPACE_LABEL
 from modelplane.names import BUILD_NAMESPACE
@@ -32,7 +32,8 @@ def test_git_build_runs_rootless_buildkit_and_pushes_to_the_registry() -> None:
     stage = build_stage(OWNER, GIT, {}, DEV_CLUSTER, BuildObserved())
     assert (stage.ok, stage.reason, stage.image) == (False, "Building", None)
     (job,) = stage.children
-    assert job["metadata"]["name"] == build_job_name(OWNER, GIT)
+    # The owner's namespace, kind and name with a hash of them, then the source's key: unique per build, valid.
+    assert re.fullmatch(r"ml-model-m-[0-9a-f]{6}-build-[0-9a-f]{12}", job["metadata"]["name"])
     pod = pod_of(job)
     assert pod["serviceAccountName"] == "builder-ml" and pod["securityContext"]["runAsNonRoot"] is True
     (builder,) = pod["containers"]
@@ -78,13 +79,16 @@ def test_build_job_names_are_unique_across_tenants() -> None:
 
 def test_finished_build_records_the_image_and_a_new_ref_rebuilds() -> None:
     done = build_stage(OWNER, GIT, {}, DEV_CLUSTER, BuildObserved(job=JobState(succeeded=True)))
-    assert done.ok and done.image == image_ref(DEV_CLUSTER, OWNER, GIT)
-    assert done.fields == {"image": done.image, "builtFrom": source_key(GIT)}
+    # The tenant's own repository (the registry's name with `-ml`), the kind and name, the git ref as the tag.
+    assert done.ok and done.image == "us-central1-docker.pkg.dev/modelplane-dev/modelplane-dev-ml/model-m:v1.2"
+    assert done.fields["image"] == done.image and re.fullmatch(r"[0-9a-f]{12}", done.fields["builtFrom"])
     again = build_stage(OWNER, GIT, done.fields, DEV_CLUSTER, BuildObserved())
     assert again.ok and again.children == []  # already built: no Job
     newer = Build.model_validate({"git": {**GIT.git.model_dump(), "ref": "v1.3"}})  # type: ignore[union-attr]
     rebuild = build_stage(OWNER, newer, done.fields, DEV_CLUSTER, BuildObserved())
     assert rebuild.reason == "Building" and rebuild.children[0]["metadata"]["name"] != build_job_name(OWNER, GIT)
+    assert rebuild.children[0]["metadata"]["name"].endswith(f"-build-{source_key(newer)}") \
+        and source_key(newer) != done.fields["builtFrom"]  # another ref: another key
 
 
 def test_failed_build_shows_the_log_tail() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from modelplane.api.common import Workload, quantity
+from modelplane.api.common import Workload
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
 from modelplane.builders.job import BACKOFF_LIMIT, run_children
@@ -69,12 +69,12 @@ def test_fuse_volumes_scope_each_prefix_and_protect_inputs() -> None:
     assert mounts["/content/params.json"]["subPath"] == "params.json"
 
 
-@pytest.mark.parametrize(("disk", "per_input_mib"), [
-    (None, 5120),  # the default 20Gi: half for the cache, split between the base model and the dataset
-    ("100G", 23841),  # 10^11 bytes / 2 / 2 inputs, in MiB, rounded down
-    (2**31, 512),  # a number of bytes
+@pytest.mark.parametrize(("disk", "per_input_mib", "limit"), [
+    (None, 5120, "20Gi"),  # the default 20Gi: half for the cache, split between the base model and the dataset
+    ("100G", 23841, "100G"),  # 10^11 bytes / 2 / 2 inputs, in MiB, rounded down
+    (2**31, 512, "2147483648"),  # a number of bytes
 ])
-def test_file_cache_is_bounded_by_half_the_pods_disk(disk: str | int | None, per_input_mib: int) -> None:
+def test_file_cache_is_bounded_by_half_the_pods_disk(disk: str | int | None, per_input_mib: int, limit: str) -> None:
     resources = {**TRAIN.resources.model_dump(by_alias=True, exclude_none=True), **({"disk": disk} if disk else {})}
     _, job = children(ModelSpec.model_validate({**TRAIN.model_dump(by_alias=True), "resources": resources}))
     options = {v["name"]: v["csi"]["volumeAttributes"]["mountOptions"].split(",") for v in pod(job)["volumes"]
@@ -82,7 +82,7 @@ def test_file_cache_is_bounded_by_half_the_pods_disk(disk: str | int | None, per
     assert f"file-cache:max-size-mb:{per_input_mib}" in options["basemodel"]
     assert f"file-cache:max-size-mb:{per_input_mib}" in options["dataset"]
     assert not [o for o in options["artifacts"] if o.startswith("file-cache")]  # outputs are not cached
-    assert pod(job)["containers"][0]["resources"]["limits"]["ephemeral-storage"] == quantity(disk or "20Gi")
+    assert pod(job)["containers"][0]["resources"]["limits"]["ephemeral-storage"] == limit
 
 
 def test_params_reach_the_file_and_the_environment() -> None:

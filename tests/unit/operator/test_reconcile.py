@@ -8,7 +8,6 @@ import pytest
 from modelplane.api.common import Artifacts
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import ModelSpec
-from modelplane.layout import version_prefix
 from modelplane.operator.kube import job_seen, job_state
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import JobState, Outcome, RefState
@@ -78,7 +77,9 @@ def test_a_new_spec_starts_a_new_run_into_a_new_version() -> None:
                        Observed(refs=READY_REFS), LATER)
     assert ready_of(second)["reason"] == "Training" and second.status["observedGeneration"] == 2
     assert second.children[1]["metadata"]["name"] == "model-m-2"
-    assert version_prefix(owner("Model", "m", 2), 2) == "ml/models/m/v2/"
+    (job,) = [c for c in second.children if c["kind"] == "Job"]
+    artifacts = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}["artifacts"]
+    assert "only-dir=ml/models/m/v2," in artifacts["csi"]["volumeAttributes"]["mountOptions"] + ","
     assert second.status["artifacts"] == first.status["artifacts"]  # the last good weights stay visible
 
 
