@@ -16,17 +16,20 @@ SIGNED = "/b/uploads/ml/models/m/0123.tar.gz?X-Goog-Signature=abc"
 MD5 = "00" * 16
 
 
+class Response:
+    """What urlopen returns, as a context manager, for a PUT that succeeded."""
+
+    def __enter__(self) -> "Response":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        pass
+
+
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[urllib.request.Request]:
     """The requests put() makes (none leaves the machine)."""
     requests: list[urllib.request.Request] = []
-
-    class Response:
-        def __enter__(self) -> "Response":
-            return self
-
-        def __exit__(self, *_: Any) -> None:
-            pass
 
     def urlopen(request: urllib.request.Request, timeout: float) -> Response:
         requests.append(request)
@@ -81,13 +84,6 @@ def test_the_body_is_streamed_in_blocks_from_its_file(tmp_path: Path, monkeypatc
     with body.open("wb") as empty:
         empty.truncate(32 << 20)
     read: list[int] = []
-
-    class Response:
-        def __enter__(self) -> "Response":
-            return self
-
-        def __exit__(self, *_: Any) -> None:
-            pass
 
     def urlopen(request: urllib.request.Request, timeout: float) -> Response:
         while chunk := request.data.read(8192):  # type: ignore[union-attr]
