@@ -1,5 +1,5 @@
-"""Fixtures every layer may use. The emulator's and the plans' live in tests/emulator/ and tests/plan/ conftests, so
-the unit layer imports neither kopf nor Pulumi."""
+"""Fixtures every layer may use. The emulator's (kmock, fake-gcs-server, the operator in-process) and the plans' live
+in the tests/emulator/ and tests/plan/ conftests: the unit layer starts no server and plans nothing."""
 
 from typing import Any
 

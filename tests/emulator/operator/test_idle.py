@@ -2,7 +2,9 @@
 `kubectl notebook NAME` resuming a suspended notebook, and the operator suspending an idle notebook and not a
 busy one."""
 import asyncio
+import dataclasses
 import json
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ import kmock
 import pytest
 from aiohttp import web
 from google.cloud import storage
+from google.oauth2 import service_account
 
 from modelplane.activity import __main__ as sidecar
 from modelplane.activity.report import ActivityReport
@@ -19,9 +22,11 @@ from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION
 from modelplane.cli.cluster import Cluster
 from modelplane.cli.notebook import resume
 from modelplane.operator import sync as operator_sync
-from tests.support.facts import NAMESPACE
+from modelplane.operator.context import Context
+from modelplane.storage import ArtifactStore, UploadSigner
+from tests.support.facts import DEV_CLUSTER, NAMESPACE
 from tests.support.http import serving
-from tests.support.kube import Operator, eventually
+from tests.support.kube import Operator, eventually, kube_for
 from tests.support.objects import create, obj_of
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -177,3 +182,17 @@ async def test_the_operator_suspends_an_idle_notebook_after_its_timeout_and_not_
     assert not {"suspendAt", "suspendedAt"} & set(idle_status("busy"))
     assert k8s.objects["apps/v1/statefulsets", NAMESPACE, "busy"]["spec"]["replicas"] == 1
     assert "busy" not in events("IdleWarning") + events("IdleSuspended")
+
+
+async def test_a_notebook_sync_reads_the_notebook_once(k8s: kmock.KubernetesEmulator, bucket: storage.Bucket,
+                                                       signing_credentials: service_account.Credentials) -> None:
+    """The idle-suspension mark is read from the body the sync read, not with a second GET of the Notebook."""
+    await create(k8s, {"apiVersion": "modelplane.dev/v1alpha1", "kind": "Notebook", "metadata": {"name": "nb"},
+                       "spec": {"idle": {"timeoutMinutes": 60}}})
+    ctx = Context(kube=kube_for(k8s), cluster=dataclasses.replace(DEV_CLUSTER, bucket=bucket.name),
+                  store=ArtifactStore(bucket.client, bucket.name), signer=UploadSigner(bucket, signing_credentials))
+    before = len(list(k8s))
+    await asyncio.to_thread(operator_sync.sync, ctx, ("Notebook", NAMESPACE, "nb"), logging.getLogger("test"))
+    reads = [r for r in list(k8s)[before:] if r.method.name == "GET"
+             and r.url.path == f"/apis/modelplane.dev/v1alpha1/namespaces/{NAMESPACE}/notebooks/nb"]
+    assert len(reads) == 1 and obj_of(k8s, "Notebook", "nb")["status"]["idle"] == {}

@@ -48,7 +48,7 @@ class Controller:
     """How one kind is observed and reconciled; `inputs` names the objects whose readiness it waits for."""
 
     kind: Kind
-    observe: Callable[[Context, Owner, Any, dict[str, Any]], Any]
+    observe: Callable[[Context, Owner, Any, dict[str, Any]], Any]  # (context, owner, spec, the object as read)
     reconcile: Callable[[Owner, Any, dict[str, Any], ClusterFacts, Any, str], Outcome]
     inputs: Callable[[Any], list[tuple[str, str]]]
     settled: Callable[[Owner, dict[str, Any]], bool] = lambda owner, status: False

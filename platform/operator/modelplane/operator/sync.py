@@ -68,7 +68,7 @@ def sync(ctx: Context, key: Key, logger: logging.Logger | kopf.Logger) -> float 
     if problem:
         outcome = Outcome([], failed_status(status, owner.generation, Reason.INVALID_SPEC, problem, now()))
     else:
-        observed = controller.observe(ctx, owner, spec, status)
+        observed = controller.observe(ctx, owner, spec, body)
         outcome = controller.reconcile(owner, spec, status, ctx.cluster, observed, now())
     try:
         if outcome.annotations:  # before the children: a refused or conflicting mark suspends nothing

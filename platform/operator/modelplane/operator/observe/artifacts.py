@@ -21,7 +21,8 @@ from modelplane.reconcile.artifacts import METRICS, DriftSignal, Observed, run_j
 from modelplane.reconcile.inputs import references
 
 
-def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, status: dict[str, Any]) -> Observed:
+def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, body: dict[str, Any]) -> Observed:
+    status = body.get("status") or {}
     refs = {ref.field: ref_state(ctx, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     name = run_job_name(owner, status)
     gang = bool((status.get("run") or {}).get("nodes"))  # a multi-node run: a JobSet, whose Job makes the pods

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelplane.activity.report import JUPYTER_REPORT, SYNC_HEARTBEAT, ActivityReport, SyncHeartbeat
-from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION, NOTEBOOK, NotebookSpec
+from modelplane.api.notebook import IDLE_SUSPENDED_ANNOTATION, NotebookSpec
 from modelplane.builders.notebook import NOTEBOOK_LABEL
 from modelplane.layout import activity_prefix
 from modelplane.meta import Owner
@@ -20,7 +20,8 @@ from modelplane.reconcile.inputs import references
 from modelplane.reconcile.notebook import NotebookObserved
 
 
-def observe_notebook(ctx: Context, owner: Owner, spec: NotebookSpec, status: dict[str, Any]) -> NotebookObserved:
+def observe_notebook(ctx: Context, owner: Owner, spec: NotebookSpec, body: dict[str, Any]) -> NotebookObserved:
+    status = body.get("status") or {}
     refs = {ref.field: ref_state(ctx, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     pods = ctx.kube.stateful_set(owner.namespace, owner.name)
     podless = not spec.suspend and pods is not None and not pods.replicas
@@ -30,14 +31,13 @@ def observe_notebook(ctx: Context, owner: Owner, spec: NotebookSpec, status: dic
                             build=observe_build(ctx, owner, spec, status), pods_refused=refusal,
                             startup=None if spec.suspend else observe_startup(
                                 ctx, owner, pods, {NOTEBOOK_LABEL: owner.name}, "Jupyter is starting"),
-                            idle=observe_idle(ctx, owner, spec))
+                            idle=observe_idle(ctx, owner, spec, body))
 
 
-def observe_idle(ctx: Context, owner: Owner, spec: NotebookSpec) -> IdleObserved:
-    """The idle-suspension mark (an annotation: the observers see no metadata, so the object is read again) and,
-    while spec.idle counts, the activity sidecar's report and the last `kubectl notebook` sync's heartbeat. A report
-    that is missing or not the sidecar's is no activity."""
-    body = ctx.kube.get_object(NOTEBOOK, owner.namespace, owner.name) or {}
+def observe_idle(ctx: Context, owner: Owner, spec: NotebookSpec, body: dict[str, Any]) -> IdleObserved:
+    """The idle-suspension mark (an annotation on the Notebook the sync read) and, while spec.idle counts, the
+    activity sidecar's report and the last `kubectl notebook` sync's heartbeat. A report that is missing or not the
+    sidecar's is no activity."""
     suspended_at = str(((body.get("metadata") or {}).get("annotations") or {}).get(IDLE_SUSPENDED_ANNOTATION, ""))
     if suspended_at or spec.idle is None or spec.suspend:
         return IdleObserved(suspended_at=suspended_at)

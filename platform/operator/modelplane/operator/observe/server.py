@@ -22,7 +22,8 @@ from modelplane.reconcile.monitor import run_job_name as monitor_job_name
 from modelplane.reconcile.server import ServerObserved
 
 
-def observe_server(ctx: Context, owner: Owner, spec: ModelServerSpec, status: dict[str, Any]) -> ServerObserved:
+def observe_server(ctx: Context, owner: Owner, spec: ModelServerSpec, body: dict[str, Any]) -> ServerObserved:
+    status = body.get("status") or {}
     pinned = None
     if spec.model.version:
         record = ctx.kube.get_object(MODEL_VERSION, owner.namespace, f"{spec.model.name}-v{spec.model.version}")
