@@ -3,16 +3,22 @@
     python -m bench.operator_throughput [N=1000] [CONCURRENCY=50]     (from the repository root)
 
 Two fresh emulator processes (bench/emulator.py, which also plays the Job controller) and one fake-gcs-server:
-- floor: a bare asyncio client makes, per Dataset, the requests an ideal operator needs (create, read, read Job,
-  create ConfigMap and Job, write status; after the Job: read, read Job, list the bucket, write status);
+- floor: a bare asyncio client that holds the watches an operator needs (Datasets and Jobs) and makes, per Dataset,
+  the requests an ideal operator with the same features makes: read it, read its Job, create the ConfigMap and the
+  Job, write status; when the Job's watch says it completed: read it, list the bucket, write status, and post the
+  two Events a finished load announces (Ready and VersionCreated);
 - operator: kopf with modelplane's handlers, in this process, reacting to the same creations.
-Prints throughput, p50/p99 create->Ready latency, API requests per object and peak RSS, and the ratios.
+Both runs see the same arrivals: CONCURRENCY clients, each creating its next Dataset once its last one is Ready (a
+closed loop, so by Little's law latency is about CONCURRENCY / throughput in both). Prints throughput, p50/p99
+create->Ready latency, API requests per object by kind (counted by the emulator), the operator's CPU per object and
+peak RSS, and the ratios.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import resource
 import socket
 import statistics
@@ -39,7 +45,6 @@ from modelplane.storage import ArtifactStore, UploadSigner
 
 NAMESPACE = "bench"
 DATASETS = f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/datasets"
-IDEAL_REQUESTS = 9  # per Dataset, excluding its creation and the Job controller's status patch
 
 
 def free_port() -> int:
@@ -88,59 +93,95 @@ async def drive(http: aiohttp.ClientSession, n: int, concurrency: int,
     return created
 
 
-async def wait_ready(http: aiohttp.ClientSession, n: int, timeout: float = 900) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while True:
-        async with http.get("/_stats") as response:
-            stats: dict[str, Any] = await response.json()
-        if len(stats["ready_at"]) >= n or time.time() > deadline:
-            return stats
-        await asyncio.sleep(0.2)
+async def stats_of(http: aiohttp.ClientSession) -> dict[str, Any]:
+    async with http.get("/_stats") as response:
+        stats: dict[str, Any] = await response.json()
+        return stats
 
 
-def report(label: str, n: int, created: dict[str, float], stats: dict[str, Any], requests: int) -> dict[str, float]:
+def own_requests(before: dict[str, Any], after: dict[str, Any], n: int) -> dict[str, float]:
+    """Requests per object by kind between two stats, without the benchmark's own: the creations, the Job
+    controller's status patches, and the emulator's /_ready and /_stats."""
+    theirs = {"POST datasets", "PATCH jobs/status"}
+    return {kind: (count - before["by_kind"].get(kind, 0)) / n for kind, count in after["by_kind"].items()
+            if kind not in theirs and not kind.split(" ")[-1].startswith("_")}
+
+
+def report(label: str, n: int, created: dict[str, float], stats: dict[str, Any],
+           by_kind: dict[str, float]) -> dict[str, float]:
     latencies = sorted(stats["ready_at"][name] - created[name] for name in stats["ready_at"] if name in created)
     elapsed = max(stats["ready_at"].values()) - min(created.values())
     figures = {"done": len(latencies), "seconds": elapsed, "per_second": len(latencies) / elapsed,
                "p50": statistics.median(latencies), "p99": latencies[int(0.99 * (len(latencies) - 1))],
-               "requests_per_object": requests / n}
+               "requests_per_object": sum(by_kind.values())}
     print(f"{label:9} {figures['done']:.0f}/{n} Ready in {elapsed:6.2f}s = {figures['per_second']:7.1f}/s  "
           f"latency p50 {figures['p50']:.3f}s p99 {figures['p99']:.3f}s  "
-          f"{figures['requests_per_object']:.1f} API requests/object  emulator CPU {stats['cpu_s']:.1f}s")
+          f"{figures['requests_per_object']:.2f} API requests/object  emulator CPU {stats['cpu_s']:.1f}s")
+    print(f"{label:9} requests per object: " + ", ".join(
+        f"{kind} {count:.2f}" for kind, count in sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))
+        if count >= 0.01))
     return figures
+
+
+async def watch(http: aiohttp.ClientSession, path: str, on_event: Callable[[dict[str, Any]], None]) -> None:
+    """Hold a watch and hand each event to `on_event`, as an operator's informer does."""
+    async with http.get(path, params={"watch": "true"}, timeout=aiohttp.ClientTimeout()) as response:
+        async for line in response.content:
+            if line.strip():
+                on_event(json.loads(line))
 
 
 async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, float]:
     async with emulator() as (_, http):
+        jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
+        completed: dict[str, asyncio.Future[None]] = {}
+
+        def job_event(event: dict[str, Any]) -> None:
+            job = event.get("object") or {}
+            if (job.get("status") or {}).get("succeeded"):
+                future = completed.setdefault(job["metadata"]["name"], asyncio.get_running_loop().create_future())
+                if not future.done():
+                    future.set_result(None)
+
+        watches = [asyncio.create_task(watch(http, DATASETS, lambda _: None)),
+                   asyncio.create_task(watch(http, jobs_path, job_event))]
+        await asyncio.sleep(0.5)
+        before = await stats_of(http)
+
+        async def event(name: str, reason: str) -> None:
+            async with http.post(f"/api/v1/namespaces/{NAMESPACE}/events", json={
+                    "apiVersion": "v1", "kind": "Event", "metadata": {"name": f"{name}.{reason}"},
+                    "involvedObject": {"kind": "Dataset", "name": name}, "reason": reason}):
+                pass
+
         async def ideal(i: int) -> None:
             name = f"ds-{i:05}"
-            job = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/dataset-{name}-1"
-            async with http.get(f"{DATASETS}/{name}"), http.get(job):
+            job = f"dataset-{name}-1"
+            done = completed.setdefault(job, asyncio.get_running_loop().create_future())
+            async with http.get(f"{DATASETS}/{name}"), http.get(f"{jobs_path}/{job}"):
                 pass
             config_map = {"apiVersion": "v1", "kind": "ConfigMap",
-                          "metadata": {"name": f"dataset-{name}-1-params", "namespace": NAMESPACE}}
+                          "metadata": {"name": f"{job}-params", "namespace": NAMESPACE}}
             async with http.post(f"/api/v1/namespaces/{NAMESPACE}/configmaps", json=config_map):
                 pass
-            async with http.post(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs", json={
-                    "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": f"dataset-{name}-1",
-                                                                          "namespace": NAMESPACE}}):
+            async with http.post(jobs_path, json={"apiVersion": "batch/v1", "kind": "Job",
+                                                  "metadata": {"name": job, "namespace": NAMESPACE}}):
                 pass
             async with http.patch(f"{DATASETS}/{name}/status", json={"status": {"ready": False}}):
                 pass
-            while True:  # the ideal operator learns of the Job's completion from a watch; this client asks
-                async with http.get(job) as response:
-                    if (await response.json()).get("status", {}).get("succeeded"):
-                        break
-                await asyncio.sleep(0.05)
+            await done
             async with http.get(f"{DATASETS}/{name}"):
                 pass
             await asyncio.to_thread(lambda: list(bucket.client.list_blobs(bucket, prefix=f"{NAMESPACE}/{name}/")))
             async with http.patch(f"{DATASETS}/{name}/status", json={"status": {"ready": True}}):
                 pass
+            await asyncio.gather(event(name, "Ready"), event(name, "VersionCreated"))
 
         created = await drive(http, n, concurrency, ideal)
-        stats = await wait_ready(http, n)
-        return report("floor", n, created, stats, IDEAL_REQUESTS * n)
+        stats = await stats_of(http)
+        for task in watches:
+            task.cancel()
+        return report("floor", n, created, stats, own_requests(before, stats, n))
 
 
 async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, float]:
@@ -165,26 +206,20 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         running = asyncio.create_task(kopf.run_tasks(tasks, ignored=ignored))
         await ready.wait()
         await asyncio.sleep(1.0)  # let the watches start
-        async with http.get("/_stats") as response:
-            at_start = await response.json()
-        before = at_start["requests"]
+        before = await stats_of(http)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cpu_before = time.process_time()
 
-        async def nothing(_: int) -> None:
-            return None
+        async def until_ready(i: int) -> None:
+            async with http.get("/_ready", params={"name": f"ds-{i:05}"}, timeout=aiohttp.ClientTimeout()):
+                pass
 
-        created = await drive(http, n, concurrency, nothing)
-        stats = await wait_ready(http, n)
-        # Own requests only: less the creations and the emulator's Job-controller patches.
-        figures = report("operator", n, created, stats, stats["requests"] - before - 2 * n)
+        created = await drive(http, n, concurrency, until_ready)
+        stats = await stats_of(http)
+        figures = report("operator", n, created, stats, own_requests(before, stats, n))
         figures["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         figures["cpu_ms"] = (time.process_time() - cpu_before) * 1000 / n
         print(f"operator CPU {figures['cpu_ms']:.1f} ms per object (this process: kopf, the client, our code)")
-        by_kind = {kind: (count - at_start["by_kind"].get(kind, 0)) / n for kind, count in stats["by_kind"].items()}
-        print("operator requests per object by kind (the creations and the Job controller's patches included): "
-              + ", ".join(f"{kind} {count:.2f}" for kind, count in sorted(by_kind.items(), key=lambda kv: -kv[1])
-                          if count >= 0.01))
         print(f"operator process peak RSS {figures['rss_mb']:.0f} MB (at start {rss_before:.0f} MB)")
         ignored.update(asyncio.all_tasks())
         stop.set()
