@@ -5,8 +5,8 @@
 Two fresh emulator processes (bench/emulator.py, which also plays the Job controller) and one fake-gcs-server:
 - floor: a bare asyncio client that holds the watches an operator needs (Datasets and Jobs) and makes, per Dataset,
   the requests an ideal operator with the same features makes: read it, read its Job, create the ConfigMap and the
-  Job, write status; when the Job's watch says it completed: read it, list the bucket, write status, and post the
-  two Events a finished load announces (Ready and VersionCreated);
+  Job, write status; when the Job's watch says it completed: read it, list the bucket, write the version's manifest
+  there, write status, and post the two Events a finished load announces (Ready and VersionCreated);
 - operator: kopf with modelplane's handlers, in this process, reacting to the same creations.
 Both runs see the same arrivals: CONCURRENCY clients, each creating its next Dataset once its last one is Ready (a
 closed loop, so by Little's law latency is about CONCURRENCY / throughput in both). Prints throughput, p50/p99
@@ -38,9 +38,12 @@ from google.cloud import storage
 import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
 from fakes.gcs import fake_gcs_in_memory
 from modelplane.api import GROUP, VERSION
+from modelplane.api.dataset import DATASET
 from modelplane.cluster import ClusterFacts
+from modelplane.layout import manifest_object, version_prefix
+from modelplane.meta import Owner
 from modelplane.operator.context import Context
-from modelplane.operator.kube import Kube
+from modelplane.operator.kube import Credentials, Kube
 from modelplane.storage import ArtifactStore, UploadSigner
 
 NAMESPACE = "bench"
@@ -57,8 +60,8 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def emulator() -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("emulator.py")), str(port)],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "bench.emulator", str(port)], stdout=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).parent.parent)
     assert process.stdout is not None and process.stdout.readline().strip() == "READY"
     url = f"http://127.0.0.1:{port}"
     try:
@@ -172,7 +175,10 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
             await done
             async with http.get(f"{DATASETS}/{name}"):
                 pass
-            await asyncio.to_thread(lambda: list(bucket.client.list_blobs(bucket, prefix=f"{NAMESPACE}/{name}/")))
+            owner = Owner(DATASET.kind, name, NAMESPACE, f"uid-{i}", 1)
+            await asyncio.to_thread(lambda: list(bucket.client.list_blobs(bucket, prefix=version_prefix(owner, 1))))
+            await asyncio.to_thread(bucket.blob(manifest_object(owner, 1)).upload_from_string, b"[]",
+                                    content_type="application/json")
             async with http.patch(f"{DATASETS}/{name}/status", json={"status": {"ready": True}}):
                 pass
             await asyncio.gather(event(name, "Ready"), event(name, "VersionCreated"))
@@ -196,7 +202,7 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         settings = kopf.OperatorSettings()
         settings.scanning.disabled = True
         memo = kopf.Memo(context=Context(
-            kube=Kube(kubernetes.client.ApiClient(configuration)), store=ArtifactStore(bucket.client, bucket.name),
+            kube=Kube(Credentials.from_configuration(configuration)), store=ArtifactStore(bucket.client, bucket.name),
             cluster=ClusterFacts(project="bench", bucket=bucket.name, registry="r"),
             signer=UploadSigner(bucket, AnonymousCredentials())))  # type: ignore[no-untyped-call]
         ready, stop = asyncio.Event(), asyncio.Event()

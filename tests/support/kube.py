@@ -21,7 +21,7 @@ from modelplane.api import GROUP, KINDS, VERSION
 from modelplane.deploy import system, tenants
 from modelplane.names import BUILD_NAMESPACE
 from modelplane.operator.context import Context
-from modelplane.operator.kube import USER_AGENT, Kube
+from modelplane.operator.kube import USER_AGENT, Credentials, Kube
 from modelplane.operator.metrics import Metrics
 from modelplane.storage import ArtifactStore, UploadSigner
 from tests.support import rbac
@@ -60,16 +60,12 @@ def kubeconfig(k8s: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytes
     return path
 
 
-def client_for(k8s: kmock.KubernetesEmulator) -> kubernetes.client.ApiClient:
-    """A kubernetes client for the emulator, as a user's kubeconfig would give."""
+def kube_for(k8s: kmock.KubernetesEmulator) -> Kube:
+    """The operator's client for the emulator, from a configuration as the `kubernetes` package loads one."""
     configuration = kubernetes.client.Configuration()
     configuration.host = str(k8s.url).rstrip("/")
     configuration.api_key = {"authorization": "Bearer test"}
-    return kubernetes.client.ApiClient(configuration)
-
-
-def kube_for(k8s: kmock.KubernetesEmulator) -> Kube:
-    return Kube(client_for(k8s))
+    return Kube(Credentials.from_configuration(configuration))
 
 
 class Operator:

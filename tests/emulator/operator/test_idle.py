@@ -192,7 +192,8 @@ async def test_a_notebook_sync_reads_the_notebook_once(k8s: kmock.KubernetesEmul
     ctx = Context(kube=kube_for(k8s), cluster=dataclasses.replace(DEV_CLUSTER, bucket=bucket.name),
                   store=ArtifactStore(bucket.client, bucket.name), signer=UploadSigner(bucket, signing_credentials))
     before = len(list(k8s))
-    await asyncio.to_thread(operator_sync.sync, ctx, ("Notebook", NAMESPACE, "nb"), logging.getLogger("test"))
+    await operator_sync.sync(ctx, ("Notebook", NAMESPACE, "nb"), logging.getLogger("test"))
+    await ctx.kube.close()
     reads = [r for r in list(k8s)[before:] if r.method.name == "GET"
              and r.url.path == f"/apis/modelplane.dev/v1alpha1/namespaces/{NAMESPACE}/notebooks/nb"]
     assert len(reads) == 1 and obj_of(k8s, "Notebook", "nb")["status"]["idle"] == {}

@@ -1,5 +1,8 @@
 """Where a GPU pod is on its way to serving, read from pods as the scheduler and the kubelet write them (the
-client's V1Pod objects, the reasons of the kubelet's images/types.go and container/sync_result.go)."""
+client's V1Pod objects serialised as the API server sends them; the reasons of the kubelet's images/types.go and
+container/sync_result.go)."""
+
+from typing import Any
 
 from kubernetes.client import (
     V1ContainerState,
@@ -15,6 +18,7 @@ from kubernetes.client import (
 
 from modelplane.api.reasons import Phase
 from modelplane.operator.startup import startup
+from tests.support.wire import wire
 
 LOADING = "loading the model"
 UNSCHEDULABLE = ("0/4 nodes are available: 1 node(s) had untolerated taint {components.gke.io/gke-managed-components: "
@@ -22,13 +26,14 @@ UNSCHEDULABLE = ("0/4 nodes are available: 1 node(s) had untolerated taint {comp
 
 
 def pod(name: str = "srv-1", scheduled: bool = True, main: V1ContainerStatus | None = None,
-        terminating: bool = False) -> V1Pod:
+        terminating: bool = False) -> dict[str, Any]:
     condition = V1PodCondition(type="PodScheduled", status="True" if scheduled else "False",
                                reason=None if scheduled else "Unschedulable",
                                message=None if scheduled else UNSCHEDULABLE)
     meta = V1ObjectMeta(name=name, deletion_timestamp="2026-12-03T10:00:00Z" if terminating else None)
-    return V1Pod(metadata=meta, status=V1PodStatus(conditions=[condition],
-                                                   container_statuses=[main] if main else None))
+    typed = V1Pod(metadata=meta, status=V1PodStatus(conditions=[condition],
+                                                    container_statuses=[main] if main else None))
+    return wire(typed)
 
 
 def main(state: V1ContainerState, ready: bool = False, restarts: int = 0,

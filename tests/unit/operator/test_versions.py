@@ -40,6 +40,7 @@ from tests.support.scenarios import (
     run,
     serve,
 )
+from tests.support.wire import wire
 
 
 def test_each_load_is_a_version_and_an_unchanged_load_is_none() -> None:
@@ -246,11 +247,12 @@ def test_nan_metrics_are_dropped_before_promotion() -> None:
     assert not judge(TRAINER.evaluation, finite_metrics({"accuracy": float("nan")}), None).promote
 
 
-def deployment(generation: int, observed: int, reason: str) -> V1Deployment:
-    return V1Deployment(metadata=V1ObjectMeta(generation=generation), spec=V1DeploymentSpec(
+def deployment(generation: int, observed: int, reason: str) -> dict[str, Any]:
+    """A Deployment as the API server sends it (the client's typed model, serialised)."""
+    return wire(V1Deployment(metadata=V1ObjectMeta(generation=generation), spec=V1DeploymentSpec(
         selector=V1LabelSelector(), template=V1PodTemplateSpec()), status=V1DeploymentStatus(
         observed_generation=observed, replicas=1, ready_replicas=1, available_replicas=1,
-        conditions=[V1DeploymentCondition(type="Progressing", status="False", reason=reason)]))
+        conditions=[V1DeploymentCondition(type="Progressing", status="False", reason=reason)])))
 
 
 @pytest.mark.parametrize(("generation", "observed", "reason", "complete", "stuck"), [

@@ -84,7 +84,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant(GROUP, RECORDS, ("get",), TENANT, (f"{_KUBE}.get_object",)),
     Grant(GROUP, RECORDS, ("list",), TENANT, (f"{_KUBE}.list_objects",)),
     # Why a run or build failed, or got no pods; where a server's or notebook's pods are on their way to ready.
-    Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.termination_message", f"{_KUBE}.pods")),
+    Grant("", ("pods",), ("list",), BOTH, (f"{_KUBE}.pods",)),
     # Why Kueue holds a run's Job or JobSet: its Workload.
     Grant("kueue.x-k8s.io", ("workloads",), ("list",), TENANT, (f"{_KUBE}.workload_wait",)),
     # And its place in line: Kueue's visibility API (an aggregated API; the subresource of a LocalQueue).

@@ -18,7 +18,7 @@ import kubernetes
 from google.cloud import storage
 
 from modelplane.cluster import ClusterFacts
-from modelplane.operator.kube import Kube
+from modelplane.operator.kube import Credentials, Kube
 from modelplane.operator.metrics import Metrics
 from modelplane.operator.queue import WorkQueue
 from modelplane.storage import ArtifactStore, UploadSigner
@@ -58,7 +58,8 @@ class Context:
         cluster = ClusterFacts.from_env(os.environ)
         client = storage.Client(project=cluster.project)
         credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        return cls(kube=Kube(kubernetes.client.ApiClient()), cluster=cluster,
+        return cls(kube=Kube(Credentials.from_configuration(kubernetes.client.Configuration.get_default_copy())),
+                   cluster=cluster,
                    store=ArtifactStore(client, cluster.bucket),
                    signer=UploadSigner(client.bucket(cluster.bucket), credentials), metrics=metrics)
 

@@ -3,7 +3,7 @@ concern. handlers.py registers kopf's watches from it; sync.py runs its rows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,7 @@ class Controller:
     """How one kind is observed and reconciled; `inputs` names the objects whose readiness it waits for."""
 
     kind: Kind
-    observe: Callable[[Context, Owner, Any, dict[str, Any]], Any]  # (context, owner, spec, the object as read)
+    observe: Callable[[Context, Owner, Any, dict[str, Any]], Awaitable[Any]]  # (context, owner, spec, the object)
     reconcile: Callable[[Owner, Any, dict[str, Any], ClusterFacts, Any, str], Outcome]
     inputs: Callable[[Any], list[tuple[str, str]]]
     settled: Callable[[Owner, dict[str, Any]], bool] = lambda owner, status: False

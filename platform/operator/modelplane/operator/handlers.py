@@ -29,7 +29,7 @@ from modelplane.operator.metrics import Metrics
 from modelplane.operator.sync import sync
 
 RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
-WORKERS = 4  # syncs run at once (each in a thread: the Kubernetes and GCS clients are synchronous)
+WORKERS = 16  # syncs run at once, on the event loop (only GCS calls, whose client is synchronous, take a thread)
 
 
 @kopf.on.startup()
@@ -58,6 +58,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
     await asyncio.gather(*ctx.tasks, return_exceptions=True)
     ctx.queue.close()
+    await ctx.kube.close()
 
 
 async def work(ctx: Context, logger: kopf.Logger) -> None:
@@ -66,7 +67,7 @@ async def work(ctx: Context, logger: kopf.Logger) -> None:
         key = await ctx.queue.get()
         started = time.perf_counter()
         try:
-            again = await asyncio.to_thread(sync, ctx, key, logger)
+            again = await sync(ctx, key, logger)
         except Exception as error:  # every failure, even a bug, is retried, never lost
             ctx.metrics.reconciled(key[0], time.perf_counter() - started, error=True, requeue=False)
             delay = ctx.queue.retry(key)

@@ -8,6 +8,10 @@ nodeSelector, toleration or limit behind), and leaves alone the fields other man
 count, a label an admin added). Jobs and the token Secret are create-only: a Job's template is immutable, and a
 token is never replaced.
 
+The calls are made on the operator's event loop with aiohttp (as kopf's own watches are), JSON in and out: no
+thread per call, no generated models built and torn down per response (the `kubernetes` package only loads the
+credentials: in the pod its service account token, re-read as it rotates; outside, the kubeconfig).
+
 Errors come in two kinds, and the caller treats them differently:
 - `TransientError` (5xx, 429, 409 on a write, a timeout, a dropped connection): retried with backoff until it works;
 - `RefusedError` (400, 403, 422: RBAC, admission, an invalid child): reported on the object as `Ready=False`,
@@ -19,12 +23,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import ssl
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
+import aiohttp
 import kubernetes
-import urllib3
-from kubernetes.client.exceptions import ApiException
 
 from modelplane.api.common import GROUP, VERSION
 from modelplane.api.resource import Kind
@@ -37,10 +41,12 @@ JOBSET_GROUP, JOBSET_VERSION = JOBSET_API_VERSION.split("/")
 FIELD_MANAGER = "modelplane-operator"
 USER_AGENT = f"modelplane-operator/{OPERATOR_VERSION}"
 # Connect and read timeouts of every call: a hung connection must fail (and be retried), never stall a worker.
-REQUEST_TIMEOUT = (5.0, 30.0)
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=30.0)
+CONNECTIONS = 20  # open at once to the API server (client-go's default QPS is 5/burst 10; these are concurrent calls)
 # A Job's template is immutable (and a JobSet's replicatedJobs, network and failurePolicy: JobSet's CRD and webhook);
 # the token Secret is made once; a ModelVersion is a record, written once.
 CREATE_ONLY = {"Job", "JobSet", "Secret", "ModelVersion"}
+MERGE_PATCH, APPLY_PATCH = "application/merge-patch+json", "application/apply-patch+yaml"  # JSON is YAML
 REFUSALS = {400, 403, 422}  # the API server said no; asking again unchanged gets the same answer
 _API_PATHS = {  # kind -> (API prefix, plural) of every child the operator makes
     "ConfigMap": ("/api/v1", "configmaps"),
@@ -53,24 +59,23 @@ _API_PATHS = {  # kind -> (API prefix, plural) of every child the operator makes
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
     "ModelVersion": (f"/apis/{GROUP}/{VERSION}", "modelversions"),
 }
-T = TypeVar("T")
 
 
-def rollout_state(found: Any) -> RolloutState:
+def rollout_state(found: dict[str, Any]) -> RolloutState:
     """A Deployment's or StatefulSet's rollout, read as `kubectl rollout status` reads it (kubectl's
     rollout_status.go, with the reasons of pkg/controller/deployment/util/deployment_util.go): the Progressing
     condition counts only once the controller observed the current generation (`generation <= observedGeneration`);
     `NewReplicaSetAvailable` is a finished rollout, `ProgressDeadlineExceeded` one that passed
     spec.progressDeadlineSeconds."""
-    status = found.status
+    status = found.get("status") or {}
     if not status:
         return RolloutState()
-    progressing = next((c for c in status.conditions or [] if c.type == "Progressing"), None)
-    current = (found.metadata.generation or 0) <= (status.observed_generation or 0)
-    reason = progressing.reason if progressing and current else ""
-    return RolloutState(replicas=status.replicas or 0, ready=status.ready_replicas or 0,
-                        available=status.available_replicas or 0, complete=reason == "NewReplicaSetAvailable",
-                        stuck=reason == "ProgressDeadlineExceeded")
+    progressing = next((c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), None)
+    current = int((found.get("metadata") or {}).get("generation") or 0) <= int(status.get("observedGeneration") or 0)
+    reason = progressing.get("reason") if progressing and current else ""
+    return RolloutState(replicas=int(status.get("replicas") or 0), ready=int(status.get("readyReplicas") or 0),
+                        available=int(status.get("availableReplicas") or 0),
+                        complete=reason == "NewReplicaSetAvailable", stuck=reason == "ProgressDeadlineExceeded")
 
 
 KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta2"
@@ -138,18 +143,20 @@ class RefusedError(Exception):
         super().__init__(f"{doing}: HTTP {status}: {message}")
 
 
-def _server_message(error: ApiException) -> str:
+def server_message(body: bytes, reason: str) -> str:
     """The Status message the API server sent (what kubectl would print), or the HTTP reason."""
     try:
-        return str(json.loads(error.body or "{}").get("message") or error.reason)
-    except (ValueError, AttributeError):
-        return str(error.reason)
+        found = json.loads(body or b"{}")
+    except ValueError:
+        return reason
+    return str(found.get("message") or reason) if isinstance(found, dict) else reason
 
 
-def _failure(error: ApiException, doing: str) -> Exception:
-    if error.status in REFUSALS:
-        return RefusedError(doing, error.status, _server_message(error))
-    return TransientError(f"{doing}: HTTP {error.status} {error.reason}")
+def failure(status: int, reason: str, body: bytes, doing: str) -> Exception:
+    """What a non-2xx answer means to the caller: refused (say so on the object) or transient (retry)."""
+    if status in REFUSALS:
+        return RefusedError(doing, status, server_message(body, reason))
+    return TransientError(f"{doing}: HTTP {status} {reason}")
 
 
 def job_state(job: dict[str, Any]) -> JobState:
@@ -186,187 +193,236 @@ def jobset_state(jobset: dict[str, Any]) -> JobState:
                     disruptions=max(0, disruptions))
 
 
+def labelled(items: list[dict[str, Any]], selector: dict[str, str]) -> list[dict[str, Any]]:
+    """The items carrying every label of `selector` (again here, for servers that ignore a label selector)."""
+    return [item for item in items
+            if all(((item.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in selector.items())]
+
+
+def disruptions(pods: list[dict[str, Any]]) -> int:
+    """The pods a disruption took (a DisruptionTarget condition: preemption, eviction, a drain)."""
+    return sum(1 for pod in pods for c in (pod.get("status") or {}).get("conditions") or []
+               if c.get("type") == "DisruptionTarget" and c.get("status") == "True")
+
+
+def termination_message(pods: list[dict[str, Any]]) -> str:
+    """The tail of the last termination message a container of these pods left (a failed run's log tail)."""
+    messages = [str(terminated["message"])
+                for pod in pods for status in (pod.get("status") or {}).get("containerStatuses") or []
+                if (terminated := (status.get("state") or {}).get("terminated")) and terminated.get("message")]
+    return messages[-1][-TERMINATION_TAIL:].strip() if messages else ""
+
+
+def pod_refusal(events: list[dict[str, Any]], name: str) -> str:
+    """The newest FailedCreate event's message about `name`, or ""."""
+    refusals = [e for e in events if (e.get("involvedObject") or {}).get("name") == name
+                and e.get("reason") == "FailedCreate" and e.get("message")]
+    refusals.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    return str(refusals[-1]["message"]) if refusals else ""
+
+
+@dataclasses.dataclass
+class Credentials:
+    """Where the API server is and how to prove who we are, as the `kubernetes` package loads them (in the pod, the
+    service account: its token re-read as the kubelet rotates it; outside, the kubeconfig with its exec plugins)."""
+
+    server: str
+    authorization: Callable[[], str | None] = lambda: None  # the Authorization header, fresh on each call
+    tls: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_configuration(cls, configuration: kubernetes.client.Configuration) -> Credentials:
+        tls = None
+        if configuration.host.startswith("https"):
+            tls = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+            if configuration.cert_file:
+                tls.load_cert_chain(configuration.cert_file, configuration.key_file)
+            if not configuration.verify_ssl:
+                tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+
+        def authorization() -> str | None:
+            token = configuration.get_api_key_with_prefix("authorization")
+            return str(token) if token else None
+
+        return cls(server=configuration.host, authorization=authorization, tls=tls)
+
+
 class Kube:
-    def __init__(self, client: kubernetes.client.ApiClient) -> None:
-        client.user_agent = USER_AGENT  # audit logs (and tests) tell the operator's requests apart
-        self.client = client
-        self.core = kubernetes.client.CoreV1Api(client)
-        self.batch = kubernetes.client.BatchV1Api(client)
-        self.custom = kubernetes.client.CustomObjectsApi(client)
-        self.apps = kubernetes.client.AppsV1Api(client)
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self._session: aiohttp.ClientSession | None = None  # made on the event loop, at the first call
 
-    def _call(self, doing: str, call: Callable[[], T], settled: frozenset[int] = frozenset({404})) -> T | None:
-        """Run one API call. A status in `settled` means there is nothing to do (gone, or already there): None.
-        Every other failure becomes TransientError or RefusedError."""
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(self, doing: str, method: str, path: str, *, body: Any = None,
+                       query: dict[str, str] | None = None, content_type: str = "application/json",
+                       settled: frozenset[int] = frozenset({404})) -> Any:
+        """One API call: its JSON answer. A status in `settled` means there is nothing to do (gone, or already
+        there): None. Every other failure becomes TransientError or RefusedError."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                self.credentials.server, timeout=REQUEST_TIMEOUT, headers={"User-Agent": USER_AGENT},
+                connector=aiohttp.TCPConnector(limit=CONNECTIONS, ssl=self.credentials.tls or True))
+        headers = {"Accept": "application/json"}
+        if (authorization := self.credentials.authorization()) is not None:
+            headers["Authorization"] = authorization
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body, separators=(",", ":"))
         try:
-            return call()
-        except ApiException as error:
-            if error.status in settled:
-                return None
-            raise _failure(error, doing) from error
-        except (urllib3.exceptions.HTTPError, OSError) as error:  # timeouts, resets, refused connections
-            raise TransientError(f"{doing}: {error}") from error
+            async with self._session.request(method, path, params=query, data=data, headers=headers) as response:
+                answer = await response.read()
+                if response.status in settled:
+                    return None
+                if response.status >= 300:
+                    raise failure(response.status, response.reason or "", answer, doing)
+                return json.loads(answer) if answer else None
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:  # timeouts, resets, junk
+            raise TransientError(f"{doing}: {type(error).__name__}: {error}") from error
 
-    def get_object(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
-        body = self._call(f"reading {kind.kind} {namespace}/{name}", lambda: self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, kind.plural, name, _request_timeout=REQUEST_TIMEOUT))
+    def _objects(self, kind: Kind, namespace: str) -> str:
+        return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}"
+
+    async def get_object(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        body = await self._request(f"reading {kind.kind} {namespace}/{name}", "GET",
+                                   f"{self._objects(kind, namespace)}/{name}")
         return body if isinstance(body, dict) else None
 
-    def list_objects(self, kind: Kind, namespace: str) -> list[dict[str, Any]]:
-        found = self._call(f"listing {kind.plural} in {namespace}", lambda: self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, kind.plural, _request_timeout=REQUEST_TIMEOUT))
+    async def list_objects(self, kind: Kind, namespace: str) -> list[dict[str, Any]]:
+        found = await self._request(f"listing {kind.plural} in {namespace}", "GET", self._objects(kind, namespace))
         return list(found.get("items") or []) if isinstance(found, dict) else []
 
-    def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Write status (a deleted object has nothing to report on: 404 is fine)."""
-        self._call(f"writing status of {kind.kind} {namespace}/{name}",
-                   lambda: self.custom.patch_namespaced_custom_object_status(
-                       GROUP, VERSION, namespace, kind.plural, name, {"status": status},
-                       _request_timeout=REQUEST_TIMEOUT))
+        await self._request(f"writing status of {kind.kind} {namespace}/{name}", "PATCH",
+                            f"{self._objects(kind, namespace)}/{name}/status", body={"status": status},
+                            content_type=MERGE_PATCH)
 
-    def patch_finalizers(self, kind: Kind, namespace: str, name: str, finalizers: list[str],
-                         resource_version: str) -> None:
+    async def patch_finalizers(self, kind: Kind, namespace: str, name: str, finalizers: list[str],
+                               resource_version: str) -> None:
         """Set metadata.finalizers; the resourceVersion makes a concurrent change a 409 (retried), not a loss."""
-        body = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
-        self._call(f"updating finalizers of {kind.kind} {namespace}/{name}",
-                   lambda: self.custom.patch_namespaced_custom_object(
-                       GROUP, VERSION, namespace, kind.plural, name, body, _request_timeout=REQUEST_TIMEOUT))
+        await self._request(f"updating finalizers of {kind.kind} {namespace}/{name}", "PATCH",
+                            f"{self._objects(kind, namespace)}/{name}", content_type=MERGE_PATCH,
+                            body={"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}})
 
-    def patch_annotations(self, kind: Kind, namespace: str, name: str, annotations: dict[str, str],
-                          resource_version: str) -> None:
+    async def patch_annotations(self, kind: Kind, namespace: str, name: str, annotations: dict[str, str],
+                                resource_version: str) -> None:
         """Set annotations on the object itself; the resourceVersion makes a concurrent change (a user resuming a
         notebook the operator is suspending) a 409, retried on what the user wrote, not a lost update."""
-        body = {"metadata": {"annotations": annotations, "resourceVersion": resource_version}}
-        self._call(f"annotating {kind.kind} {namespace}/{name}",
-                   lambda: self.custom.patch_namespaced_custom_object(
-                       GROUP, VERSION, namespace, kind.plural, name, body, _request_timeout=REQUEST_TIMEOUT))
+        await self._request(f"annotating {kind.kind} {namespace}/{name}", "PATCH",
+                            f"{self._objects(kind, namespace)}/{name}", content_type=MERGE_PATCH,
+                            body={"metadata": {"annotations": annotations, "resourceVersion": resource_version}})
 
-    def job(self, namespace: str, name: str, seen: dict[str, Any] | None = None,
-            count_disruptions: bool = True) -> JobState | None:
+    async def job(self, namespace: str, name: str, seen: dict[str, Any] | None = None,
+                  count_disruptions: bool = True) -> JobState | None:
         """The Job's outcome, with the failed pod's termination message (its log tail) when it failed; while Kueue
         holds it (suspended), why; while it runs, how many of its pods a disruption took (for a run that counts its
         resumes). `seen`: the Job as the watch last delivered it (context.Context.jobs), read instead of a GET."""
-        found = seen or self._call(f"reading job {namespace}/{name}", lambda: self.client.sanitize_for_serialization(
-            self.batch.read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT)))  # type: ignore[no-untyped-call]
-        if not found:
+        found = seen or await self._request(f"reading job {namespace}/{name}", "GET",
+                                            f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
+        if not isinstance(found, dict):
             return None
         state = job_state(found)
         if state.failed:
-            state = dataclasses.replace(state, message=self.termination_message(namespace, name) or state.message)
+            message = termination_message(await self.pods(namespace, {"job-name": name}))
+            state = dataclasses.replace(state, message=message or state.message)
         elif (found.get("spec") or {}).get("suspend") and not state.succeeded:
             uid = str((found.get("metadata") or {}).get("uid"))
-            state = dataclasses.replace(state, queued=self.workload_wait(namespace, uid))
+            state = dataclasses.replace(state, queued=await self.workload_wait(namespace, uid))
         if count_disruptions and not state.queued:
-            state = dataclasses.replace(state, disruptions=self.disruptions(namespace, name))
+            state = dataclasses.replace(state, disruptions=disruptions(await self.pods(namespace,
+                                                                                       {"job-name": name})))
         return state
 
-    def jobset(self, namespace: str, name: str) -> JobState | None:
+    async def jobset(self, namespace: str, name: str) -> JobState | None:
         """The JobSet's outcome, as `job` reads a Job's: with a failed pod's termination message when it failed,
         and while Kueue holds it (suspended), why."""
-        found = self._call(f"reading jobset {namespace}/{name}", lambda: self.custom.get_namespaced_custom_object(
-            JOBSET_GROUP, JOBSET_VERSION, namespace, "jobsets", name, _request_timeout=REQUEST_TIMEOUT))
+        found = await self._request(f"reading jobset {namespace}/{name}", "GET",
+                                    f"/apis/{JOBSET_API_VERSION}/namespaces/{namespace}/jobsets/{name}")
         if not isinstance(found, dict):
             return None
         state = jobset_state(found)
         if state.failed:
-            return dataclasses.replace(
-                state, message=self.termination_message(namespace, child_job(name)) or state.message)
+            message = termination_message(await self.pods(namespace, {"job-name": child_job(name)}))
+            return dataclasses.replace(state, message=message or state.message)
         if (found.get("spec") or {}).get("suspend") and not state.succeeded:
             uid = str((found.get("metadata") or {}).get("uid"))
-            return dataclasses.replace(state, queued=self.workload_wait(namespace, uid))
+            return dataclasses.replace(state, queued=await self.workload_wait(namespace, uid))
         return state
 
-    def workload_wait(self, namespace: str, job_uid: str) -> str:
+    async def workload_wait(self, namespace: str, job_uid: str) -> str:
         """Why Kueue has not admitted a Job or JobSet: its Workload's conditions (Kueue labels the Workload with the
         job's UID, `kueue.x-k8s.io/job-uid`; its name is Kueue's own, derived from a hash, not to be rebuilt here)."""
-        found = self._call(f"listing Kueue workloads of job {job_uid} in {namespace}",
-                           lambda: self.custom.list_namespaced_custom_object(
-                               KUEUE_GROUP, KUEUE_VERSION, namespace, "workloads",
-                               label_selector=f"{KUEUE_JOB_UID_LABEL}={job_uid}", _request_timeout=REQUEST_TIMEOUT))
-        items = [w for w in (found.get("items") or [] if isinstance(found, dict) else [])
-                 if ((w.get("metadata") or {}).get("labels") or {}).get(KUEUE_JOB_UID_LABEL) == job_uid]
+        found = await self._request(f"listing Kueue workloads of job {job_uid} in {namespace}", "GET",
+                                    f"/apis/{KUEUE_GROUP}/{KUEUE_VERSION}/namespaces/{namespace}/workloads",
+                                    query={"labelSelector": f"{KUEUE_JOB_UID_LABEL}={job_uid}"})
+        items = labelled(list(found.get("items") or []) if isinstance(found, dict) else [],
+                         {KUEUE_JOB_UID_LABEL: job_uid})
         if not items:
             return workload_wait(None)
         queue = str((items[0].get("spec") or {}).get("queueName") or "")
         name = str((items[0].get("metadata") or {}).get("name") or "")
         pending = waiting_for_quota(items[0]) and queue and name
-        return workload_wait(items[0], self.queue_position(namespace, queue, name) if pending else None)
+        return workload_wait(items[0], await self.queue_position(namespace, queue, name) if pending else None)
 
-    def queue_position(self, namespace: str, queue: str, workload_name: str) -> QueuePosition | None:
+    async def queue_position(self, namespace: str, queue: str, workload_name: str) -> QueuePosition | None:
         """A pending Workload's place in line, from Kueue's visibility API. Best effort: the APIService may be
         unavailable (Kueue restarting, VisibilityOnDemand turned off), and the reason alone still says why it waits;
         the next sync asks again."""
         try:
-            summary = self._get(f"/apis/{KUEUE_VISIBILITY}/namespaces/{namespace}/localqueues/{queue}/pendingworkloads")
-        except (ApiException, urllib3.exceptions.HTTPError, OSError):
+            summary = await self._request(
+                f"reading the pending workloads of queue {namespace}/{queue}", "GET",
+                f"/apis/{KUEUE_VISIBILITY}/namespaces/{namespace}/localqueues/{queue}/pendingworkloads")
+        except (TransientError, RefusedError):
             return None
         return queue_position(summary, workload_name)
 
-    def disruptions(self, namespace: str, job_name: str) -> int:
-        """The Job's pods that a disruption took (a DisruptionTarget condition: preemption, eviction, a drain)."""
-        pods = self.pods(namespace, {"job-name": job_name})
-        return sum(1 for pod in pods for c in (pod.status.conditions if pod.status else None) or []
-                   if c.type == "DisruptionTarget" and c.status == "True")
+    async def deployment(self, namespace: str, name: str) -> RolloutState | None:
+        found = await self._request(f"reading deployment {namespace}/{name}", "GET",
+                                    f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+        return rollout_state(found) if isinstance(found, dict) else None
 
-    def deployment(self, namespace: str, name: str) -> RolloutState | None:
-        return self._rollout(self.apps.read_namespaced_deployment, namespace, name)
+    async def stateful_set(self, namespace: str, name: str) -> RolloutState | None:
+        found = await self._request(f"reading statefulset {namespace}/{name}", "GET",
+                                    f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}")
+        return rollout_state(found) if isinstance(found, dict) else None
 
-    def stateful_set(self, namespace: str, name: str) -> RolloutState | None:
-        return self._rollout(self.apps.read_namespaced_stateful_set, namespace, name)
-
-    def _rollout(self, read: Callable[..., Any], namespace: str, name: str) -> RolloutState | None:
-        found = self._call(f"reading {namespace}/{name}", lambda: read(name, namespace,
-                                                                       _request_timeout=REQUEST_TIMEOUT))
-        return None if found is None else rollout_state(found)
-
-    def pods(self, namespace: str, selector: dict[str, str]) -> list[Any]:
-        """The pods with these labels (V1Pod objects)."""
+    async def pods(self, namespace: str, selector: dict[str, str]) -> list[dict[str, Any]]:
+        """The pods with these labels, as the API server sends them."""
         text = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
-        found = self._call(f"listing pods {text} in {namespace}", lambda: self.core.list_namespaced_pod(
-            namespace, label_selector=text, _request_timeout=REQUEST_TIMEOUT).items)
-        return [pod for pod in found or [] if pod.metadata and all((pod.metadata.labels or {}).get(k) == v
-                                                                   for k, v in selector.items())]
+        found = await self._request(f"listing pods {text} in {namespace}", "GET",
+                                    f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": text})
+        return labelled(list(found.get("items") or []) if isinstance(found, dict) else [], selector)
 
-    def termination_message(self, namespace: str, job_name: str) -> str:
-        pods = self._call(f"listing pods of job {namespace}/{job_name}", lambda: self.core.list_namespaced_pod(
-            namespace, label_selector=f"job-name={job_name}", _request_timeout=REQUEST_TIMEOUT).items)
-        messages = [
-            status.state.terminated.message
-            for pod in pods or [] if pod.metadata and (pod.metadata.labels or {}).get("job-name") == job_name
-            for status in (pod.status.container_statuses if pod.status else None) or []
-            if status.state and status.state.terminated and status.state.terminated.message
-        ]
-        return messages[-1][-TERMINATION_TAIL:].strip() if messages else ""
-
-    def pod_refusal(self, namespace: str, name: str) -> str:
+    async def pod_refusal(self, namespace: str, name: str) -> str:
         """The newest refusal to create pods for `name` (a Job or StatefulSet), or "".
 
         The Job and StatefulSet controllers report it only as a FailedCreate event: ResourceQuota, Pod Security
-        admission, a webhook, a LimitRange all end up there.
+        admission, a webhook, a LimitRange all end up there. Filtered by the API server (field selectors), and again
+        here for servers that ignore them.
         """
-        # Filtered by the API server (field selectors), and again here for servers that ignore them.
-        events = self._call(f"listing events of {namespace}/{name}", lambda: self.core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.name={name},reason=FailedCreate",
-            _request_timeout=REQUEST_TIMEOUT).items)
-        refusals = [e for e in events or [] if e.involved_object and e.involved_object.name == name
-                    and e.reason == "FailedCreate" and e.message]
-        refusals.sort(key=lambda e: str(e.last_timestamp or e.event_time or ""))
-        return str(refusals[-1].message) if refusals else ""
+        found = await self._request(f"listing events of {namespace}/{name}", "GET",
+                                    f"/api/v1/namespaces/{namespace}/events",
+                                    query={"fieldSelector": f"involvedObject.name={name},reason=FailedCreate"})
+        return pod_refusal(list(found.get("items") or []) if isinstance(found, dict) else [], name)
 
-    def apply(self, manifest: dict[str, Any]) -> None:
+    async def apply(self, manifest: dict[str, Any]) -> None:
         """Server-side apply a child (create-only kinds are created, and left alone once they exist)."""
         kind, meta = manifest["kind"], manifest["metadata"]
         prefix, plural = _API_PATHS[kind]
         path = f"{prefix}/namespaces/{meta['namespace']}/{plural}"
         doing = f"applying {kind} {meta['namespace']}/{meta['name']}"
         if kind in CREATE_ONLY:  # 409: created by an earlier sync (maybe one whose answer was lost)
-            self._call(doing, lambda: self._request("POST", path, manifest, {}), settled=frozenset({409}))
+            await self._request(doing, "POST", path, body=manifest, settled=frozenset({409}))
             return
-        self._call(doing, lambda: self._request("PATCH", f"{path}/{meta['name']}", manifest,
-                                                {"fieldManager": FIELD_MANAGER, "force": "true"},
-                                                "application/apply-patch+yaml"))
+        await self._request(doing, "PATCH", f"{path}/{meta['name']}", body=manifest, content_type=APPLY_PATCH,
+                            query={"fieldManager": FIELD_MANAGER, "force": "true"}, settled=frozenset())
 
-    def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str) -> None:
+    async def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str) -> None:
         """Post a core/v1 Event about `involved` (an object reference), as kubectl describe shows them. The name is
         unique per event (the object's name and a random suffix), like client-go's recorder makes it."""
         namespace = involved["namespace"]
@@ -375,29 +431,12 @@ class Kube:
                  "involvedObject": involved, "type": type_, "reason": reason, "message": message[:1024],
                  "firstTimestamp": now, "lastTimestamp": now, "count": 1,
                  "source": {"component": FIELD_MANAGER}, "reportingComponent": FIELD_MANAGER}
-        self._call(f"posting an event on {involved['kind']} {namespace}/{involved['name']}",
-                   lambda: self._request("POST", f"/api/v1/namespaces/{namespace}/events", event, {}))
+        await self._request(f"posting an event on {involved['kind']} {namespace}/{involved['name']}", "POST",
+                            f"/api/v1/namespaces/{namespace}/events", body=event, settled=frozenset())
 
-    def delete(self, kind: str, namespace: str, name: str) -> None:
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
         """Delete a child that is no longer wanted (gone already is fine); its dependents go in the background."""
         prefix, plural = _API_PATHS[kind]
-        self._call(f"deleting {kind} {namespace}/{name}", lambda: self._request(
-            "DELETE", f"{prefix}/namespaces/{namespace}/{plural}/{name}", None, {"propagationPolicy": "Background"}))
-
-    def _get(self, path: str) -> Any:
-        """One raw GET (a subresource of an aggregated API, which the generated client cannot address)."""
-        response = self.client.call_api(*self.client.param_serialize(
-            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]),
-            _request_timeout=REQUEST_TIMEOUT)
-        response.read()  # type: ignore[no-untyped-call]
-        return self.client.response_deserialize(response, {"2XX": "object"}).data
-
-    def _request(self, method: str, path: str, body: dict[str, Any] | None, query: dict[str, str],
-                 content_type: str = "application/json") -> None:
-        """One raw call (what the generated API lacks: apply to any kind by path); a non-2xx answer raises."""
-        response = self.client.call_api(*self.client.param_serialize(
-            method, path, query_params=list(query.items()), body=body,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            auth_settings=["BearerToken"]), _request_timeout=REQUEST_TIMEOUT)
-        response.read()  # type: ignore[no-untyped-call]
-        self.client.response_deserialize(response, {"2XX": "object"})
+        await self._request(f"deleting {kind} {namespace}/{name}", "DELETE",
+                            f"{prefix}/namespaces/{namespace}/{plural}/{name}",
+                            query={"propagationPolicy": "Background"})

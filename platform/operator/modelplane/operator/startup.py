@@ -27,35 +27,37 @@ ORDER = (Phase.CRASH_LOOPING, Phase.IMAGE_PULL_FAILED, Phase.SCHEDULING, Phase.P
          Phase.READY)
 
 
-def pod_startup(pod: Any, container: str, loading: str) -> PodsStartup:
-    """One pod's phase; `container` is the workload's container, `loading` what it does before it is ready."""
-    status = pod.status
-    scheduled = next((c for c in (status.conditions if status else None) or [] if c.type == "PodScheduled"), None)
-    if scheduled is None or scheduled.status != "True":
-        why = (scheduled.message or scheduled.reason) if scheduled else ""
+def pod_startup(pod: dict[str, Any], container: str, loading: str) -> PodsStartup:
+    """One pod's phase, read from the pod as the API server sends it (core/v1 PodStatus); `container` is the
+    workload's container, `loading` what it does before it is ready."""
+    status = pod.get("status") or {}
+    scheduled = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
+    if scheduled is None or scheduled.get("status") != "True":
+        why = (scheduled.get("message") or scheduled.get("reason") or "") if scheduled else ""
         return PodsStartup(Phase.SCHEDULING, f"waiting for a node: {why}" if why else "waiting for a node")
-    mine = next((c for c in (status.container_statuses or []) if c.name == container), None)
-    if mine is None or mine.state is None:
+    mine = next((c for c in status.get("containerStatuses") or [] if c.get("name") == container), None)
+    if mine is None or not mine.get("state"):
         return PodsStartup(Phase.PULLING_IMAGE, "pulling the image and mounting the bucket")
-    if mine.ready:
+    if mine.get("ready"):
         return PodsStartup(Phase.READY, "")
-    waiting = mine.state.waiting
-    if waiting and waiting.reason in PULL_FAILURES:
-        return PodsStartup(Phase.IMAGE_PULL_FAILED, f"{waiting.reason}: {waiting.message or mine.image}")
-    if waiting and waiting.reason in CRASHING:
-        last = mine.last_state.terminated if mine.last_state else None
-        exited = f"; last exit {last.exit_code} ({last.reason})" if last else ""
-        return PodsStartup(Phase.CRASH_LOOPING, f"{waiting.reason} after {mine.restart_count} restart(s){exited}: "
-                                           f"`kubectl logs {pod.metadata.name} -c {container} --previous`")
+    waiting = mine["state"].get("waiting") or {}
+    reason, message = waiting.get("reason"), waiting.get("message")
+    if reason in PULL_FAILURES:
+        return PodsStartup(Phase.IMAGE_PULL_FAILED, f"{reason}: {message or mine.get('image')}")
+    if reason in CRASHING:
+        last = (mine.get("lastState") or {}).get("terminated")
+        exited = f"; last exit {last.get('exitCode')} ({last.get('reason')})" if last else ""
+        name = (pod.get("metadata") or {}).get("name")
+        return PodsStartup(Phase.CRASH_LOOPING, f"{reason} after {mine.get('restartCount', 0)} restart(s){exited}: "
+                                           f"`kubectl logs {name} -c {container} --previous`")
     if waiting:
-        creating = waiting.reason in CREATING
-        return PodsStartup(Phase.PULLING_IMAGE, "pulling the image and mounting the bucket" if creating
-                           else f"{waiting.reason}: {waiting.message or ''}".rstrip(": "))
+        return PodsStartup(Phase.PULLING_IMAGE, "pulling the image and mounting the bucket" if reason in CREATING
+                           else f"{reason}: {message or ''}".rstrip(": "))
     return PodsStartup(Phase.LOADING, loading)
 
 
-def startup(pods: list[Any], container: str, loading: str) -> PodsStartup | None:
+def startup(pods: list[dict[str, Any]], container: str, loading: str) -> PodsStartup | None:
     """The phase of the pod furthest from ready (terminating pods aside), or None when there is no pod."""
     phases = [pod_startup(pod, container, loading) for pod in pods
-              if not (pod.metadata and pod.metadata.deletion_timestamp)]
+              if not (pod.get("metadata") or {}).get("deletionTimestamp")]
     return min(phases, key=lambda p: ORDER.index(p.phase), default=None)

@@ -5,6 +5,7 @@ Idempotent and safe to run any time; a failure raises and the worker retries it 
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import json
@@ -37,22 +38,20 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
 
 
-
-
-def sync(ctx: Context, key: Key, logger: logging.Logger | kopf.Logger) -> float | None:
+async def sync(ctx: Context, key: Key, logger: logging.Logger | kopf.Logger) -> float | None:
     """Bring one object's children and status in line with its spec (idempotent; safe to run any time).
 
     Returns when to sync it again unasked (seconds), or None. Raises on failure; the caller retries.
     """
     kind = kind_for(key[0])
-    body = ctx.kube.get_object(kind, key[1], key[2])
+    body = await ctx.kube.get_object(kind, key[1], key[2])
     if body is None:
         ctx.applied.pop(key, None)
         return None
     if body["metadata"].get("deletionTimestamp"):
-        finalize(ctx, kind, body, logger)
+        await finalize(ctx, kind, body, logger)
         return None
-    keep_data_finalizer(ctx, kind, body)
+    await keep_data_finalizer(ctx, kind, body)
     owner = Owner.from_body(body)
     status = body.get("status") or {}
     controller = CONTROLLERS[kind.kind]
@@ -68,23 +67,23 @@ def sync(ctx: Context, key: Key, logger: logging.Logger | kopf.Logger) -> float 
     if problem:
         outcome = Outcome([], failed_status(status, owner.generation, Reason.INVALID_SPEC, problem, now()))
     else:
-        observed = controller.observe(ctx, owner, spec, body)
+        observed = await controller.observe(ctx, owner, spec, body)
         outcome = controller.reconcile(owner, spec, status, ctx.cluster, observed, now())
     try:
         if outcome.annotations:  # before the children: a refused or conflicting mark suspends nothing
-            ctx.kube.patch_annotations(kind, key[1], key[2], outcome.annotations,
-                                        body["metadata"].get("resourceVersion", ""))
-        apply_children(ctx, key, outcome)
+            await ctx.kube.patch_annotations(kind, key[1], key[2], outcome.annotations,
+                                              body["metadata"].get("resourceVersion", ""))
+        await apply_children(ctx, key, outcome)
         for prefix in outcome.deletes:  # before the status that says they are gone
-            ctx.store.delete(prefix)
+            await asyncio.to_thread(ctx.store.delete, prefix)
         for name, data in outcome.writes.items():
-            ctx.store.write(name, data)
+            await asyncio.to_thread(ctx.store.write, name, data)
     except RefusedError as error:  # RBAC, admission or validation said no: show it on the object, and retry slowly
-        write_status(ctx, kind, owner, status,
+        await write_status(ctx, kind, owner, status,
                      failed_status(status, owner.generation, Reason.REFUSED, str(error), now()), logger)
         raise
-    write_status(ctx, kind, owner, status, outcome.status, logger)
-    post_notices(ctx, kind, body, status, outcome.status, logger)
+    await write_status(ctx, kind, owner, status, outcome.status, logger)
+    await post_notices(ctx, kind, body, status, outcome.status, logger)
     return poll_after(outcome)
 
 
@@ -96,22 +95,22 @@ def poll_after(outcome: Outcome) -> float | None:
     return min([*times, *([outcome.requeue_after] if outcome.requeue_after is not None else [])], default=None)
 
 
-def apply_children(ctx: Context, key: Key, outcome: Outcome) -> None:
+async def apply_children(ctx: Context, key: Key, outcome: Outcome) -> None:
     """Apply the children that changed since this operator last applied them, delete those no longer wanted."""
     applied = ctx.applied.setdefault(key, {})
     for child in outcome.children:
         child_key = (child["kind"], child["metadata"]["name"])
         digest = hashlib.sha256(json.dumps(child, sort_keys=True).encode()).hexdigest()
         if applied.get(child_key) != digest:
-            ctx.kube.apply(child)
+            await ctx.kube.apply(child)
             applied[child_key] = digest
     for child_key in outcome.absent:
         if applied.get(child_key) != ABSENT:
-            ctx.kube.delete(child_key[0], key[1], child_key[1])
+            await ctx.kube.delete(child_key[0], key[1], child_key[1])
             applied[child_key] = ABSENT
 
 
-def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str, Any], after: dict[str, Any],
+async def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str, Any], after: dict[str, Any],
                  logger: logging.Logger | kopf.Logger) -> None:
     if after == before:
         return
@@ -119,12 +118,12 @@ def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str, Any],
     if problems:  # a reconciler's bug: fail the sync loudly (and retry it) rather than lose fields to pruning
         raise ValueError(f"{kind.kind} {owner.namespace}/{owner.name}: the status to write is not the "
                          f"{kind.status.__name__} type: {'; '.join(problems)}")
-    ctx.kube.patch_status(kind, owner.namespace, owner.name, after)
+    await ctx.kube.patch_status(kind, owner.namespace, owner.name, after)
     ready = next(c for c in after["conditions"] if c["type"] == READY)
     logger.info("%s %s/%s: Ready=%s %s", kind.kind, owner.namespace, owner.name, ready["status"], ready["reason"])
 
 
-def post_notices(ctx: Context, kind: Kind, body: dict[str, Any], before: dict[str, Any], after: dict[str, Any],
+async def post_notices(ctx: Context, kind: Kind, body: dict[str, Any], before: dict[str, Any], after: dict[str, Any],
                  logger: logging.Logger | kopf.Logger) -> None:
     """Post what the sync changed as Events and count it. Best effort, as client-go's event recorder is: an Event
     that cannot be posted is logged, and never fails (or repeats) the sync that already wrote its status."""
@@ -137,23 +136,23 @@ def post_notices(ctx: Context, kind: Kind, body: dict[str, Any], before: dict[st
     for notice in notices(before, after, meta.get("creationTimestamp"), now()):
         ctx.metrics.noticed(kind.kind, notice)
         try:
-            ctx.kube.post_event(involved, notice.type, notice.reason, notice.message, now())
+            await ctx.kube.post_event(involved, notice.type, notice.reason, notice.message, now())
         except (RefusedError, TransientError) as error:
             logger.warning("could not post %s on %s %s/%s: %s", notice.reason, kind.kind, meta["namespace"],
                            meta["name"], error)
 
 
-def keep_data_finalizer(ctx: Context, kind: Kind, body: dict[str, Any]) -> None:
+async def keep_data_finalizer(ctx: Context, kind: Kind, body: dict[str, Any]) -> None:
     """`onDelete: Delete` holds deletion until the data is gone; otherwise the object carries no finalizer."""
     meta = body["metadata"]
     finalizers = list(meta.get("finalizers") or [])
     wanted = (body.get("spec") or {}).get("onDelete") == "Delete"
     if wanted != (DATA_FINALIZER in finalizers):
         changed = [*finalizers, DATA_FINALIZER] if wanted else [f for f in finalizers if f != DATA_FINALIZER]
-        ctx.kube.patch_finalizers(kind, meta["namespace"], meta["name"], changed, meta.get("resourceVersion", ""))
+        await ctx.kube.patch_finalizers(kind, meta["namespace"], meta["name"], changed, meta.get("resourceVersion", ""))
 
 
-def finalize(ctx: Context, kind: Kind, body: dict[str, Any], logger: logging.Logger | kopf.Logger) -> None:
+async def finalize(ctx: Context, kind: Kind, body: dict[str, Any], logger: logging.Logger | kopf.Logger) -> None:
     """The object is being deleted: delete its data if it asked for that, then let it go."""
     meta = body["metadata"]
     finalizers = list(meta.get("finalizers") or [])
@@ -161,8 +160,9 @@ def finalize(ctx: Context, kind: Kind, body: dict[str, Any], logger: logging.Log
         return
     if (body.get("spec") or {}).get("onDelete") == "Delete":
         root = object_root(Owner.from_body(body))
-        logger.info("deleted %d objects under gs://%s/%s", ctx.store.delete(root), ctx.cluster.bucket, root)
-    ctx.kube.patch_finalizers(kind, meta["namespace"], meta["name"], [f for f in finalizers if f != DATA_FINALIZER],
-                               meta.get("resourceVersion", ""))
+        logger.info("deleted %d objects under gs://%s/%s", await asyncio.to_thread(ctx.store.delete, root),
+                    ctx.cluster.bucket, root)
+    await ctx.kube.patch_finalizers(kind, meta["namespace"], meta["name"],
+                                    [f for f in finalizers if f != DATA_FINALIZER], meta.get("resourceVersion", ""))
 
 

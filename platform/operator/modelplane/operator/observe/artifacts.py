@@ -3,6 +3,7 @@ build, and once a run succeeded, what it wrote to the bucket; for a retraining M
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import replace
 from typing import Any
@@ -21,30 +22,31 @@ from modelplane.reconcile.artifacts import METRICS, DriftSignal, Observed, run_j
 from modelplane.reconcile.inputs import references
 
 
-def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, body: dict[str, Any]) -> Observed:
+async def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, body: dict[str, Any]) -> Observed:
     status = body.get("status") or {}
-    refs = {ref.field: ref_state(ctx, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
+    refs = {ref.field: await ref_state(ctx, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     name = run_job_name(owner, status)
     gang = bool((status.get("run") or {}).get("nodes"))  # a multi-node run: a JobSet, whose Job makes the pods
     # A Model's run counts its resumes (pods a disruption took); a Dataset's load does not.
-    job = ctx.kube.jobset(owner.namespace, name) if gang else ctx.kube.job(
+    job = await ctx.kube.jobset(owner.namespace, name) if gang else await ctx.kube.job(
         owner.namespace, name, ctx.jobs.get((owner.namespace, name)), count_disruptions=isinstance(spec, ModelSpec))
-    refusal = ctx.kube.pod_refusal(owner.namespace, child_job(name) if gang else name) if job and job.podless \
-        else ""
-    observed = Observed(job=job, refs=refs, build=observe_build(ctx, owner, spec, status), pods_refused=refusal)
+    refusal = await ctx.kube.pod_refusal(owner.namespace, child_job(name) if gang else name) \
+        if job and job.podless else ""
+    observed = Observed(job=job, refs=refs, build=await observe_build(ctx, owner, spec, status), pods_refused=refusal)
     if isinstance(spec, ModelSpec) and spec.retrain:
-        observed = replace(observed, drift=drift_signal(ctx, owner))
+        observed = replace(observed, drift=await drift_signal(ctx, owner))
     if isinstance(spec, ModelSpec) and spec.champion and spec.champion != status.get("champion"):
-        observed = replace(observed, pinned=ctx.store.summarize(version_prefix(owner, spec.champion)))
+        observed = replace(observed, pinned=await asyncio.to_thread(
+            ctx.store.summarize, version_prefix(owner, spec.champion)))
     if not (job and job.succeeded):
         return observed
     if isinstance(spec, DatasetSpec):
         prefix = version_prefix(owner, (status.get("load") or {}).get("version", 1))
-        manifest = ctx.store.manifest(prefix)
+        manifest = await asyncio.to_thread(ctx.store.manifest, prefix)
         # Which versions Models use matters only when keepLast drops one: only then are they listed.
         full = len(status.get("versions") or []) >= spec.keep_last
-        return replace(observed, artifacts=ctx.store.summarize(prefix, manifest), manifest=manifest,
-                       in_use=dataset_versions_in_use(ctx, owner) if full else frozenset())
+        return replace(observed, artifacts=await asyncio.to_thread(ctx.store.summarize, prefix, manifest),
+                       manifest=manifest, in_use=await dataset_versions_in_use(ctx, owner) if full else frozenset())
     assert isinstance(spec, ModelSpec)
     run = status.get("run") or {}
     data = refs.get("dataset")
@@ -59,14 +61,14 @@ def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, body: dict[str
         wanted |= {data.version, *(v.get("datasetVersion") for v in status.get("versions") or []
                                    if v.get("version") in parents)}
     manifests = {v: m for v in wanted
-                 if v and spec.dataset and (m := ctx.store.read_json(
+                 if v and spec.dataset and (m := await asyncio.to_thread(ctx.store.read_json,
                      manifest_object(Owner(DATASET.kind, spec.dataset.name, owner.namespace, "", 0), v))) is not None}
     observed = replace(observed, data_manifests=manifests)
     if recorded:
         return observed
     prefix = version_prefix(owner, run.get("version", 1))
-    return replace(observed, artifacts=ctx.store.summarize(prefix),
-                   metrics=finite_metrics(ctx.store.read_json(prefix + METRICS)))
+    return replace(observed, artifacts=await asyncio.to_thread(ctx.store.summarize, prefix),
+                   metrics=finite_metrics(await asyncio.to_thread(ctx.store.read_json, prefix + METRICS)))
 
 
 def retrains_on_drift(server: dict[str, Any]) -> str | None:
@@ -77,10 +79,10 @@ def retrains_on_drift(server: dict[str, Any]) -> str | None:
     return str((spec.get("model") or {}).get("name") or "") or None
 
 
-def drift_signal(ctx: Context, owner: Owner) -> DriftSignal | None:
+async def drift_signal(ctx: Context, owner: Owner) -> DriftSignal | None:
     """The newest drift that a server of this Model reported with `onDrift: Retrain`."""
     signals = [DriftSignal(server=server["metadata"]["name"], run=int(drift["run"]), time=str(drift["time"]))
-               for server in ctx.kube.list_objects(MODEL_SERVER, owner.namespace)
+               for server in await ctx.kube.list_objects(MODEL_SERVER, owner.namespace)
                if retrains_on_drift(server) == owner.name
                and (drift := ((server.get("status") or {}).get("monitoring") or {}).get("lastDrift"))]
     return max(signals, key=lambda signal: signal.time, default=None)
@@ -97,13 +99,13 @@ def finite_metrics(found: Any) -> dict[str, float] | None:
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)}
 
 
-def dataset_versions_in_use(ctx: Context, owner: Owner) -> frozenset[int]:
+async def dataset_versions_in_use(ctx: Context, owner: Owner) -> frozenset[int]:
     """The versions of a Dataset that a ModelVersion was trained on, or that a Model's run is training on now."""
-    recorded = {record["spec"]["dataset"]["version"] for record in ctx.kube.list_objects(MODEL_VERSION,
+    recorded = {record["spec"]["dataset"]["version"] for record in await ctx.kube.list_objects(MODEL_VERSION,
                                                                                           owner.namespace)
                 if (record.get("spec", {}).get("dataset") or {}).get("name") == owner.name}
     running = {(model.get("status") or {}).get("run", {}).get("datasetVersion")
-               for model in ctx.kube.list_objects(MODEL, owner.namespace)
+               for model in await ctx.kube.list_objects(MODEL, owner.namespace)
                if ((model.get("spec") or {}).get("dataset") or {}).get("name") == owner.name}
     return frozenset(v for v in recorded | running if v)
 
