@@ -57,8 +57,7 @@ async def test_two_workers_never_hold_the_same_key() -> None:
     synced: list[str] = []
 
     async def worker(name: str) -> None:
-        while True:
-            key = await queue.get()
+        while (key := await queue.get()) is not None:
             if key in holders:
                 overlaps.append(key)
             holders.add(key)
@@ -146,5 +145,23 @@ async def test_close_cancels_pending_timers() -> None:
     queue.add_after("a", TICK)
     queue.retry("b")
     queue.close()
-    await nothing_arrives(queue)
-    assert len(queue) == 0
+    await asyncio.sleep(QUIET)
+    assert len(queue) == 0  # neither was added
+    assert await asyncio.wait_for(queue.get(), QUIET) is None
+
+
+async def test_a_closed_queue_stops_every_waiting_worker_and_hands_out_nothing_more() -> None:
+    """Shutdown drains: each worker waiting for a key gets None (and stops), a key still in line is not handed out
+    (the next operator syncs everything), and a sync under way ends normally."""
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("under way")
+    assert await queue.get() == "under way"
+    waiting = [asyncio.create_task(queue.get()) for _ in range(3)]
+    await asyncio.sleep(0)
+    queue.add("in line")
+    queue.add_after("later", 0.01)
+    queue.close()
+    assert await asyncio.wait_for(asyncio.gather(*waiting), QUIET) == [None, None, None]
+    queue.done("under way")
+    await asyncio.sleep(0.02)
+    assert await asyncio.wait_for(queue.get(), QUIET) is None

@@ -30,7 +30,8 @@ class WorkQueue(Generic[K]):
                  metrics: Metrics | None = None) -> None:
         self.base_delay, self.max_delay, self.metrics = base_delay, max_delay, metrics
         self._since: dict[K, float] = {}  # when a key was put in line, or when its sync started
-        self._ready: asyncio.Queue[K] = asyncio.Queue()
+        self._ready: asyncio.Queue[K | None] = asyncio.Queue()  # None: closed (passed on to every waiting worker)
+        self._closed = False
         self._dirty: set[K] = set()  # wanted a sync (in _ready, or waiting for its active sync to end)
         self._active: set[K] = set()  # being synced now
         self._failures: dict[K, int] = {}
@@ -68,8 +69,13 @@ class WorkQueue(Generic[K]):
         self._timers.pop(key, None)
         self.add(key)
 
-    async def get(self) -> K:
+    async def get(self) -> K | None:
+        """The next key to sync, or None once the queue is closed: a worker then stops, and what is still in line
+        is left for the next operator (which lists and syncs everything when it starts)."""
         key = await self._ready.get()
+        if key is None or self._closed:
+            self._ready.put_nowait(None)  # wakes the next waiting worker, which stops too
+            return None
         self._dirty.discard(key)
         self._active.add(key)
         started = time.monotonic()
@@ -102,6 +108,9 @@ class WorkQueue(Generic[K]):
         self._failures.pop(key, None)
 
     def close(self) -> None:
+        """Hand out no more keys (syncs under way go on to their end) and fire no timers."""
+        self._closed = True
+        self._ready.put_nowait(None)
         for _due, timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
