@@ -8,6 +8,7 @@ listed namespaces (operator/access.py).
 
 from __future__ import annotations
 
+import gc
 import os
 
 import kopf
@@ -16,6 +17,17 @@ import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
 from modelplane.names import BUILD_NAMESPACE, OPERATOR_METRICS_PORT
 from modelplane.operator.context import Context
 from modelplane.operator.metrics import Metrics
+
+YOUNG_COLLECTION = 10_000  # container allocations between young collections (CPython's default is 700)
+
+
+def tune_collector() -> None:
+    """Once the process is set up: what startup made (modules, clients: most of the heap) is never garbage, so full
+    collections skip it (gc.freeze), and young collections come every YOUNG_COLLECTION allocations, not 700. Measured
+    at 3,000 Datasets (bench/operator_throughput.py): the collector took 10% of the operator's CPU (3.4 s of 34 s),
+    most of it in full collections walking every module's objects; tuned, 1.7 s and no full collection."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
 
 
 def main() -> None:
@@ -26,6 +38,7 @@ def main() -> None:
     metrics = Metrics()
     metrics.serve(int(os.environ.get("MODELPLANE_METRICS_PORT", OPERATOR_METRICS_PORT)))
     context = Context.from_environment(metrics)  # bad facts fail here, before any watch starts
+    tune_collector()
     kopf.run(memo=kopf.Memo(context=context), standalone=True, clusterwide=not namespaces, namespaces=namespaces,
              liveness_endpoint=os.environ.get("MODELPLANE_LIVENESS", "http://0.0.0.0:8080/healthz"))
 
