@@ -152,7 +152,13 @@ def test_a_run_held_back_by_quota_says_so() -> None:
     {"failed": 3, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
                                   "message": "Job has reached the specified backoff limit"}]},
     {"active": 1},
-], ids=["complete", "failed", "running"])
+    {"startTime": "2026-11-24T10:00:00Z", "completionTime": "2026-11-24T10:05:00Z", "succeeded": 1, "ready": 0,
+     "terminating": 0, "uncountedTerminatedPods": {},
+     "conditions": [{"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": "2026-11-24T10:05:00Z",
+                     "lastTransitionTime": "2026-11-24T10:05:00Z"},
+                    {"type": "Complete", "status": "True", "lastProbeTime": "2026-11-24T10:05:00Z",
+                     "lastTransitionTime": "2026-11-24T10:05:00Z"}]},
+], ids=["complete", "failed", "running", "as-the-job-controller-writes-it"])
 def test_what_the_watch_keeps_of_a_job_reads_as_the_job_itself(status: dict[str, Any]) -> None:
     """The operator keeps a slim copy of each Job from its watch events (kube.job_seen) and reads it instead of a
     GET: it must give the same outcome, keep what else Kube.job reads, and drop the pod template."""

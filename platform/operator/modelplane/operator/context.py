@@ -38,7 +38,7 @@ class Context:
     known: set[Key] = field(default_factory=set)  # every object of our kinds the watches have shown and not deleted
     # Per object, what the operator last applied to each child -> its digest, or sync.ABSENT once deleted: an
     # unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS.
-    applied: dict[Key, dict[ChildKey, str]] = field(default_factory=dict)
+    applied: dict[Key, dict[ChildKey, bytes]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # The operator's Jobs as their watch last delivered them, (namespace, name) -> body: a sync reads a Job here
     # rather than GET it (as controller-runtime's informer cache); one not seen yet is read from the API server.

@@ -172,10 +172,15 @@ def job_state(job: dict[str, Any]) -> JobState:
 
 
 def job_seen(job: dict[str, Any]) -> dict[str, Any]:
-    """What `Kube.job` reads of a Job, kept from its watch events (context.Context.jobs): its status, whether it is
-    suspended, its uid. Not its pod template, which would be most of the memory per object, for nothing."""
+    """What `Kube.job` reads of a Job, kept from its watch events (context.Context.jobs) for as long as the Job
+    exists: the status fields job_state reads, whether it is suspended, its uid. Not its pod template, times or pod
+    counts it does not read: kept for every Job, they would be most of the operator's memory per object."""
+    status = job.get("status") or {}
     return {"metadata": {"uid": (job.get("metadata") or {}).get("uid")},
-            "spec": {"suspend": (job.get("spec") or {}).get("suspend")}, "status": dict(job.get("status") or {})}
+            "spec": {"suspend": (job.get("spec") or {}).get("suspend")},
+            "status": {"succeeded": status.get("succeeded"), "active": status.get("active"),
+                       "conditions": [{key: c[key] for key in ("type", "status", "reason", "message") if key in c}
+                                      for c in status.get("conditions") or []]}}
 
 
 def jobset_state(jobset: dict[str, Any]) -> JobState:

@@ -31,7 +31,7 @@ from modelplane.reconcile.notices import notices
 UPLOAD_POLL_SECONDS = 3.0  # GCS has no watch: an object awaiting its upload looks again this often
 QUEUE_POLL_SECONDS = 30.0  # Kueue's Workloads are not watched: a queued run reads its reason and place this often
 DATA_FINALIZER = f"{GROUP}/finalizer"  # only on objects with `onDelete: Delete`: deletion waits for the data
-ABSENT = "absent"  # what `applied` records for a child that was deleted
+ABSENT = b"absent"  # what `applied` records for a child that was deleted (a digest is 32 bytes, never this)
 
 
 def now() -> str:
@@ -100,7 +100,7 @@ async def apply_children(ctx: Context, key: Key, outcome: Outcome) -> None:
     applied = ctx.applied.setdefault(key, {})
     for child in outcome.children:
         child_key = (child["kind"], child["metadata"]["name"])
-        digest = hashlib.sha256(json.dumps(child, sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps(child, sort_keys=True).encode()).digest()
         if applied.get(child_key) != digest:
             await ctx.kube.apply(child)
             applied[child_key] = digest
