@@ -35,19 +35,18 @@ from typing import Any
 
 import aiohttp
 import kopf
-import kubernetes
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
-from fakes.gcs import fake_gcs_in_memory
 from modelplane.api import GROUP, VERSION
 from modelplane.api.dataset import DATASET, DatasetSpec
 from modelplane.cluster import ClusterFacts
 from modelplane.layout import version_prefix
 from modelplane.meta import Owner
 from modelplane.operator.context import Context
-from modelplane.operator.kube import Credentials, Kube
+from modelplane.operator.kube import Kube
+from modelplane.operator.login import Credentials
 from modelplane.operator.main import tune_collector
 from modelplane.operator.sync import now
 from modelplane.reconcile.artifacts import Observed, reconcile
@@ -175,7 +174,7 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
     store = ArtifactStore(bucket.client, bucket.name)
     plans = [planned(i, cluster, store) for i in range(n)]  # before the clock starts
     async with emulator() as (url, http):
-        kube = Kube(Credentials.from_configuration(configuration_for(url)))
+        kube = Kube(Credentials(server=url))
         jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
         completed: dict[str, asyncio.Future[None]] = {}
 
@@ -226,24 +225,12 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
         return figures
 
 
-def configuration_for(url: str) -> kubernetes.client.Configuration:
-    configuration = kubernetes.client.Configuration()
-    configuration.host = url
-    return configuration
-
-
 async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, float]:
     async with emulator() as (url, http):
-        configuration = configuration_for(url)
-        kubeconfig = Path(f"/tmp/modelplane-bench-{url.rsplit(':', 1)[1]}.yaml")
-        kubeconfig.write_text(f"apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{{name: k, cluster: "
-                              f"{{server: '{url}'}}}}]\nusers: [{{name: u, user: {{token: t}}}}]\n"
-                              f"contexts: [{{name: c, context: {{cluster: k, user: u}}}}]\n")
-        kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kubeconfig)
         settings = kopf.OperatorSettings()
         settings.scanning.disabled = True
         memo = kopf.Memo(context=Context(
-            kube=Kube(Credentials.from_configuration(configuration)), store=ArtifactStore(bucket.client, bucket.name),
+            kube=Kube(Credentials(server=url)), store=ArtifactStore(bucket.client, bucket.name),
             cluster=ClusterFacts(project="bench", bucket=bucket.name, registry="r"),
             signer=UploadSigner(bucket, AnonymousCredentials())))  # type: ignore[no-untyped-call]
         tune_collector()  # as main() does
@@ -305,8 +292,13 @@ def memory_report(samples: list[tuple[int, float]], n: int) -> dict[str, float]:
 
 
 def run(phase: str, n: int, concurrency: int) -> dict[str, float]:
-    """One run in its own process, so that its memory and CPU are its own."""
-    found = subprocess.run([sys.executable, "-m", "bench.operator_throughput", phase, str(n), str(concurrency)],
+    """One run in its own process, so that its memory and CPU are its own, with the packages of the operator's image
+    only (bench/image.py: the virtualenv's others would change what kopf and the GCS client load)."""
+    from bench.image import as_in_image  # here: a run's process cannot import it (packaging is not in the image)
+
+    run_this = as_in_image("import runpy; runpy.run_module('bench.operator_throughput', run_name='__main__', "
+                           "alter_sys=True)")
+    found = subprocess.run([sys.executable, "-c", run_this, phase, str(n), str(concurrency)],
                            cwd=Path(__file__).parent.parent, check=True, stdout=subprocess.PIPE, text=True)
     *lines, figures = found.stdout.splitlines()
     print("\n".join(lines), flush=True)
@@ -331,6 +323,8 @@ def ratios(ours: dict[str, float], base: dict[str, float]) -> dict[str, float]:
 def main(n: int, concurrency: int, rounds: int) -> None:
     """ROUNDS rounds of floor-then-operator: a shared machine's load moves both runs of a round alike, and the
     median of the rounds' ratios is the figure."""
+    from fakes.gcs import fake_gcs_in_memory  # here: a run's process cannot import it (its wrapper is not in the image)
+
     found: list[dict[str, float]] = []
     with fake_gcs_in_memory():
         client = storage.Client(project="bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]

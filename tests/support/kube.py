@@ -21,7 +21,8 @@ from modelplane.api import GROUP, KINDS, VERSION
 from modelplane.deploy import system, tenants
 from modelplane.names import BUILD_NAMESPACE
 from modelplane.operator.context import Context
-from modelplane.operator.kube import USER_AGENT, Credentials, Kube
+from modelplane.operator.kube import USER_AGENT, Kube
+from modelplane.operator.login import from_configuration
 from modelplane.operator.metrics import Metrics
 from modelplane.storage import ArtifactStore, UploadSigner
 from tests.support import rbac
@@ -44,16 +45,23 @@ def k8s(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
     return kmock
 
 
-@pytest.fixture
-def kubeconfig(k8s: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """kopf's own login reads this kubeconfig; the operator's client gets the same server through its Context."""
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
+TOKEN = "test"  # the kubeconfig's bearer token: every request the operator makes must carry it
+
+
+def kubeconfig_for(k8s: kmock.KubernetesEmulator) -> dict[str, Any]:
+    return {
         "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
         "clusters": [{"name": "kmock", "cluster": {"server": str(k8s.url)}}],
-        "users": [{"name": "u", "user": {"token": "test"}}],
+        "users": [{"name": "u", "user": {"token": TOKEN}}],
         "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "u", "namespace": NAMESPACE}}],
-    }))
+    }
+
+
+@pytest.fixture
+def kubeconfig(k8s: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The kubeconfig of the CLI's tests and of an operator run outside a cluster."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig_for(k8s)))
     monkeypatch.setenv("KUBECONFIG", str(path))
     monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
@@ -61,11 +69,12 @@ def kubeconfig(k8s: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytes
 
 
 def kube_for(k8s: kmock.KubernetesEmulator) -> Kube:
-    """The operator's client for the emulator, from a configuration as the `kubernetes` package loads one."""
+    """The operator's client for the emulator, logged in as outside a cluster: the `kubernetes` package loads the
+    kubeconfig (the token under the key the installed version uses), login.from_configuration reads it."""
     configuration = kubernetes.client.Configuration()
-    configuration.host = str(k8s.url).rstrip("/")
-    configuration.api_key = {"authorization": "Bearer test"}
-    return Kube(Credentials.from_configuration(configuration))
+    kubernetes.config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+        kubeconfig_for(k8s), client_configuration=configuration)
+    return Kube(from_configuration(configuration))
 
 
 class Operator:
@@ -117,6 +126,8 @@ async def operator(k8s: kmock.KubernetesEmulator, kubeconfig: Path, bucket: stor
     yield running
     await running.stop()
     # Whatever the test made the operator do, the RBAC the stack deploys allows, in the namespace it was done in.
+    # The API server authenticates a request before RBAC sees it: one without the token would be a 401.
+    assert {str(r.headers.get("Authorization")) for r in list(k8s) if _from_operator(r)} == {f"Bearer {TOKEN}"}
     assert rbac.denied([*system(DEV_PLATFORM), *tenants(DEV_PLATFORM)], OPERATOR_USER,
                   (r for r in list(k8s) if _from_operator(r))) == []
 

@@ -68,8 +68,10 @@ class PlatformFacts:
 
 
 def crds(directory: Path = CRDS_DIR) -> list[dict[str, Any]]:
-    """The checked-in CRDs (generated from the API types)."""
-    return [yaml.safe_load(path.read_text()) for path in sorted(directory.glob("*.yaml"))]
+    """The checked-in CRDs (generated from the API types).
+
+    Read with libyaml's safe loader: the pure-Python one took 0.44 s of the offline plan's 3.4 on these five files."""
+    return [yaml.load(path.read_text(), Loader=yaml.CSafeLoader) for path in sorted(directory.glob("*.yaml"))]
 
 
 def _meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from fakes.openai import CHAT, CHUNKS, FakeServer
 from modelplane.api.modelserver import Redaction
 from modelplane.capture.__main__ import metrics_app
-from modelplane.capture.config import CaptureConfig
-from modelplane.capture.proxy import HEALTH_PATH, CaptureProxy
+from modelplane.capture.config import PROXY_HEALTH_PATH, CaptureConfig
+from modelplane.capture.proxy import CaptureProxy
 from modelplane.capture.sink import Sink, SinkMetrics, write_file
 from tests.support.http import serving
 
@@ -203,7 +203,7 @@ async def test_a_failing_sink_is_counted_on_metrics_and_serving_goes_on(tmp_path
 async def test_an_unreachable_server_is_a_502_recorded_and_the_pod_is_not_ready(tmp_path: Path) -> None:
     async with rig(tmp_path, upstream="http://127.0.0.1:9") as r:
         status, _, body = await exchange(r.proxied, "/v1/completions", {"prompt": "x"})
-        health, _, _ = await exchange(r.proxied, HEALTH_PATH, method="GET")
+        health, _, _ = await exchange(r.proxied, PROXY_HEALTH_PATH, method="GET")
         await asyncio.sleep(0.2)
     assert status == 502 and b"not reachable" in body and health == 503
     (record,) = records(tmp_path)
@@ -212,14 +212,14 @@ async def test_an_unreachable_server_is_a_502_recorded_and_the_pod_is_not_ready(
 
 async def test_readiness_is_the_model_servers_and_scrapes_are_not_recorded(tmp_path: Path) -> None:
     async with rig(tmp_path, health_path="/blob") as r:
-        ready, _, _ = await exchange(r.proxied, HEALTH_PATH, method="GET")
+        ready, _, _ = await exchange(r.proxied, PROXY_HEALTH_PATH, method="GET")
         await exchange(r.proxied, "/blob", method="GET")
         await exchange(r.proxied, "/metrics", method="GET")
         await asyncio.sleep(0.2)
     assert ready == 200
     assert records(tmp_path) == []
     async with rig(tmp_path, health_path="/missing") as r:
-        not_ready, _, _ = await exchange(r.proxied, HEALTH_PATH, method="GET")
+        not_ready, _, _ = await exchange(r.proxied, PROXY_HEALTH_PATH, method="GET")
     assert not_ready == 503
 
 

@@ -9,8 +9,14 @@ from typing import Any
 
 from modelplane.api.modelserver import ModelServerSpec
 from modelplane.builders.workload import MODEL_PATH, Mount, container_security, params_config_map, pod_template
-from modelplane.capture.config import PAYLOADS_DIR, PROXY_PORT, UPSTREAM_HOST, UPSTREAM_PORT, CaptureConfig
-from modelplane.capture.proxy import HEALTH_PATH
+from modelplane.capture.config import (
+    PAYLOADS_DIR,
+    PROXY_HEALTH_PATH,
+    PROXY_PORT,
+    UPSTREAM_HOST,
+    UPSTREAM_PORT,
+    CaptureConfig,
+)
 from modelplane.cluster import ClusterFacts
 from modelplane.meta import Owner, child_name, labels, metadata
 from modelplane.names import CAPTURE_METRICS_PORT, CAPTURE_METRICS_PORT_NAME, SERVER_PORT_NAME
@@ -45,7 +51,7 @@ def capture_container(owner: Owner, spec: ModelServerSpec, version: int | None, 
         "env": [{"name": k, "value": v} for k, v in sorted(config.to_env().items())],
         "ports": [{"name": SERVER_PORT_NAME, "containerPort": PROXY_PORT},
                   {"name": CAPTURE_METRICS_PORT_NAME, "containerPort": CAPTURE_METRICS_PORT}],
-        "readinessProbe": {"httpGet": {"path": HEALTH_PATH, "port": PROXY_PORT}, "periodSeconds": 10,
+        "readinessProbe": {"httpGet": {"path": PROXY_HEALTH_PATH, "port": PROXY_PORT}, "periodSeconds": 10,
                            "timeoutSeconds": 6, "failureThreshold": 3},
         "resources": CAPTURE_RESOURCES,
         "volumeMounts": [{"name": "payloads", "mountPath": PAYLOADS_DIR}],

@@ -20,6 +20,7 @@ PROXY_PORT = 8080  # what the Service targets: the proxy, in front of the model 
 UPSTREAM_PORT = 8081  # where the model server listens behind it (MODELPLANE_SERVER_PORT)
 UPSTREAM_HOST = "127.0.0.1"  # and only there: no other pod reaches it past the proxy (MODELPLANE_SERVER_HOST)
 PAYLOADS_DIR = "/content/payloads"  # the server's payload prefix, mounted read-write into the proxy only
+PROXY_HEALTH_PATH = "/-/capture/healthz"  # the sidecar's own readiness probe (the proxy serves, the pod spec probes)
 
 
 class CaptureConfig(BaseModel):

@@ -34,13 +34,12 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CollectorRegistry, Counter
 
-from modelplane.capture.config import CaptureConfig
+from modelplane.capture.config import PROXY_HEALTH_PATH, CaptureConfig
 from modelplane.capture.record import PayloadRecord
 from modelplane.capture.redact import Redactor
 from modelplane.capture.sink import Sink
 from modelplane.capture.stream import StreamReassembler
 
-HEALTH_PATH = "/-/capture/healthz"
 HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding",
                         "upgrade"})
 READ_CHUNK = 64 * 1024
@@ -89,7 +88,7 @@ class CaptureProxy:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=0)
-        app.router.add_get(HEALTH_PATH, self.health)
+        app.router.add_get(PROXY_HEALTH_PATH, self.health)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         app.on_startup.append(self._open)
         app.on_cleanup.append(self._close)

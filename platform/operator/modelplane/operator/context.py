@@ -14,11 +14,11 @@ from typing import Any
 
 import google.auth
 import kopf
-import kubernetes
 from google.cloud import storage
 
 from modelplane.cluster import ClusterFacts
-from modelplane.operator.kube import Credentials, Kube
+from modelplane.operator import login
+from modelplane.operator.kube import Kube
 from modelplane.operator.metrics import Metrics
 from modelplane.operator.queue import WorkQueue
 from modelplane.storage import ArtifactStore, UploadSigner
@@ -51,17 +51,12 @@ class Context:
     def from_environment(cls, metrics: Metrics) -> Context:
         """In the cluster: the pod's service account and Workload Identity, the facts the stack wrote
         (MODELPLANE_* variables); outside it, the kubeconfig and application-default credentials."""
-        try:
-            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        kube = Kube(login.load())
         cluster = ClusterFacts.from_env(os.environ)
         client = storage.Client(project=cluster.project)
-        credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        return cls(kube=Kube(Credentials.from_configuration(kubernetes.client.Configuration.get_default_copy())),
-                   cluster=cluster,
-                   store=ArtifactStore(client, cluster.bucket),
-                   signer=UploadSigner(client.bucket(cluster.bucket), credentials), metrics=metrics)
+        google_credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        return cls(kube=kube, cluster=cluster, store=ArtifactStore(client, cluster.bucket),
+                   signer=UploadSigner(client.bucket(cluster.bucket), google_credentials), metrics=metrics)
 
 
 def context_of(memo: kopf.Memo) -> Context:

@@ -44,9 +44,26 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
+# The operator's own handler registry, not kopf's default one: that one, when first used, imports the `kubernetes`
+# package only to decide whether to add a login handler that uses it (the image does not install it; login.py).
+kopf.set_default_registry(kopf.OperatorRegistry())
+
 RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
 SHUTDOWN_GRACE_SECONDS = 20.0  # within the pod's terminationGracePeriodSeconds (30 s by default), with room for kopf
 WORKERS = 16  # syncs run at once, on the event loop (only GCS calls, whose client is synchronous, take a thread)
+
+
+def context_in(memo: kopf.Memo) -> Context:
+    """The Context main() put in the memo; under `kopf run` (no main()), one made from this environment."""
+    if "context" not in memo:
+        memo["context"] = Context.from_environment(Metrics())
+    return context_of(memo)
+
+
+@kopf.on.login()
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's watches prove who they are as the operator's own calls do (login.py), asked again after a 401."""
+    return context_in(memo).kube.credentials.connection_info()
 
 
 @kopf.on.startup()
@@ -62,9 +79,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
                                      ("apps", "v1", "statefulsets"), (JOBSET_GROUP, JOBSET_VERSION, "jobsets")):
         settings.watching.label_selectors[group, version, resource] = \
             f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
-    if "context" not in memo:  # `kopf run` without main(): the clients and facts of this environment
-        memo["context"] = Context.from_environment(Metrics())
-    ctx = context_of(memo)
+    ctx = context_in(memo)
     ctx.tasks = [asyncio.create_task(work(ctx, logger)) for _ in range(WORKERS)]
     ctx.tasks.append(asyncio.create_task(resync(ctx)))
 

@@ -9,8 +9,7 @@ count, a label an admin added). Jobs and the token Secret are create-only: a Job
 token is never replaced.
 
 The calls are made on the operator's event loop with aiohttp (as kopf's own watches are), JSON in and out: no
-thread per call, no generated models built and torn down per response (the `kubernetes` package only loads the
-credentials: in the pod its service account token, re-read as it rotates; outside, the kubeconfig).
+thread per call, no generated models built and torn down per response (login.py says how it proves who it is).
 
 Errors come in two kinds, and the caller treats them differently:
 - `TransientError` (5xx, 429, 409 on a write, a timeout, a dropped connection): retried with backoff until it works;
@@ -23,17 +22,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-import ssl
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import kubernetes
 
 from modelplane.api.common import GROUP, VERSION
 from modelplane.api.resource import Kind
 from modelplane.builders.jobset import JOBSET_API_VERSION, child_job
 from modelplane.images import OPERATOR_VERSION
+from modelplane.operator.login import Credentials
 from modelplane.reconcile.common import JobState, RolloutState
 
 TERMINATION_TAIL = 2000
@@ -226,32 +223,6 @@ def pod_refusal(events: list[dict[str, Any]], name: str) -> str:
     return str(refusals[-1]["message"]) if refusals else ""
 
 
-@dataclasses.dataclass
-class Credentials:
-    """Where the API server is and how to prove who we are, as the `kubernetes` package loads them (in the pod, the
-    service account: its token re-read as the kubelet rotates it; outside, the kubeconfig with its exec plugins)."""
-
-    server: str
-    authorization: Callable[[], str | None] = lambda: None  # the Authorization header, fresh on each call
-    tls: ssl.SSLContext | None = None
-
-    @classmethod
-    def from_configuration(cls, configuration: kubernetes.client.Configuration) -> Credentials:
-        tls = None
-        if configuration.host.startswith("https"):
-            tls = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-            if configuration.cert_file:
-                tls.load_cert_chain(configuration.cert_file, configuration.key_file)
-            if not configuration.verify_ssl:
-                tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
-
-        def authorization() -> str | None:
-            token = configuration.get_api_key_with_prefix("authorization")
-            return str(token) if token else None
-
-        return cls(server=configuration.host, authorization=authorization, tls=tls)
-
-
 class Kube:
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
@@ -270,7 +241,7 @@ class Kube:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 self.credentials.server, timeout=REQUEST_TIMEOUT, headers={"User-Agent": USER_AGENT},
-                connector=aiohttp.TCPConnector(limit=CONNECTIONS, ssl=self.credentials.tls or True))
+                connector=aiohttp.TCPConnector(limit=CONNECTIONS, ssl=self.credentials.tls() or True))
         headers = {"Accept": "application/json"}
         if (authorization := self.credentials.authorization()) is not None:
             headers["Authorization"] = authorization
