@@ -18,6 +18,7 @@ from google.cloud import storage
 
 from modelplane.cluster import ClusterFacts
 from modelplane.operator import login
+from modelplane.operator.dependents import Dependents
 from modelplane.operator.kube import Kube
 from modelplane.operator.metrics import Metrics
 from modelplane.operator.queue import WorkQueue
@@ -36,6 +37,7 @@ class Context:
     metrics: Metrics = field(default_factory=Metrics)
     queue: WorkQueue[Key] = field(init=False)
     known: set[Key] = field(default_factory=set)  # every object of our kinds the watches have shown and not deleted
+    dependents: Dependents = field(default_factory=Dependents)  # which objects wait for which
     # Per object, what the operator last applied to each child -> its digest, or sync.ABSENT once deleted: an
     # unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS.
     applied: dict[Key, dict[ChildKey, bytes]] = field(default_factory=dict)
