@@ -61,8 +61,9 @@ def context_in(memo: kopf.Memo) -> Context:
 
 
 @kopf.on.login()
-def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
-    """kopf's watches prove who they are as the operator's own calls do (login.py), asked again after a 401."""
+async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's watches prove who they are as the operator's own calls do (login.py), asked again after a 401. (Async:
+    kopf runs a plain function in a thread, where under `kopf run` it could make a second Context beside startup's.)"""
     return context_in(memo).kube.credentials.connection_info()
 
 
