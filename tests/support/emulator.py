@@ -19,6 +19,14 @@ patch.go and `fieldmanager`, k8s.io/apimachinery `structured-merge-diff`), each 
 - **The status subresource**: a PATCH to `.../status` changes only `status`; a PATCH of the main resource does not
   change `status` of kinds that have the subresource (custom resources, Jobs, Deployments, StatefulSets).
 - **Optimistic concurrency**: a patch carrying `metadata.resourceVersion` that is not current gets 409 Conflict.
+- **Watches from a resourceVersion** (k8s.io/apiserver `pkg/storage/cacher`; the API concepts page, "Efficient
+  detection of changes"): a LIST answers with the collection's resourceVersion, exactly the version its items show;
+  a WATCH from a version sends every change after it in order, and nothing before; from no version (or "0") it sends
+  an ADDED for every object first. A DELETED event carries a new resourceVersion, as upstream's deletion does. The
+  server keeps the last `history_limit` changes per resource, as the watch cache does: a watch from an older
+  version gets an ERROR event with 410 Expired. `end_watches()` ends every open watch, as the server does when
+  `timeoutSeconds` passes or a connection drops. Simplified: `timeoutSeconds` itself, bookmarks and label selectors
+  are not applied (kmock sends every object of the resource; the operator checks its labels itself).
 - **Faults on chosen calls**: `fail(method, path, status, times)` answers matching requests with that status
   before they touch any state (a 5xx, a 409, a 403...), so a test can show the operator converges anyway.
 
@@ -36,16 +44,20 @@ must be JSON (the operator sends JSON); a strategic-merge patch is merged as a J
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import datetime
+import functools
 import itertools
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp.web
+import attrs
 import kmock
-from kmock._internal import dicts, rendering
+from kmock._internal import aiobus, dicts, rendering
 from kmock._internal import k8s as kmock_k8s
 
 from modelplane.api import GROUP
@@ -131,8 +143,33 @@ def _failure(status: int, message: str, reason: str) -> kmock_k8s.KubernetesErro
     return kmock_k8s.KubernetesError(status=status, reason=reason, message=message, details={})
 
 
+END_OF_WATCH = {"type": "END"}  # put on a bus by end_watches(); never sent
+
+
+@attrs.mutable(weakref_slot=True)
+class _RecordingBus(aiobus.Bus[Any]):
+    """kmock's event bus for one resource, with each change also recorded where a watch from a version finds it."""
+
+    record: Callable[[dict[str, Any]], dict[str, Any]] = attrs.field(default=lambda event: event)
+
+    async def put(self, *items: Any) -> None:
+        await super().put(*(item if item is END_OF_WATCH else self.record(item) for item in items))
+
+
+class _Buses(dict[Any, aiobus.Bus[Any]]):
+    def __init__(self, emulator: ApiServerEmulator) -> None:
+        super().__init__()
+        self.emulator = emulator
+
+    def __missing__(self, resource: Any) -> _RecordingBus:
+        bus = self[resource] = _RecordingBus(record=functools.partial(self.emulator._record, resource))
+        return bus
+
+
 class ApiServerEmulator(kmock.KubernetesEmulator):
     """kmock's emulator plus the API server behaviour listed in the module docstring."""
+
+    history_limit = 10_000  # changes kept per resource for watches from a version (the watch cache's window)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -141,6 +178,80 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         self._writes = asyncio.Lock()
         self._versions = itertools.count(1000)
         self._uids = itertools.count(1)
+        self._buses = _Buses(self)
+        self.history: dict[Any, collections.deque[tuple[int, dict[str, Any]]]] = {}
+        self._expired: dict[Any, int] = {}  # per resource, the version of the newest change dropped from history
+        self._current_version = 0  # the version of the last change sent to the watches
+
+    def _record(self, resource: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Called as kmock sends a change, under its lock: the version it is at, kept in the resource's history."""
+        obj = event.get("object") or {}
+        version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        # kmock's own writes (a deletion, the deletion mark of an object with finalizers) keep the old version.
+        if event.get("type") == "DELETED" or not version.isdigit() or int(version) <= self._current_version:
+            version = str(next(self._versions))
+            meta = {**(obj.get("metadata") or {}), "resourceVersion": version}
+            event = {**event, "object": {**obj, "metadata": meta}}
+        history = self.history.setdefault(resource, collections.deque())
+        history.append((int(version), event))
+        if len(history) > self.history_limit:
+            self._expired[resource] = history.popleft()[0]
+        self._current_version = max(self._current_version, int(version))
+        return event
+
+    def end_watches(self) -> None:
+        """End every open watch (each client then watches again, from the last version it saw)."""
+        for bus in list(self._buses.values()):
+            asyncio.get_running_loop().create_task(bus.put(END_OF_WATCH))
+
+    def _matches(self, request: rendering.Request, event: dict[str, Any]) -> bool:
+        meta = (event.get("object") or {}).get("metadata") or {}
+        return bool(self._KubernetesEmulator__check(  # type: ignore[attr-defined]  # kmock's own filter
+            request, request.resource, meta.get("namespace"), meta.get("name"), strict=False))
+
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        if request.resource not in list(self._get_resources()):
+            raise kmock_k8s.KubernetesResourceNotFoundError()
+        async with self._lock:  # the items and the version they are at, as one snapshot
+            objs = self._KubernetesEmulator__get_objs(request, strict=False)  # type: ignore[attr-defined]
+            return {"metadata": {"resourceVersion": str(self._current_version)},
+                    "items": [obj.raw for obj in objs if not obj.deleted]}
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        yield b""  # the headers go out at once, as a real watch's do
+        assert request.resource is not None  # kmock routes only a resource's requests here
+        bus = self._buses[request.resource]
+        mark = await bus.mark()  # before the snapshot or history is read: no change can fall between
+        try:
+            since = str(request.params.get("resourceVersion") or "0")
+            async with self._lock:
+                if since == "0":
+                    sent = self._current_version
+                    backlog = [{"type": "ADDED", "object": obj.raw} for obj in
+                               self._KubernetesEmulator__get_objs(request, strict=False)  # type: ignore[attr-defined]
+                               if not obj.deleted]
+                elif not since.isdigit() or int(since) < self._expired.get(request.resource, 0):
+                    backlog, sent = [{"type": "ERROR", "object": {
+                        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Expired", "code": 410,
+                        "message": f"too old resource version: {since}"}}], -1
+                else:
+                    sent = int(since)
+                    backlog = [event for version, event in self.history.get(request.resource, ())
+                               if version > sent and self._matches(request, event)]
+                    sent = max([sent, *(version for version, _ in self.history.get(request.resource, ()))])
+            for event in backlog:
+                yield event
+            if sent < 0:
+                return
+            async for event in bus.stream(since=mark):
+                if event is END_OF_WATCH:
+                    return
+                version = int(event["object"]["metadata"]["resourceVersion"])
+                if version > sent and self._matches(request, event):
+                    sent = version
+                    yield event
+        finally:
+            await bus.unmark(mark)
 
     def fail(self, method: str, path: str, status: int, times: int = 1, message: str = "") -> None:
         """Answer the next `times` requests whose method matches and whose path matches the regex `path`."""
@@ -159,6 +270,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         fault = self._take_fault(request)
         if fault:
             raise _failure(fault.status, fault.message, "InjectedFault")
+        if request.resource is not None and request.action == kmock.action.DELETE:
+            async with self._writes:  # changes are sent in the order of their versions
+                return await super()._handle(request)
         if request.resource is None or request.action not in (kmock.action.CREATE, kmock.action.UPDATE):
             return await super()._handle(request)
         async with self._writes:  # one write at a time: the diff below is computed against the state it changes

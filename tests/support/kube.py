@@ -91,12 +91,12 @@ class Operator:
         settings = kopf.OperatorSettings()
         cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name)  # the test's own bucket
         memo = kopf.Memo(context=Context(kube=kube_for(self.k8s), cluster=cluster, store=self.store,
-                                         signer=self.signer, metrics=self.metrics))
+                                         signer=self.signer, metrics=self.metrics, namespaces=(NAMESPACE,)))
         ready, self.stop_flag = asyncio.Event(), asyncio.Event()
         self.ignored = set(asyncio.all_tasks())
         watches = len(self.k8s[f"watch {GROUP}/{VERSION}/models"])
         tasks = await kopf.spawn_tasks(registry=kopf.get_default_registry(), settings=settings, standalone=True,
-                                       namespaces=[NAMESPACE, BUILD_NAMESPACE], ready_flag=ready,
+                                       clusterwide=True, ready_flag=ready,
                                        stop_flag=self.stop_flag, memo=memo)
         self.task = asyncio.create_task(kopf.run_tasks(tasks, ignored=self.ignored))
         await asyncio.wait_for(ready.wait(), 10)

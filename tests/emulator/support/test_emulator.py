@@ -3,7 +3,7 @@
 Upstream references: Kubernetes docs "Server-Side Apply" (kubernetes.io/docs/reference/using-api/server-side-apply),
 "API Concepts" (resource versions, efficient detection of changes), the CRD docs "Status subresource", and the
 API conventions on metadata.generation. Requests go over HTTP to the emulator, as the operator's do; the stored
-history (`k8s.objects[...].history`) and a real watch stream show what a watcher such as kopf would see.
+history (`k8s.objects[...].history`) and a real watch stream show what a watcher such as an informer would see.
 """
 
 from __future__ import annotations
@@ -98,10 +98,12 @@ def emulator(k8s: kmock.KubernetesEmulator) -> ApiServerEmulator:
 
 
 @contextlib.asynccontextmanager
-async def watching(k8s: kmock.KubernetesEmulator, collection: str) -> AsyncIterator[list[dict[str, Any]]]:
-    """A real watch stream on `collection`: the events kopf would receive, appended as they arrive."""
+async def watching(k8s: kmock.KubernetesEmulator, collection: str,
+                   since: str = "") -> AsyncIterator[list[dict[str, Any]]]:
+    """A real watch stream on `collection` (from resourceVersion `since`): the events an informer would receive,
+    appended as they arrive."""
     events: list[dict[str, Any]] = []
-    response = await k8s.get(f"{collection}?watch=true")
+    response = await k8s.get(f"{collection}?watch=true" + (f"&resourceVersion={since}" if since else ""))
     assert response.status == 200
 
     async def read() -> None:
@@ -433,3 +435,78 @@ async def test_faulted_create_creates_nothing(k8s: kmock.KubernetesEmulator) -> 
     await create(k8s, JOBS_PATH, job())
     assert stored(k8s, JOBS, "train")["spec"] == job()["spec"]
 
+
+
+# --- watches from a resourceVersion -----------------------------------------------------------------------------
+
+async def listed(k8s: kmock.KubernetesEmulator, collection: str) -> dict[str, Any]:
+    response = await k8s.get(collection)
+    assert response.status == 200
+    result: dict[str, Any] = await response.json()
+    return result
+
+
+def names(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(e["type"], e["object"]["metadata"]["name"]) for e in events]
+
+
+async def test_a_watch_from_the_lists_version_sends_every_later_change_and_nothing_before(
+        k8s: kmock.KubernetesEmulator) -> None:
+    """API concepts: a list's metadata.resourceVersion is the version its items are at; a watch from it sends the
+    changes after it, in order, each with its object's new resourceVersion; a DELETED gets a version of its own."""
+    await create(k8s, MODELS_PATH, model())
+    before = await listed(k8s, MODELS_PATH)
+    assert [item["metadata"]["name"] for item in before["items"]] == ["falcon"]
+    await merge_patch(k8s, f"{MODELS_PATH}/falcon", {"spec": {"params": {"epochs": 2}}})  # before the watch starts
+    async with watching(k8s, MODELS_PATH, since=before["metadata"]["resourceVersion"]) as events:
+        second = {**model(), "metadata": {"name": "second", "namespace": NAMESPACE}}
+        await create(k8s, MODELS_PATH, second)
+        assert (await k8s.delete(f"{MODELS_PATH}/second")).status == 200
+        await until(lambda: len(events) == 3)
+    assert names(events) == [("MODIFIED", "falcon"), ("ADDED", "second"), ("DELETED", "second")]
+    seen = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert seen == sorted(set(seen)) and seen[0] > int(before["metadata"]["resourceVersion"])
+    after = await listed(k8s, MODELS_PATH)
+    assert int(after["metadata"]["resourceVersion"]) == seen[-1]
+
+
+async def test_a_watch_without_a_version_starts_with_an_added_for_every_object(k8s: kmock.KubernetesEmulator) -> None:
+    """API concepts: a watch with resourceVersion unset or "0" first sends a synthetic ADDED per existing object."""
+    await create(k8s, MODELS_PATH, model())
+    async with watching(k8s, MODELS_PATH) as events:
+        await merge_patch(k8s, f"{MODELS_PATH}/falcon", {"spec": {"params": {"epochs": 2}}})
+        await until(lambda: len(events) == 2)
+    assert names(events) == [("ADDED", "falcon"), ("MODIFIED", "falcon")]
+
+
+async def test_a_watch_from_a_version_older_than_the_history_is_410_expired(k8s: kmock.KubernetesEmulator) -> None:
+    """The watch cache keeps a window of changes: a watch from before it gets an ERROR event, a Status with code 410
+    and reason Expired (k8s.io/apiserver cacher: "too old resource version"); one inside it gets what followed."""
+    emulator(k8s).history_limit = 2
+    first = await create(k8s, MODELS_PATH, model())
+    for epochs in (2, 3, 4):  # the history keeps the last two: the changes to 3 and 4
+        await merge_patch(k8s, f"{MODELS_PATH}/falcon", {"spec": {"params": {"epochs": epochs}}})
+    async with watching(k8s, MODELS_PATH, since=first["metadata"]["resourceVersion"]) as events:
+        await until(lambda: len(events) == 1)
+    assert events[0]["type"] == "ERROR"
+    assert (events[0]["object"]["code"], events[0]["object"]["reason"]) == (410, "Expired")
+    kept = next(iter(emulator(k8s).history.values()))[0][0]  # the oldest change still kept
+    async with watching(k8s, MODELS_PATH, since=str(kept)) as events:
+        await until(lambda: len(events) == 1)
+    assert names(events) == [("MODIFIED", "falcon")]
+    assert events[0]["object"]["spec"]["params"]["epochs"] == 4
+
+
+async def test_end_watches_ends_each_stream_and_a_new_watch_resumes_from_the_last_version(
+        k8s: kmock.KubernetesEmulator) -> None:
+    """As when the server's timeoutSeconds pass: the stream ends; a watch from the last version seen misses nothing
+    that happened in between."""
+    await create(k8s, MODELS_PATH, model())
+    start = (await listed(k8s, MODELS_PATH))["metadata"]["resourceVersion"]
+    response = await k8s.get(f"{MODELS_PATH}?watch=true&resourceVersion={start}")
+    emulator(k8s).end_watches()
+    assert await asyncio.wait_for(response.read(), 2) == b""  # ended, nothing sent
+    await merge_patch(k8s, f"{MODELS_PATH}/falcon", {"spec": {"params": {"epochs": 2}}})  # while nobody watches
+    async with watching(k8s, MODELS_PATH, since=start) as events:
+        await until(lambda: len(events) == 1)
+    assert names(events) == [("MODIFIED", "falcon")]

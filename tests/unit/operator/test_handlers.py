@@ -1,18 +1,107 @@
-"""The kopf wiring's assumptions, held against the registry the handlers module fills."""
+"""The wiring: what the operator watches where, and which events queue which keys."""
 
 from __future__ import annotations
+
+from typing import Any, cast
 
 import kopf
 
 import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
+from modelplane.meta import KIND_LABEL, MANAGED_BY, NAME_LABEL, NAMESPACE_LABEL
+from modelplane.operator.context import Context
+from modelplane.operator.controllers import CONTROLLERS
+from modelplane.operator.handlers import child_changed, job_changed, object_changed, watches
+from modelplane.operator.kube import Kube
+from modelplane.operator.login import Credentials
+from tests.support.facts import DEV_CLUSTER, NAMESPACE
+
+DATASET, MODEL = CONTROLLERS["Dataset"], CONTROLLERS["Model"]
 
 
-def test_nothing_needs_the_diff_base_the_operator_does_not_keep() -> None:
-    """NoDiffBase is safe only while no handler uses kopf's last-handled state: change handlers (on.create,
-    on.update, on.field) diff against it and daemons/timers reset on its diff. Only event and index handlers may be
-    registered. (kopf 1.x keeps its per-kind registries private: `_changing`, `_spawning`.)"""
+def context(namespaces: tuple[str, ...] = (NAMESPACE,)) -> Context:
+    """A Context for handlers, which touch no client: the store and signer are never reached."""
+    return Context(kube=Kube(Credentials("https://k8s.invalid")), cluster=DEV_CLUSTER, store=cast(Any, None),
+                   signer=cast(Any, None), namespaces=namespaces)
+
+
+def queued(ctx: Context) -> set[tuple[str, str, str]]:
+    return set(ctx.queue._dirty)
+
+
+def obj(kind: str, name: str, generation: int = 1, observed: int | None = None, ready: bool = False,
+        spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    status: dict[str, Any] = {"ready": ready}
+    if observed is not None:
+        status["observedGeneration"] = observed
+    return {"kind": kind, "metadata": {"name": name, "namespace": NAMESPACE, "generation": generation},
+            "spec": spec or {}, "status": status}
+
+
+def test_kopf_watches_nothing_itself() -> None:
+    """kopf only runs the process: a resource handler registered with it would be a second watch of its own (and
+    kopf's per-event machinery, which the informers replace)."""
     registry = kopf.get_default_registry()
+    assert registry._watching.get_all_handlers() == []
     assert registry._changing.get_all_handlers() == []
     assert registry._spawning.get_all_handlers() == []
-    assert len(registry._watching.get_all_handlers()) >= 1  # the table of kinds registered something
 
+
+def test_each_served_namespace_gets_the_kinds_and_children_and_the_build_namespace_only_jobs() -> None:
+    paths = {(informer.path, informer.query.get("labelSelector", "")) for informer in watches(context(("a", "b")))}
+    selector = "app.kubernetes.io/managed-by=modelplane"
+    for namespace in ("a", "b"):
+        assert {(f"/apis/modelplane.dev/v1alpha1/namespaces/{namespace}/{c.kind.plural}", "")
+                for c in CONTROLLERS.values()} <= paths
+        assert {(f"/apis/batch/v1/namespaces/{namespace}/jobs", selector),
+                (f"/apis/apps/v1/namespaces/{namespace}/deployments", selector),
+                (f"/apis/apps/v1/namespaces/{namespace}/statefulsets", selector),
+                (f"/apis/jobset.x-k8s.io/v1alpha2/namespaces/{namespace}/jobsets", selector)} <= paths
+    build = {path for path, _ in paths if f"/namespaces/{DEV_CLUSTER.build_namespace}/" in path}
+    assert build == {f"/apis/batch/v1/namespaces/{DEV_CLUSTER.build_namespace}/jobs"}
+    assert len(paths) == 2 * (len(CONTROLLERS) + 4) + 1
+
+
+def test_without_namespaces_each_resource_is_watched_across_all() -> None:
+    paths = {informer.path for informer in watches(context(()))}
+    assert "/apis/batch/v1/jobs" in paths and "/apis/modelplane.dev/v1alpha1/datasets" in paths
+    assert len(paths) == len(CONTROLLERS) + 4
+
+
+def test_a_new_object_or_generation_is_queued_and_its_own_status_write_is_not() -> None:
+    ctx, key = context(), ("Dataset", NAMESPACE, "d")
+    object_changed(ctx, DATASET, None, obj("Dataset", "d"))  # listed
+    assert queued(ctx) == {key} and key in ctx.known
+    ctx.queue._dirty.clear()
+    object_changed(ctx, DATASET, "MODIFIED", obj("Dataset", "d", generation=1, observed=1))  # its status write
+    assert queued(ctx) == set()
+    object_changed(ctx, DATASET, "MODIFIED", obj("Dataset", "d", generation=2, observed=1))  # a spec change
+    assert queued(ctx) == {key}
+    object_changed(ctx, DATASET, "DELETED", obj("Dataset", "d"))
+    assert key not in ctx.known
+
+
+def test_an_input_becoming_ready_queues_what_waits_for_it() -> None:
+    ctx = context()
+    model = obj("Model", "m", spec={"image": "trainer:1", "baseModel": {"name": "b"}, "dataset": {"name": "d"}})
+    object_changed(ctx, MODEL, "ADDED", model)
+    ctx.queue._dirty.clear()
+    object_changed(ctx, DATASET, "MODIFIED", obj("Dataset", "d", observed=1))  # not ready: nobody to tell
+    assert queued(ctx) == set()
+    object_changed(ctx, DATASET, "MODIFIED", obj("Dataset", "d", observed=1, ready=True))
+    assert queued(ctx) == {("Model", NAMESPACE, "m")}
+
+
+def test_a_child_queues_its_owner_and_a_build_job_its_owner_in_the_tenant_namespace() -> None:
+    ctx = context()
+    labels = {**MANAGED_BY, KIND_LABEL: "Model", NAME_LABEL: "m", NAMESPACE_LABEL: NAMESPACE}
+    build = {"kind": "Job", "metadata": {"name": "b", "namespace": DEV_CLUSTER.build_namespace, "labels": labels},
+             "status": {"succeeded": 1}}
+    job_changed(ctx, "MODIFIED", build)
+    assert queued(ctx) == {("Model", NAMESPACE, "m")}
+    assert ctx.jobs[DEV_CLUSTER.build_namespace, "b"]["status"]["succeeded"] == 1
+    job_changed(ctx, "DELETED", build)
+    assert (DEV_CLUSTER.build_namespace, "b") not in ctx.jobs
+    ctx.queue._dirty.clear()
+    child_changed(ctx, "MODIFIED", {"kind": "Deployment", "metadata": {"name": "x", "namespace": NAMESPACE,
+                                                                      "labels": MANAGED_BY}})  # no owner labels
+    assert queued(ctx) == set()

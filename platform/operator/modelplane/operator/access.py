@@ -9,15 +9,12 @@ table lacks fails a test, and a row whose code is gone is visible.
 - TENANT: the namespaces in MODELPLANE_NAMESPACES: the users' objects and the children made for them.
 - BUILD: BUILD_NAMESPACE: build Jobs, their pods (a failed build's log tail) and events (pods it was refused).
 
-Nothing in modelplane-system and nothing cluster-wide, because (kopf 1.45):
-- kopf runs standalone (main.py): no peering objects to read or write;
-- scanning is off (handlers.configure): with it on, kopf lists and watches Namespaces and CRDs cluster-wide even
-  when given exact namespaces (kopf/_core/reactor/observation.py). Off, it finds the kinds once through discovery
-  (/apis, open to every authenticated user) and takes the namespaces as given, so the CRDs must exist before the
-  operator starts (they do: they are applied first, deploy.all_manifests);
-- kopf posts its Events in the namespace of the object they are about (kopf/_cogs/clients/events.py);
-- it watches every resource it has handlers for in every namespace it serves (there is no per-handler namespace),
-  so the build namespace needs list/watch on the kinds, Deployments and StatefulSets too, though none live there.
+Nothing in modelplane-system and nothing cluster-wide, because:
+- the operator's own informers watch (handlers.watches), each in one namespace it serves; in the build namespace
+  only Jobs, the only thing of it there;
+- kopf only runs the process (kopf 1.45): standalone (main.py), so no peering objects to read or write; scanning
+  off (handlers.configure), so no cluster-wide list or watch of Namespaces and CRDs
+  (kopf/_core/reactor/observation.py); no resource handlers, so no watch, discovery or Event of its own.
 
 Secrets are never read: the notebook token is created once (kube.CREATE_ONLY: a 409 means it exists), the kubelet
 hands it to the pod, and users read it with their own rights. Server-side apply needs `create` as well as `patch`
@@ -61,19 +58,18 @@ RECORDS = tuple(kind.plural for kind in KINDS if kind.record)  # the kinds it wr
 _KUBE, _HANDLERS = "modelplane.operator.kube.Kube", "modelplane.operator.handlers"
 
 GRANTS: tuple[Grant, ...] = (
-    # The custom resources: kopf's watches, the worker's reads, the data finalizer and status.
-    Grant(GROUP, PLURALS, ("list", "watch"), BOTH, ("modelplane.operator.controllers.CONTROLLERS",)),
+    # The custom resources: the informers, the worker's reads, the data finalizer and status.
+    Grant(GROUP, PLURALS, ("list", "watch"), TENANT, (f"{_HANDLERS}.watches",)),
     Grant(GROUP, PLURALS, ("get",), TENANT, (f"{_KUBE}.get_object",)),
     Grant(GROUP, PLURALS, ("patch",), TENANT, (f"{_KUBE}.patch_finalizers", f"{_KUBE}.patch_annotations")),
     Grant(GROUP, tuple(f"{plural}/status" for plural in PLURALS), ("patch",), TENANT, (f"{_KUBE}.patch_status",)),
     # Children. Jobs: runs in the tenant's namespace, builds in the build namespace; created once, never changed.
-    Grant("batch", ("jobs",), ("list", "watch"), BOTH, (f"{_HANDLERS}.job_changed",)),
+    Grant("batch", ("jobs",), ("list", "watch"), BOTH, (f"{_HANDLERS}.watches",)),
     Grant("batch", ("jobs",), ("get", "create"), BOTH, (f"{_KUBE}.job", f"{_KUBE}.apply")),
     # JobSets: multi-node training runs, in the tenant's namespace; created once, never changed.
-    Grant("jobset.x-k8s.io", ("jobsets",), ("list", "watch"), BOTH, (f"{_HANDLERS}.jobset_changed",)),
+    Grant("jobset.x-k8s.io", ("jobsets",), ("list", "watch"), TENANT, (f"{_HANDLERS}.watches",)),
     Grant("jobset.x-k8s.io", ("jobsets",), ("get", "create"), TENANT, (f"{_KUBE}.jobset", f"{_KUBE}.apply")),
-    Grant("apps", ("deployments", "statefulsets"), ("list", "watch"), BOTH,
-          (f"{_HANDLERS}.deployment_changed", f"{_HANDLERS}.stateful_set_changed")),
+    Grant("apps", ("deployments", "statefulsets"), ("list", "watch"), TENANT, (f"{_HANDLERS}.watches",)),
     Grant("apps", ("deployments", "statefulsets"), ("get",), TENANT, (f"{_KUBE}.deployment", f"{_KUBE}.stateful_set")),
     Grant("apps", ("deployments", "statefulsets"), ("create", "patch"), TENANT, (f"{_KUBE}.apply",)),
     Grant("", ("services", "configmaps"), ("create", "patch"), TENANT, (f"{_KUBE}.apply",)),
@@ -91,7 +87,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant("visibility.kueue.x-k8s.io", ("localqueues/pendingworkloads",), ("get",), TENANT,
           (f"{_KUBE}.queue_position",)),
     Grant("", ("events",), ("list",), BOTH, (f"{_KUBE}.pod_refusal",)),
-    Grant("", ("events",), ("create",), BOTH, ("kopf._cogs.clients.events.post_event", f"{_KUBE}.post_event")),
+    Grant("", ("events",), ("create",), BOTH, (f"{_KUBE}.post_event",)),
 )
 
 

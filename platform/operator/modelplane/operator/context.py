@@ -35,13 +35,17 @@ class Context:
     store: ArtifactStore
     signer: UploadSigner
     metrics: Metrics = field(default_factory=Metrics)
+    # The tenant namespaces the operator serves (its RBAC is there: access.py); none: every namespace, for a local run
+    # with one's own credentials.
+    namespaces: tuple[str, ...] = ()
     queue: WorkQueue[Key] = field(init=False)
     known: set[Key] = field(default_factory=set)  # every object of our kinds the watches have shown and not deleted
     dependents: Dependents = field(default_factory=Dependents)  # which objects wait for which
     # Per object, what the operator last applied to each child -> its digest, or sync.ABSENT once deleted: an
     # unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS.
     applied: dict[Key, dict[ChildKey, bytes]] = field(default_factory=dict)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # the workers, then the resync
+    watching: list[asyncio.Task[None]] = field(default_factory=list)  # the informers
     # The operator's Jobs as their watch last delivered them, (namespace, name) -> body: a sync reads a Job here
     # rather than GET it (as controller-runtime's informer cache); one not seen yet is read from the API server.
     jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -57,8 +61,10 @@ class Context:
         cluster = ClusterFacts.from_env(os.environ)
         client = storage.Client(project=cluster.project)
         google_credentials, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        namespaces = tuple(ns.strip() for ns in os.environ.get("MODELPLANE_NAMESPACES", "").split(",") if ns.strip())
         return cls(kube=kube, cluster=cluster, store=ArtifactStore(client, cluster.bucket),
-                   signer=UploadSigner(client.bucket(cluster.bucket), google_credentials), metrics=metrics)
+                   signer=UploadSigner(client.bucket(cluster.bucket), google_credentials), metrics=metrics,
+                   namespaces=namespaces)
 
 
 def context_of(memo: kopf.Memo) -> Context:

@@ -1,4 +1,4 @@
-"""The kopf wiring: thin event handlers that queue object keys, and workers that sync one key at a time.
+"""The operator's wiring: informers that queue object keys, and workers that sync one key at a time.
 
     modelplane-operator                 (main.py; or `kopf run -m modelplane.operator.handlers -A` for a local run)
 
@@ -6,14 +6,14 @@ Every event that may change what an object needs (the object itself, its Job, De
 it waits for becoming Ready) queues the object's key; a worker then syncs it (sync.py: reads it, observes what it
 needs through observe/, calls its pure reconciler from the controller table in controllers.py, applies the
 outcome). A failed sync, whatever started it, is retried with backoff until it succeeds (`queue.WorkQueue`), and
-every object is synced again every RESYNC_SECONDS as a safety net. kopf only watches: it writes no annotations and
-adds no finalizers of its own, so an object of any admitted size is handled.
+every object is synced again every RESYNC_SECONDS as a safety net. The operator watches with its own informers
+(informer.py); kopf runs the process: start-up and cleanup, signals, the liveness endpoint, logging.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import functools
 import time
 from typing import Any
 
@@ -24,25 +24,10 @@ from modelplane.api.common import GROUP, VERSION
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL
 from modelplane.operator.context import Context, context_of
 from modelplane.operator.controllers import CONTROLLERS, Controller
+from modelplane.operator.informer import Informer, Resource
 from modelplane.operator.kube import JOBSET_GROUP, JOBSET_VERSION, RefusedError, TransientError, job_seen
 from modelplane.operator.metrics import Metrics
 from modelplane.operator.sync import sync
-
-
-class NoDiffBase(kopf.DiffBaseStorage):
-    """No diff base: the operator has no on.create/on.update handlers, so kopf's "last handled state" is never used,
-    yet the default storage deep-copies every object on every event to build it (6% of the operator's CPU under
-    load, bench/operator_throughput.py). Nothing is built, read or written."""
-
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-        return kopf.BodyEssence()
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return None
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        return None
-
 
 # The operator's own handler registry, not kopf's default one: that one, when first used, imports the `kubernetes`
 # package only to decide whether to add a login handler that uses it (the image does not install it; login.py).
@@ -69,18 +54,11 @@ async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    settings.posting.level = logging.WARNING
-    # No cluster-wide scans of Namespaces and CRDs: the operator serves the namespaces it is given, where its RBAC
-    # is (access.py), and finds its kinds once through discovery.
+    # kopf watches nothing (it has no resource handlers) and must not scan the cluster's Namespaces and CRDs either:
+    # the operator's RBAC is in the namespaces it serves (access.py).
     settings.scanning.disabled = True
-    settings.watching.server_timeout = 270
-    settings.persistence.diffbase_storage = NoDiffBase()
-    # Server-side filtering: the operator receives only the Jobs it created, not every Job of the cluster.
-    for group, version, resource in (("batch", "v1", "jobs"), ("apps", "v1", "deployments"),
-                                     ("apps", "v1", "statefulsets"), (JOBSET_GROUP, JOBSET_VERSION, "jobsets")):
-        settings.watching.label_selectors[group, version, resource] = \
-            f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
     ctx = context_in(memo)
+    ctx.watching = [asyncio.create_task(informer.run()) for informer in watches(ctx)]
     ctx.tasks = [asyncio.create_task(work(ctx, logger)) for _ in range(WORKERS)]
     ctx.tasks.append(asyncio.create_task(resync(ctx)))
 
@@ -92,12 +70,13 @@ async def stop(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     operator sees the status already written and has nothing to announce."""
     ctx = context_of(memo)
     *workers, resyncing = ctx.tasks  # as configure() started them
-    resyncing.cancel()
+    for watching in (*ctx.watching, resyncing):
+        watching.cancel()
     ctx.queue.close()
     cut = (await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS))[1]
     for task in cut:
         task.cancel()
-    await asyncio.gather(*ctx.tasks, return_exceptions=True)
+    await asyncio.gather(*ctx.tasks, *ctx.watching, return_exceptions=True)
     if cut:
         logger.warning("%d syncs were cut short at shutdown; the next operator syncs them again", len(cut))
     await ctx.kube.close()
@@ -132,83 +111,81 @@ async def resync(ctx: Context) -> None:
             ctx.queue.add(key)
 
 
-def _register(controller: Controller) -> None:
-    kind = controller.kind
-
-    def inputs(namespace: str, spec: dict[str, Any]) -> list[tuple[str, str, str]]:
-        """The (kind, namespace, name) of each object this one waits for."""
-        try:
-            return [(ref_kind, namespace, ref) for ref_kind, ref in controller.inputs(kind.spec.model_validate(spec))]
-        except ValidationError:
-            return []  # sync() reports the invalid spec on the object itself
-
-    @kopf.on.event(GROUP, VERSION, kind.plural)
-    async def changed(type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo,
-                      **_: Any) -> None:
-        """Queue the object when it needs a sync, and the objects waiting for it when it appears or is Ready."""
-        if not namespace:
-            return
-        ctx, key = context_of(memo), (kind.kind, namespace, name)
-        if type == "DELETED":
-            ctx.known.discard(key)
-            ctx.applied.pop(key, None)
-            ctx.dependents.forget(key)
-            return
-        ctx.known.add(key)
-        meta, status = body.get("metadata") or {}, body.get("status") or {}
-        ctx.dependents.update(key, meta.get("generation"), lambda: inputs(namespace, dict(body.get("spec") or {})))
-        # Its own status writes need no sync: only a new object, a new generation or a deletion does.
-        if type in (None, "ADDED") or meta.get("deletionTimestamp") or \
-                status.get("observedGeneration") != meta.get("generation"):
-            ctx.queue.add(key)
-        for notified_kind, notified in controller.notifies(dict(body)):
-            ctx.queue.add((notified_kind, namespace, notified))
-        if type in (None, "ADDED") or status.get("ready"):
-            for dependent in ctx.dependents.waiting_for(key):
-                ctx.queue.add(dependent)
+def watches(ctx: Context) -> list[Informer]:
+    """What the operator watches (informer.py): its kinds and the children it makes, in each namespace it serves
+    (all of them when it is given none), and its build Jobs in the build namespace, where nothing else of it lives.
+    Children are selected by the label the operator puts on them: the API server sends no other Job."""
+    children = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
+    jobs = Resource("batch/v1", "Job", "jobs")
+    informers = []
+    for namespace in ctx.namespaces or (None,):
+        informers += [Informer(ctx.kube, Resource(f"{GROUP}/{VERSION}", controller.kind.kind, controller.kind.plural),
+                               namespace, functools.partial(object_changed, ctx, controller))
+                      for controller in CONTROLLERS.values()]
+        informers.append(Informer(ctx.kube, jobs, namespace, functools.partial(job_changed, ctx), children))
+        informers += [Informer(ctx.kube, resource, namespace, functools.partial(child_changed, ctx), children)
+                      for resource in (Resource(f"{JOBSET_GROUP}/{JOBSET_VERSION}", "JobSet", "jobsets"),
+                                       Resource("apps/v1", "Deployment", "deployments"),
+                                       Resource("apps/v1", "StatefulSet", "statefulsets"))]
+    if ctx.namespaces and ctx.cluster.build_namespace not in ctx.namespaces:
+        informers.append(Informer(ctx.kube, jobs, ctx.cluster.build_namespace, functools.partial(job_changed, ctx),
+                                  children))
+    return informers
 
 
-for _controller in CONTROLLERS.values():
-    _register(_controller)
+def object_changed(ctx: Context, controller: Controller, type: str | None, body: dict[str, Any]) -> None:
+    """Queue the object when it needs a sync, and the objects waiting for it when it appears or is Ready."""
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    if not namespace or not name:
+        return
+    key = (controller.kind.kind, namespace, name)
+    if type == "DELETED":
+        ctx.known.discard(key)
+        ctx.applied.pop(key, None)
+        ctx.dependents.forget(key)
+        return
+    ctx.known.add(key)
+    ctx.dependents.update(key, meta.get("generation"), lambda: inputs(controller, namespace, body.get("spec") or {}))
+    # Its own status writes need no sync: only a new object, a new generation or a deletion does.
+    if type in (None, "ADDED") or meta.get("deletionTimestamp") or \
+            status.get("observedGeneration") != meta.get("generation"):
+        ctx.queue.add(key)
+    for notified_kind, notified in controller.notifies(body):
+        ctx.queue.add((notified_kind, namespace, notified))
+    if type in (None, "ADDED") or status.get("ready"):
+        for dependent in ctx.dependents.waiting_for(key):
+            ctx.queue.add(dependent)
 
 
-async def _child_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels,
-                         memo: kopf.Memo) -> None:
+def inputs(controller: Controller, namespace: str, spec: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The (kind, namespace, name) of each object this one waits for."""
+    try:
+        return [(kind, namespace, ref) for kind, ref in controller.inputs(controller.kind.spec.model_validate(spec))]
+    except ValidationError:
+        return []  # sync() reports the invalid spec on the object itself
+
+
+def child_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
     """A child changed: queue its owner (children carry the owner's kind and name as labels)."""
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
     owner_kind, owner_name = labels.get(KIND_LABEL), labels.get(NAME_LABEL)
-    namespace = labels.get(NAMESPACE_LABEL) or namespace  # a build Job lives in the build namespace
+    namespace = labels.get(NAMESPACE_LABEL) or meta.get("namespace")  # a build Job lives in the build namespace
     if not owner_kind or not owner_name or not namespace:
         return
-    ctx, key = context_of(memo), (owner_kind, namespace, owner_name)
+    key = (owner_kind, namespace, owner_name)
     if type == "DELETED":  # deleted by someone else: apply it again
-        ctx.applied.get(key, {}).pop((str(body.get("kind")), body["metadata"]["name"]), None)
+        ctx.applied.get(key, {}).pop((str(body.get("kind")), str(meta.get("name"))), None)
     ctx.queue.add(key)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
-async def job_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo,
-                      **_: Any) -> None:
-    jobs, key = context_of(memo).jobs, (namespace or "", body["metadata"]["name"])
+def job_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
+    """A Job changed: keep what a sync reads of it (context.Context.jobs), and queue its owner."""
+    meta = body.get("metadata") or {}
+    key = (meta.get("namespace") or "", meta.get("name") or "")
     if type == "DELETED":
-        jobs.pop(key, None)
+        ctx.jobs.pop(key, None)
     else:
-        jobs[key] = job_seen(dict(body))
-    await _child_changed(type, body, namespace, labels, memo)
-
-
-@kopf.on.event(JOBSET_GROUP, JOBSET_VERSION, "jobsets", labels=MANAGED_BY)
-async def jobset_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo,
-                         **_: Any) -> None:
-    await _child_changed(type, body, namespace, labels, memo)
-
-
-@kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED_BY)
-async def stateful_set_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels,
-                               memo: kopf.Memo, **_: Any) -> None:
-    await _child_changed(type, body, namespace, labels, memo)
-
-
-@kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY)
-async def deployment_changed(type: str | None, body: kopf.Body, namespace: str | None, labels: kopf.Labels,
-                             memo: kopf.Memo, **_: Any) -> None:
-    await _child_changed(type, body, namespace, labels, memo)
+        ctx.jobs[key] = job_seen(body)
+    child_changed(ctx, type, body)

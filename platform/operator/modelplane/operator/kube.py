@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -132,6 +133,10 @@ class TransientError(Exception):
     """The call may work if tried again later (the API server or the network had trouble)."""
 
 
+class ExpiredError(Exception):
+    """410 Gone: a watch asked to start from a resourceVersion older than the API server keeps; list again."""
+
+
 class RefusedError(Exception):
     """The API server refused a write (RBAC, admission, validation, quota); `message` quotes it."""
 
@@ -233,24 +238,31 @@ class Kube:
             await self._session.close()
             self._session = None
 
+    def _connected(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                self.credentials.server, timeout=REQUEST_TIMEOUT, headers={"User-Agent": USER_AGENT},
+                connector=aiohttp.TCPConnector(limit=CONNECTIONS, ssl=self.credentials.tls() or True))
+        return self._session
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if (authorization := self.credentials.authorization()) is not None:
+            headers["Authorization"] = authorization
+        return headers
+
     async def _request(self, doing: str, method: str, path: str, *, body: Any = None,
                        query: dict[str, str] | None = None, content_type: str = "application/json",
                        settled: frozenset[int] = frozenset({404})) -> Any:
         """One API call: its JSON answer. A status in `settled` means there is nothing to do (gone, or already
         there): None. Every other failure becomes TransientError or RefusedError."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                self.credentials.server, timeout=REQUEST_TIMEOUT, headers={"User-Agent": USER_AGENT},
-                connector=aiohttp.TCPConnector(limit=CONNECTIONS, ssl=self.credentials.tls() or True))
-        headers = {"Accept": "application/json"}
-        if (authorization := self.credentials.authorization()) is not None:
-            headers["Authorization"] = authorization
+        headers = self._headers()
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body, separators=(",", ":"))
         try:
-            async with self._session.request(method, path, params=query, data=data, headers=headers) as response:
+            async with self._connected().request(method, path, params=query, data=data, headers=headers) as response:
                 answer = await response.read()
                 if response.status in settled:
                     return None
@@ -258,6 +270,41 @@ class Kube:
                     raise failure(response.status, response.reason or "", answer, doing)
                 return json.loads(answer) if answer else None
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:  # timeouts, resets, junk
+            raise TransientError(f"{doing}: {type(error).__name__}: {error}") from error
+
+    async def collection(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        """A LIST of `path` (its items and the collection's resourceVersion, where a watch of it starts); a resource
+        the API server does not serve (404: a CRD not installed) is a TransientError, listed again later."""
+        found = await self._request(f"listing {path}", "GET", path, query=query, settled=frozenset())
+        if not isinstance(found, dict):
+            raise TransientError(f"listing {path}: not a list")
+        return found
+
+    async def watch(self, path: str, query: dict[str, str], read_timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """A WATCH of `path`: the events as the API server streams them, one JSON object a line, until it ends the
+        stream (its `timeoutSeconds`). A line may be as long as the largest object (the API server's 3 MiB request
+        limit), so lines are split here, not with the reader's readline (which refuses lines over 128 KiB). 410 Gone
+        (the resourceVersion is older than the server keeps) is ExpiredError; other failures as for every call."""
+        doing = f"watching {path}"
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT.sock_connect, sock_read=read_timeout)
+        try:
+            async with self._connected().get(path, params={**query, "watch": "true"}, headers=self._headers(),
+                                             timeout=timeout) as response:
+                if response.status == 410:
+                    raise ExpiredError(doing)
+                if response.status >= 300:
+                    raise failure(response.status, response.reason or "", await response.read(), doing)
+                pending = bytearray()
+                async for chunk in response.content.iter_any():
+                    pending += chunk
+                    if b"\n" not in chunk:
+                        continue
+                    *lines, rest = pending.split(b"\n")
+                    pending = bytearray(rest)
+                    for line in lines:
+                        if line.strip():
+                            yield json.loads(line)
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:
             raise TransientError(f"{doing}: {type(error).__name__}: {error}") from error
 
     def _objects(self, kind: Kind, namespace: str) -> str:

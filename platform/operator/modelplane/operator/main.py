@@ -14,7 +14,7 @@ import os
 import kopf
 
 import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
-from modelplane.names import BUILD_NAMESPACE, OPERATOR_METRICS_PORT
+from modelplane.names import OPERATOR_METRICS_PORT
 from modelplane.operator.context import Context
 from modelplane.operator.metrics import Metrics
 
@@ -32,14 +32,12 @@ def tune_collector() -> None:
 
 def main() -> None:
     kopf.configure(log_format=kopf.LogFormat.JSON, verbose=False)
-    namespaces = [ns.strip() for ns in os.environ.get("MODELPLANE_NAMESPACES", "").split(",") if ns.strip()]
-    if namespaces:
-        namespaces.append(os.environ.get("MODELPLANE_BUILD_NAMESPACE") or BUILD_NAMESPACE)
     metrics = Metrics()
     metrics.serve(int(os.environ.get("MODELPLANE_METRICS_PORT", OPERATOR_METRICS_PORT)))
     context = Context.from_environment(metrics)  # bad facts fail here, before any watch starts
     tune_collector()
-    kopf.run(memo=kopf.Memo(context=context), standalone=True, clusterwide=not namespaces, namespaces=namespaces,
+    # The namespaces are the informers' (handlers.watches); kopf itself watches nothing.
+    kopf.run(memo=kopf.Memo(context=context), standalone=True, clusterwide=True,
              liveness_endpoint=os.environ.get("MODELPLANE_LIVENESS", "http://0.0.0.0:8080/healthz"))
 
 

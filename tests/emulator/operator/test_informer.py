@@ -1,0 +1,157 @@
+"""The informer against the emulator's watches (tests/support/emulator.py: versions, history, 410, ended streams):
+every object handed on once, every change after, nothing lost when a watch ends, fails or expires."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import kmock
+
+from modelplane.operator.informer import Informer, Resource
+from tests.support.emulator import ApiServerEmulator
+from tests.support.facts import NAMESPACE
+from tests.support.kube import eventually, kube_for
+
+JOBS = Resource("batch/v1", "Job", "jobs")
+PATH = JOBS.path(NAMESPACE)
+Event = tuple[str | None, str]
+
+
+def job(name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": NAMESPACE,
+                                                                  "labels": labels},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "x"}]}}}}
+
+
+async def create(k8s: kmock.KubernetesEmulator, body: dict[str, Any]) -> None:
+    assert (await k8s.post(PATH, json=body)).status == 200
+
+
+async def label(k8s: kmock.KubernetesEmulator, name: str, value: str) -> None:
+    assert (await k8s.patch(f"{PATH}/{name}", json={"metadata": {"labels": {"step": value}}})).status == 200
+
+
+def requests(k8s: kmock.KubernetesEmulator, watch: bool) -> int:
+    action = kmock.action.WATCH if watch else kmock.action.LIST
+    return sum(1 for r in list(k8s) if r.url.path == PATH and r.action == action)
+
+
+@contextlib.asynccontextmanager
+async def informing(k8s: kmock.KubernetesEmulator, events: list[Event],
+                    fail_on: str = "") -> AsyncIterator[Informer]:
+    def handler(type_: str | None, body: dict[str, Any]) -> None:
+        if body["metadata"]["name"] == fail_on:
+            raise RuntimeError("a bug in a handler")
+        events.append((type_, body["metadata"]["name"]))
+
+    kube = kube_for(k8s)
+    informer = Informer(kube, JOBS, NAMESPACE, handler)
+    task = asyncio.create_task(informer.run())
+    try:
+        await eventually(lambda: requests(k8s, watch=True) >= 1)
+        yield informer
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await kube.close()
+
+
+async def test_each_object_is_handed_on_once_then_every_change_in_order(k8s: kmock.KubernetesEmulator) -> None:
+    await create(k8s, job("a"))
+    events: list[Event] = []
+    async with informing(k8s, events):
+        await create(k8s, job("b"))
+        await label(k8s, "a", "1")
+        assert (await k8s.delete(f"{PATH}/b")).status == 200
+        await eventually(lambda: len(events) >= 4)
+        await asyncio.sleep(0.1)  # and nothing more
+    assert events == [(None, "a"), ("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")]
+
+
+async def test_a_watch_the_server_ends_resumes_from_its_last_version_without_listing_again(
+        k8s: kmock.KubernetesEmulator) -> None:
+    events: list[Event] = []
+    async with informing(k8s, events):
+        await create(k8s, job("a"))
+        await eventually(lambda: events == [("ADDED", "a")])
+        emulator = k8s
+        assert isinstance(emulator, ApiServerEmulator)
+        emulator.fail("GET", PATH, 503)  # the first watch again is refused: the informer waits and tries again
+        emulator.end_watches()
+        await label(k8s, "a", "1")  # while it is not watching
+        await eventually(lambda: len(events) == 2)
+    assert events == [("ADDED", "a"), ("MODIFIED", "a")]
+    assert requests(k8s, watch=False) == 1  # one list: the version was still kept, so watching again sufficed
+
+
+async def test_an_expired_version_lists_again_and_reports_what_was_deleted_meanwhile(
+        k8s: kmock.KubernetesEmulator) -> None:
+    await create(k8s, job("kept"))
+    await create(k8s, job("gone"))
+    events: list[Event] = []
+    async with informing(k8s, events):
+        assert isinstance(k8s, ApiServerEmulator)
+        k8s.history_limit = 1
+        k8s.fail("GET", PATH, 503)
+        k8s.end_watches()
+        assert (await k8s.delete(f"{PATH}/gone")).status == 200
+        await label(k8s, "kept", "1")
+        await label(k8s, "kept", "2")  # the deletion has left the history: watching from before it is 410
+        await eventually(lambda: len(events) == 4)
+    assert set(events[:2]) == {(None, "gone"), (None, "kept")}
+    assert set(events[2:]) == {(None, "kept"), ("DELETED", "gone")}
+    assert requests(k8s, watch=False) == 2
+
+
+async def test_a_failing_list_is_retried_until_it_succeeds(k8s: kmock.KubernetesEmulator) -> None:
+    assert isinstance(k8s, ApiServerEmulator)
+    await create(k8s, job("a"))
+    k8s.fail("GET", PATH, 500, times=2)
+    events: list[Event] = []
+    async with informing(k8s, events):
+        await eventually(lambda: events == [(None, "a")])
+    assert requests(k8s, watch=False) == 3
+
+
+async def test_a_handler_that_raises_does_not_stop_the_watch(k8s: kmock.KubernetesEmulator) -> None:
+    events: list[Event] = []
+    async with informing(k8s, events, fail_on="bad"):
+        await create(k8s, job("bad"))
+        await create(k8s, job("good"))
+        await eventually(lambda: events == [("ADDED", "good")])
+
+
+async def test_an_object_larger_than_a_stream_line_buffer_arrives_whole(k8s: kmock.KubernetesEmulator) -> None:
+    """aiohttp's readline refuses lines over 128 KiB; a Job with a 600 KiB annotation is one such line."""
+    events: list[Event] = []
+    big = job("big")
+    big["metadata"]["annotations"] = {"note": "x" * 600_000}
+    async with informing(k8s, events):
+        await create(k8s, big)
+        await eventually(lambda: events == [("ADDED", "big")])
+
+
+async def test_a_kind_the_server_does_not_serve_yet_is_watched_once_it_does(k8s: kmock.KubernetesEmulator) -> None:
+    """A CRD installed after the operator started (JobSet's): the list's 404 is retried until the kind exists."""
+    resource = Resource("example.dev/v1", "Widget", "widgets")
+    path = resource.path(NAMESPACE)
+    seen: list[Event] = []
+    kube = kube_for(k8s)
+    task = asyncio.create_task(Informer(kube, resource, NAMESPACE,
+                                        lambda t, body: seen.append((t, body["metadata"]["name"]))).run())
+    try:
+        await eventually(lambda: any(r.url.path == path for r in list(k8s)))
+        k8s.resources["example.dev/v1/widgets"] = kmock.ResourceInfo(kind="Widget", namespaced=True,
+                                                                     verbs={"list", "watch", "create"})
+        assert (await k8s.post(path, json={"apiVersion": "example.dev/v1", "kind": "Widget",
+                                           "metadata": {"name": "w", "namespace": NAMESPACE}})).status == 200
+        await eventually(lambda: seen in ([(None, "w")], [("ADDED", "w")]), timeout=5)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await kube.close()
