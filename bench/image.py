@@ -2,8 +2,7 @@
 
 The Dockerfile's operator stage installs modelplane's base requirements and what they require, nothing else (no
 extras: no Pulumi, no CLI packages, no test tools). This checkout's virtualenv holds far more, and some of it changes
-what the operator's process loads: kopf imports the `kubernetes` package whenever it is installed
-(kopf/_cogs/helpers/thirdparty.py), google-cloud-core imports `grpc` whenever it is installed. A benchmark's operator
+what the operator's process loads: google-cloud-core imports `grpc` whenever it is installed. A benchmark's operator
 process makes every installed top-level module outside the image's closure unimportable, as an absent one is.
 """
 

@@ -10,8 +10,7 @@ also plays the Job controller), both runs against one fake-gcs-server:
   manifest there, write status, and post the Events of both status changes. It sends the very bodies the operator
   sends (its pure reconciler's, computed before the clock starts), through the operator's own API client (kube.Kube):
   what the floor does not pay for is the operator's bookkeeping, observing, reconciling and deciding;
-- operator: the operator as main() runs it (its informers, queue and workers; kopf running the process), reacting to
-  the same creations.
+- operator: the operator as main() runs it (its informers, queue and workers), reacting to the same creations.
 Both runs see the same arrivals: CONCURRENCY clients, each creating its next Dataset once its last one is Ready (a
 closed loop, so by Little's law latency is about CONCURRENCY / throughput in both). Prints, per run: throughput,
 p50/p99 create->Ready latency, API requests per object by kind (counted by the emulator), CPU per object; for the
@@ -35,17 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import kopf
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
 from modelplane.api import GROUP, VERSION
 from modelplane.api.dataset import DATASET, DatasetSpec
 from modelplane.cluster import ClusterFacts
 from modelplane.layout import version_prefix
 from modelplane.meta import Owner
 from modelplane.operator.context import Context
+from modelplane.operator.handlers import start, stop
 from modelplane.operator.kube import Kube
 from modelplane.operator.login import Credentials
 from modelplane.operator.main import tune_collector
@@ -228,20 +226,13 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
 
 async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, float]:
     async with emulator() as (url, http):
-        settings = kopf.OperatorSettings()
-        settings.scanning.disabled = True
-        memo = kopf.Memo(context=Context(
+        ctx = Context(
             kube=Kube(Credentials(server=url)), store=ArtifactStore(bucket.client, bucket.name),
             cluster=ClusterFacts(project="bench", bucket=bucket.name, registry="r"),
             signer=UploadSigner(bucket, AnonymousCredentials()),  # type: ignore[no-untyped-call]
-            namespaces=(NAMESPACE,)))
+            namespaces=(NAMESPACE,))
         tune_collector()  # as main() does
-        ready, stop = asyncio.Event(), asyncio.Event()
-        ignored = set(asyncio.all_tasks())
-        tasks = await kopf.spawn_tasks(settings=settings, standalone=True, clusterwide=True,
-                                       ready_flag=ready, stop_flag=stop, memo=memo)
-        running = asyncio.create_task(kopf.run_tasks(tasks, ignored=ignored))
-        await ready.wait()
+        start(ctx)  # as main.run() does
         await asyncio.sleep(1.0)  # let the watches start
         before = await stats_of(http)
         cpu_before = time.process_time()
@@ -262,10 +253,7 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         print(f"operator CPU {figures['cpu_ms']:.1f} ms per object (this process: the informers, the client, our code, "
               "and the driver)")
         figures |= memory_report(samples, n)
-        ignored.update(asyncio.all_tasks())
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-            await asyncio.wait_for(running, 10)
+        await stop(ctx)
         return figures
 
 
@@ -295,7 +283,7 @@ def memory_report(samples: list[tuple[int, float]], n: int) -> dict[str, float]:
 
 def run(phase: str, n: int, concurrency: int) -> dict[str, float]:
     """One run in its own process, so that its memory and CPU are its own, with the packages of the operator's image
-    only (bench/image.py: the virtualenv's others would change what kopf and the GCS client load)."""
+    only (bench/image.py: the virtualenv's others would change what aiohttp and the GCS client load)."""
     from bench.image import as_in_image  # here: a run's process cannot import it (packaging is not in the image)
 
     run_this = as_in_image("import runpy; runpy.run_module('bench.operator_throughput', run_name='__main__', "

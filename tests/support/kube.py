@@ -1,4 +1,4 @@
-"""kopf in-process against kmock's Kubernetes emulator: the fixtures of the emulator tests, and waiting helpers."""
+"""The operator in-process against kmock's Kubernetes emulator: the emulator tests' fixtures, and waiting helpers."""
 
 import asyncio
 import contextlib
@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import kmock
-import kopf
 import kubernetes
 import pytest
 import pytest_asyncio
@@ -21,6 +20,7 @@ from modelplane.api import GROUP, KINDS, VERSION
 from modelplane.deploy import system, tenants
 from modelplane.names import BUILD_NAMESPACE
 from modelplane.operator.context import Context
+from modelplane.operator.handlers import start, stop
 from modelplane.operator.kube import USER_AGENT, Kube
 from modelplane.operator.login import from_configuration
 from modelplane.operator.metrics import Metrics
@@ -28,7 +28,7 @@ from modelplane.storage import ArtifactStore, UploadSigner
 from tests.support import rbac
 from tests.support.facts import DEV_CLUSTER, DEV_PLATFORM, NAMESPACE, OPERATOR_USER
 
-# --- kopf in-process against kmock's Kubernetes emulator -------------------------------------------------------
+# --- the operator in-process against kmock's Kubernetes emulator ----------------------------------------------
 
 
 @pytest.fixture
@@ -78,38 +78,27 @@ def kube_for(k8s: kmock.KubernetesEmulator) -> Kube:
 
 
 class Operator:
-    """A running in-process operator; `restart()` stops it and starts a fresh one on the same emulator."""
+    """A running in-process operator (handlers.start, as main.run starts it); `restart()` stops it and starts a fresh
+    one on the same emulator."""
 
     def __init__(self, k8s: kmock.KubernetesEmulator, store: ArtifactStore, signer: UploadSigner) -> None:
         self.k8s, self.store, self.signer = k8s, store, signer
-        self.task: asyncio.Task[None] | None = None
-        self.stop_flag = asyncio.Event()
-        self.ignored: set[asyncio.Task[Any]] = set()
+        self.context: Context | None = None
         self.metrics = Metrics()  # its own registry, kept across restarts as a process's would not be
 
     async def start(self) -> None:
-        settings = kopf.OperatorSettings()
         cluster = dataclasses.replace(DEV_CLUSTER, bucket=self.store.bucket.name)  # the test's own bucket
-        memo = kopf.Memo(context=Context(kube=kube_for(self.k8s), cluster=cluster, store=self.store,
-                                         signer=self.signer, metrics=self.metrics, namespaces=(NAMESPACE,)))
-        ready, self.stop_flag = asyncio.Event(), asyncio.Event()
-        self.ignored = set(asyncio.all_tasks())
+        self.context = Context(kube=kube_for(self.k8s), cluster=cluster, store=self.store, signer=self.signer,
+                               metrics=self.metrics, namespaces=(NAMESPACE,))
         watches = len(self.k8s[f"watch {GROUP}/{VERSION}/models"])
-        tasks = await kopf.spawn_tasks(registry=kopf.get_default_registry(), settings=settings, standalone=True,
-                                       clusterwide=True, ready_flag=ready,
-                                       stop_flag=self.stop_flag, memo=memo)
-        self.task = asyncio.create_task(kopf.run_tasks(tasks, ignored=self.ignored))
-        await asyncio.wait_for(ready.wait(), 10)
-        # ready_flag fires before the watches exist; objects created earlier would be seen twice.
+        start(self.context)
+        # Objects created before the watches exist are listed; wait, so that a test's next step is seen as a change.
         await eventually(lambda: len(self.k8s[f"watch {GROUP}/{VERSION}/models"]) > watches)
         await eventually(lambda: len(self.k8s["watch batch/v1/jobs"]) > 0)
 
     async def stop(self) -> None:
-        assert self.task is not None
-        self.ignored.update(asyncio.all_tasks())
-        self.stop_flag.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(self.task, 10)
+        assert self.context is not None
+        await asyncio.wait_for(stop(self.context), 30)
 
     async def restart(self) -> None:
         await self.stop()
@@ -119,8 +108,6 @@ class Operator:
 @pytest_asyncio.fixture
 async def operator(k8s: kmock.KubernetesEmulator, kubeconfig: Path, bucket: storage.Bucket,
                    signing_credentials: service_account.Credentials) -> AsyncIterator[Operator]:
-    import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
-
     running = Operator(k8s, ArtifactStore(bucket.client, bucket.name), UploadSigner(bucket, signing_credentials))
     await running.start()
     yield running
@@ -133,8 +120,8 @@ async def operator(k8s: kmock.KubernetesEmulator, kubeconfig: Path, bucket: stor
 
 
 def _from_operator(request: Any) -> bool:
-    """kopf's requests and the operator's client's, not the test's or the CLI's."""
-    return str(request.headers.get("User-Agent", "")).startswith(("kopf/", USER_AGENT))
+    """The operator's requests (its calls and its watches), not the test's or the CLI's."""
+    return str(request.headers.get("User-Agent", "")).startswith(USER_AGENT)
 
 
 async def eventually(predicate: Callable[[], object], timeout: float = 5.0) -> None:

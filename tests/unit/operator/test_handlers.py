@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import kopf
-
-import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
 from modelplane.meta import KIND_LABEL, MANAGED_BY, NAME_LABEL, NAMESPACE_LABEL
 from modelplane.operator.context import Context
 from modelplane.operator.controllers import CONTROLLERS
@@ -35,15 +32,6 @@ def obj(kind: str, name: str, generation: int = 1, observed: int | None = None, 
         status["observedGeneration"] = observed
     return {"kind": kind, "metadata": {"name": name, "namespace": NAMESPACE, "generation": generation},
             "spec": spec or {}, "status": status}
-
-
-def test_kopf_watches_nothing_itself() -> None:
-    """kopf only runs the process: a resource handler registered with it would be a second watch of its own (and
-    kopf's per-event machinery, which the informers replace)."""
-    registry = kopf.get_default_registry()
-    assert registry._watching.get_all_handlers() == []
-    assert registry._changing.get_all_handlers() == []
-    assert registry._spawning.get_all_handlers() == []
 
 
 def test_each_served_namespace_gets_the_kinds_and_children_and_the_build_namespace_only_jobs() -> None:

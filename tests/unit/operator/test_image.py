@@ -5,5 +5,5 @@ from importlib.metadata import requires
 def test_runtime_dependencies_exclude_pulumi_and_test_tools() -> None:
     runtime = [r for r in requires("modelplane") or [] if "extra ==" not in r]
     names = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower() for r in runtime}
-    assert names == {"aiohttp", "cronsim", "google-cloud-storage", "kopf", "pathspec", "prometheus-client",
+    assert names == {"aiohttp", "cronsim", "google-cloud-storage", "pathspec", "prometheus-client",
                      "pydantic", "pyyaml"}

@@ -1,8 +1,7 @@
 """What every sync works with, built once per operator process (main(), or a test's harness) and typed.
 
-kopf hands handlers a `memo` that holds anything; the operator keeps one `Context` in it (`memo.context`) and every
-other function takes the Context, so a misspelt client or a missing fact is a type error, not an AttributeError at
-the first event.
+Every function of the operator takes the Context, so a misspelt client or a missing fact is a type error, not an
+AttributeError at the first event.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import google.auth
-import kopf
 from google.cloud import storage
 
 from modelplane.cluster import ClusterFacts
@@ -65,10 +63,3 @@ class Context:
         return cls(kube=kube, cluster=cluster, store=ArtifactStore(client, cluster.bucket),
                    signer=UploadSigner(client.bucket(cluster.bucket), google_credentials), metrics=metrics,
                    namespaces=namespaces)
-
-
-def context_of(memo: kopf.Memo) -> Context:
-    """The Context kept in kopf's memo."""
-    context = memo["context"]
-    assert isinstance(context, Context), "the operator's memo holds no Context: start it through main()"
-    return context

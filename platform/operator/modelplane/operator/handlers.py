@@ -1,97 +1,77 @@
 """The operator's wiring: informers that queue object keys, and workers that sync one key at a time.
 
-    modelplane-operator                 (main.py; or `kopf run -m modelplane.operator.handlers -A` for a local run)
-
 Every event that may change what an object needs (the object itself, its Job, Deployment or StatefulSet, an input
 it waits for becoming Ready) queues the object's key; a worker then syncs it (sync.py: reads it, observes what it
 needs through observe/, calls its pure reconciler from the controller table in controllers.py, applies the
 outcome). A failed sync, whatever started it, is retried with backoff until it succeeds (`queue.WorkQueue`), and
-every object is synced again every RESYNC_SECONDS as a safety net. The operator watches with its own informers
-(informer.py); kopf runs the process: start-up and cleanup, signals, the liveness endpoint, logging.
+every object is synced again every RESYNC_SECONDS as a safety net. The informers (informer.py) call the event
+handlers below directly: they only note facts and queue keys, so no event waits for another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from typing import Any
 
-import kopf
 from pydantic import ValidationError
 
 from modelplane.api.common import GROUP, VERSION
 from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL
-from modelplane.operator.context import Context, context_of
+from modelplane.operator.context import Context
 from modelplane.operator.controllers import CONTROLLERS, Controller
 from modelplane.operator.informer import Informer, Resource
 from modelplane.operator.kube import JOBSET_GROUP, JOBSET_VERSION, RefusedError, TransientError, job_seen
-from modelplane.operator.metrics import Metrics
 from modelplane.operator.sync import sync
 
-# The operator's own handler registry, not kopf's default one: that one, when first used, imports the `kubernetes`
-# package only to decide whether to add a login handler that uses it (the image does not install it; login.py).
-kopf.set_default_registry(kopf.OperatorRegistry())
-
 RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
-SHUTDOWN_GRACE_SECONDS = 20.0  # within the pod's terminationGracePeriodSeconds (30 s by default), with room for kopf
+SHUTDOWN_GRACE_SECONDS = 20.0  # within the pod's terminationGracePeriodSeconds (30 s by default), with room to spare
 WORKERS = 16  # syncs run at once, on the event loop (only GCS calls, whose client is synchronous, take a thread)
 
-
-def context_in(memo: kopf.Memo) -> Context:
-    """The Context main() put in the memo; under `kopf run` (no main()), one made from this environment."""
-    if "context" not in memo:
-        memo["context"] = Context.from_environment(Metrics())
-    return context_of(memo)
+log = logging.getLogger("modelplane.operator")
 
 
-@kopf.on.login()
-async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
-    """kopf's watches prove who they are as the operator's own calls do (login.py), asked again after a 401. (Async:
-    kopf runs a plain function in a thread, where under `kopf run` it could make a second Context beside startup's.)"""
-    return context_in(memo).kube.credentials.connection_info()
-
-
-@kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    # kopf watches nothing (it has no resource handlers) and must not scan the cluster's Namespaces and CRDs either:
-    # the operator's RBAC is in the namespaces it serves (access.py).
-    settings.scanning.disabled = True
-    ctx = context_in(memo)
+def start(ctx: Context) -> None:
+    """Start watching, syncing and resyncing, on the running event loop."""
     ctx.watching = [asyncio.create_task(informer.run()) for informer in watches(ctx)]
-    ctx.tasks = [asyncio.create_task(work(ctx, logger)) for _ in range(WORKERS)]
+    ctx.tasks = [asyncio.create_task(work(ctx)) for _ in range(WORKERS)]
     ctx.tasks.append(asyncio.create_task(resync(ctx)))
 
 
-@kopf.on.cleanup()
-async def stop(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+def running(ctx: Context) -> bool:
+    """Whether every informer and worker started is still at work (each runs until stopped, whatever fails)."""
+    return all(not task.done() for task in (*ctx.watching, *ctx.tasks))
+
+
+async def stop(ctx: Context) -> None:
     """Drain, as controller-runtime does on SIGTERM: no new sync starts, and those under way end (within
     SHUTDOWN_GRACE_SECONDS). A sync cut between its status write and its Events would lose the Events: the next
     operator sees the status already written and has nothing to announce."""
-    ctx = context_of(memo)
-    *workers, resyncing = ctx.tasks  # as configure() started them
+    *workers, resyncing = ctx.tasks  # as start() started them
     for watching in (*ctx.watching, resyncing):
         watching.cancel()
     ctx.queue.close()
-    cut = (await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS))[1]
+    cut = (await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS))[1] if workers else set()
     for task in cut:
         task.cancel()
     await asyncio.gather(*ctx.tasks, *ctx.watching, return_exceptions=True)
     if cut:
-        logger.warning("%d syncs were cut short at shutdown; the next operator syncs them again", len(cut))
+        log.warning("%d syncs were cut short at shutdown; the next operator syncs them again", len(cut))
     await ctx.kube.close()
 
 
-async def work(ctx: Context, logger: kopf.Logger) -> None:
+async def work(ctx: Context) -> None:
     """Sync keys as they come; any failure is retried with backoff, so nothing is stuck after a transient fault."""
     while (key := await ctx.queue.get()) is not None:
         started = time.perf_counter()
         try:
-            again = await sync(ctx, key, logger)
+            again = await sync(ctx, key, log)
         except Exception as error:  # every failure, even a bug, is retried, never lost
             ctx.metrics.reconciled(key[0], time.perf_counter() - started, error=True, requeue=False)
             delay = ctx.queue.retry(key)
-            logger.warning("syncing %s %s/%s failed, retrying in %.1fs: %s", *key, delay, error,
+            log.warning("syncing %s %s/%s failed, retrying in %.1fs: %s", *key, delay, error,
                            exc_info=not isinstance(error, RefusedError | TransientError))
         else:
             ctx.metrics.reconciled(key[0], time.perf_counter() - started, error=False, requeue=again is not None)

@@ -88,6 +88,9 @@ class Informer:
                 continue
             except (TransientError, RefusedError) as error:
                 failure = str(error)
+            except Exception as error:  # a bug, or an answer it cannot read: retried too, never the end of the watch
+                log.exception("%s: watching failed", self.path)
+                failure = f"{type(error).__name__}: {error}"
             log.warning("%s: %s; trying again in %.1f s", self.path, failure, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_DELAY)

@@ -304,6 +304,8 @@ class Kube:
                     for line in lines:
                         if line.strip():
                             yield json.loads(line)
+                if pending.strip():  # the last line, should the server not end it with a newline
+                    yield json.loads(pending)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:
             raise TransientError(f"{doing}: {type(error).__name__}: {error}") from error
 

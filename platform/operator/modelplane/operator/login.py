@@ -1,4 +1,4 @@
-"""How the operator proves who it is to the API server: one `Credentials` for its own client and for kopf's watches.
+"""How the operator proves who it is to the API server: one `Credentials` for every call and watch it makes.
 
 In its pod, the service account the kubelet mounts, read as client-go's `rest.InClusterConfig` and the `kubernetes`
 package's `InClusterConfigLoader` read it: the server is https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
@@ -21,8 +21,6 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import kopf
 
 if TYPE_CHECKING:
     import kubernetes
@@ -58,14 +56,6 @@ class Credentials:
         if self.insecure:
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         return context
-
-    def connection_info(self) -> kopf.ConnectionInfo:
-        """The same credentials as kopf takes them for its watches (kopf logs in again after a 401)."""
-        header = self.authorization()
-        scheme, token = header.split(" ", 1) if header and " " in header else (None, header)  # RFC 7235
-        return kopf.ConnectionInfo(server=self.server, ca_path=self.ca_path, insecure=self.insecure or None,
-                                   scheme=scheme, token=token, certificate_path=self.certificate_path,
-                                   private_key_path=self.private_key_path)
 
 
 @dataclasses.dataclass

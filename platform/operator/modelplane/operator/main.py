@@ -2,23 +2,49 @@
 
 Watches the tenant namespaces listed in MODELPLANE_NAMESPACES (comma-separated) and the build namespace (its build
 Jobs), logs JSON lines, answers liveness probes on :8080/healthz and serves Prometheus metrics on :9090/metrics.
-Unset, it watches all namespaces: for a local run with your own credentials, since the deployed RBAC grants only the
-listed namespaces (operator/access.py).
+Unset, it watches all namespaces: for a local run with your own credentials (`pip install 'modelplane[cli]'` to
+read the kubeconfig), since the deployed RBAC grants only the listed namespaces (operator/access.py). SIGTERM (the
+kubelet stopping the pod) or Ctrl-C drains it (handlers.stop).
+
+A plain asyncio program: the informers, the work queue and the workers are the operator's own (handlers.py), so
+no framework runs it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import gc
+import json
+import logging
 import os
+import signal
+import sys
+import urllib.parse
 
-import kopf
+import aiohttp.web
 
-import modelplane.operator.handlers  # noqa: F401  (registers the handlers)
 from modelplane.names import OPERATOR_METRICS_PORT
 from modelplane.operator.context import Context
+from modelplane.operator.handlers import running, start, stop
 from modelplane.operator.metrics import Metrics
 
 YOUNG_COLLECTION = 10_000  # container allocations between young collections (CPython's default is 700)
+LIVENESS = "http://0.0.0.0:8080/healthz"  # the Deployment's livenessProbe (deploy.py: port `health`)
+
+log = logging.getLogger("modelplane.operator")
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line, with the fields Cloud Logging reads from a container's output (`severity`,
+    `message`, `time`), so the operator's warnings are warnings there, not text at the default level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(),
+                 "severity": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
 
 
 def tune_collector() -> None:
@@ -30,15 +56,49 @@ def tune_collector() -> None:
     gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
 
 
+async def serve_liveness(ctx: Context, address: str) -> aiohttp.web.AppRunner:
+    """Answer `address` (a URL: where and which path) with 200 while every informer and worker runs, 503 once one
+    has ended: the kubelet then restarts the pod, which lists everything again."""
+    url = urllib.parse.urlsplit(address)
+
+    async def probe(_: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.Response(status=200 if running(ctx) else 503)
+
+    app = aiohttp.web.Application()
+    app.router.add_get(url.path, probe)
+    runner = aiohttp.web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await aiohttp.web.TCPSite(runner, url.hostname, url.port).start()
+    return runner
+
+
+async def run(ctx: Context, liveness: str = LIVENESS) -> None:
+    """Watch and sync until SIGTERM or SIGINT, then drain."""
+    loop, stopping = asyncio.get_running_loop(), asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    probe = await serve_liveness(ctx, liveness)
+    start(ctx)
+    log.info("watching %s", ", ".join(ctx.namespaces) or "every namespace")
+    try:
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await stop(ctx)
+        await probe.cleanup()
+
+
 def main() -> None:
-    kopf.configure(log_format=kopf.LogFormat.JSON, verbose=False)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonLines())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     metrics = Metrics()
     metrics.serve(int(os.environ.get("MODELPLANE_METRICS_PORT", OPERATOR_METRICS_PORT)))
     context = Context.from_environment(metrics)  # bad facts fail here, before any watch starts
     tune_collector()
-    # The namespaces are the informers' (handlers.watches); kopf itself watches nothing.
-    kopf.run(memo=kopf.Memo(context=context), standalone=True, clusterwide=True,
-             liveness_endpoint=os.environ.get("MODELPLANE_LIVENESS", "http://0.0.0.0:8080/healthz"))
+    asyncio.run(run(context, os.environ.get("MODELPLANE_LIVENESS", LIVENESS)))
 
 
 if __name__ == "__main__":

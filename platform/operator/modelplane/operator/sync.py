@@ -12,7 +12,6 @@ import json
 import logging
 from typing import Any
 
-import kopf
 from pydantic import ValidationError
 
 from modelplane.api.common import GROUP, TIME_FORMAT, Workload
@@ -38,7 +37,7 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
 
 
-async def sync(ctx: Context, key: Key, logger: logging.Logger | kopf.Logger) -> float | None:
+async def sync(ctx: Context, key: Key, logger: logging.Logger) -> float | None:
     """Bring one object's children and status in line with its spec (idempotent; safe to run any time).
 
     Returns when to sync it again unasked (seconds), or None. Raises on failure; the caller retries.
@@ -111,7 +110,7 @@ async def apply_children(ctx: Context, key: Key, outcome: Outcome) -> None:
 
 
 async def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str, Any], after: dict[str, Any],
-                 logger: logging.Logger | kopf.Logger) -> None:
+                 logger: logging.Logger) -> None:
     if after == before:
         return
     problems = kind.status_problems(after)
@@ -124,7 +123,7 @@ async def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str,
 
 
 async def post_notices(ctx: Context, kind: Kind, body: dict[str, Any], before: dict[str, Any], after: dict[str, Any],
-                 logger: logging.Logger | kopf.Logger) -> None:
+                 logger: logging.Logger) -> None:
     """Post what the sync changed as Events and count it. Best effort, as client-go's event recorder is: an Event
     that cannot be posted is logged, and never fails (or repeats) the sync that already wrote its status."""
     if after == before:
@@ -152,7 +151,7 @@ async def keep_data_finalizer(ctx: Context, kind: Kind, body: dict[str, Any]) ->
         await ctx.kube.patch_finalizers(kind, meta["namespace"], meta["name"], changed, meta.get("resourceVersion", ""))
 
 
-async def finalize(ctx: Context, kind: Kind, body: dict[str, Any], logger: logging.Logger | kopf.Logger) -> None:
+async def finalize(ctx: Context, kind: Kind, body: dict[str, Any], logger: logging.Logger) -> None:
     """The object is being deleted: delete its data if it asked for that, then let it go."""
     meta = body["metadata"]
     finalizers = list(meta.get("finalizers") or [])
