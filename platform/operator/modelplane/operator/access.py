@@ -10,11 +10,10 @@ table lacks fails a test, and a row whose code is gone is visible.
 - BUILD: BUILD_NAMESPACE: build Jobs, their pods (a failed build's log tail) and events (pods it was refused).
 
 Nothing in modelplane-system and nothing cluster-wide, because:
-- the operator's own informers watch (handlers.watches), each in one namespace it serves; in the build namespace
-  only Jobs, the only thing of it there;
-- kopf only runs the process (kopf 1.45): standalone (main.py), so no peering objects to read or write; scanning
-  off (handlers.configure), so no cluster-wide list or watch of Namespaces and CRDs
-  (kopf/_core/reactor/observation.py); no resource handlers, so no watch, discovery or Event of its own.
+- the operator's informers watch (handlers.watches) each kind in each namespace it serves, and in the build
+  namespace only Jobs, the only thing of it there; no discovery, no peering, no Namespace or CRD watch (the CRDs
+  exist before the operator starts: they are applied first, deploy.all_manifests; a kind not served yet is listed
+  again until it is, informer.py).
 
 Secrets are never read: the notebook token is created once (kube.CREATE_ONLY: a 409 means it exists), the kubelet
 hands it to the pod, and users read it with their own rights. Server-side apply needs `create` as well as `patch`

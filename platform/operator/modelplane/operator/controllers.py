@@ -1,5 +1,5 @@
 """The controller table: per kind, how it is observed and reconciled, what it waits for, and whom its changes
-concern. handlers.py registers kopf's watches from it; sync.py runs its rows."""
+concern. handlers.py watches its kinds from it; sync.py runs its rows."""
 
 from __future__ import annotations
 

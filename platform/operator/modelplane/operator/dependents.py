@@ -1,9 +1,9 @@
 """Which objects wait for which: when an input appears or becomes Ready, the objects waiting for it are synced.
 
-The operator's own map, fed by the watch events it already handles (handlers.py), in place of a kopf index: kopf
-invoked the index handler on every event of every object (its kwargs, a logger, the spec validated again), 7% of
-the operator's CPU under load (bench/operator_throughput.py), while an object's inputs change only with its spec,
-which is to say with its generation. Here they are read once per generation.
+The operator's own map, fed by the watch events it already handles (handlers.py), in place of the kopf index it
+once had: kopf invoked the index handler on every event of every object (its kwargs, a logger, the spec validated
+again), 7% of the operator's CPU under load (bench/operator_throughput.py), while an object's inputs change only
+with its spec, which is to say with its generation. Here they are read once per generation.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 An `Informer` holds one resource in one namespace (or in all of them): it lists it, hands every object to its
 handler, then watches from the list's resourceVersion and hands on every change. The handlers only note facts and
-queue keys (handlers.py), so the events go to them directly: kopf's watching delivered the same events through
-per-event machinery (a task per object, a cause, kwargs and a logger for every handler call) that took a quarter of
-the operator's CPU at 3,000 Datasets (bench/operator_throughput.py).
+queue keys (handlers.py), so the events go to them directly. (kopf, which watched before, delivered the same events
+through per-event machinery, a task per object, a cause, kwargs and a logger for every handler call, that took a
+quarter of the operator's CPU at 3,000 Datasets: bench/operator_throughput.py.)
 
 The API server's rules this relies on (k8s.io/client-go tools/cache/reflector.go; the Kubernetes API concepts,
 "Efficient detection of changes" and "Watch bookmarks"):
@@ -19,7 +19,7 @@ The API server's rules this relies on (k8s.io/client-go tools/cache/reflector.go
   if the list had succeeded, else listing.
 An object a relist no longer shows was deleted while the informer was not watching: its handler gets it as DELETED
 (as client-go's DeltaFIFO.Replace reports it), with the labels it was last seen with. Listed objects come with type
-None, as kopf delivered them: the handlers treat them as new, so everything is synced after a start or a relist.
+None: the handlers treat them as new, so everything is synced after a start or a relist.
 Not done: paginated lists (limit/continue), which client-go uses for very large collections; one list is one
 response here.
 """

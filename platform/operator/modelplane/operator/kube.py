@@ -8,7 +8,7 @@ nodeSelector, toleration or limit behind), and leaves alone the fields other man
 count, a label an admin added). Jobs and the token Secret are create-only: a Job's template is immutable, and a
 token is never replaced.
 
-The calls are made on the operator's event loop with aiohttp (as kopf's own watches are), JSON in and out: no
+The calls are made on the operator's event loop with aiohttp (its watches too: informer.py), JSON in and out: no
 thread per call, no generated models built and torn down per response (login.py says how it proves who it is).
 
 Errors come in two kinds, and the caller treats them differently:

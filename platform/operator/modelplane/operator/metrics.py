@@ -3,7 +3,7 @@
 Every Go operator built on controller-runtime (Kueue, KServe, Kubeflow Trainer) exports
 `controller_runtime_reconcile_{total,errors_total,time_seconds}{controller}` and client-go's
 `workqueue_{depth,adds_total,queue_duration_seconds,work_duration_seconds,retries_total}{name}` (the names and
-labels of controller-runtime's pkg/internal/controller/metrics and pkg/metrics/workqueue.go); the kopf operator
+labels of controller-runtime's pkg/internal/controller/metrics and pkg/metrics/workqueue.go); this operator
 keeps them, with the lower-case kind as `controller`. The platform's own series carry the `modelplane_` prefix and
 bounded labels (kind, a reason, and the namespace/name of servers, which a tenant creates by hand and few of).
 

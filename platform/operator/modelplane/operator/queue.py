@@ -3,10 +3,10 @@
 Modelled on client-go's workqueue, which controller-runtime and Kubebuilder operators use: a key is queued at most
 once however many events name it; a key is never synced by two workers at once (an event that arrives during its
 sync queues it again for afterwards); a failed sync is retried after a delay that doubles per consecutive failure,
-up to a cap, and forgotten on success. kopf retries only its own change handlers, not event handlers, so without
-this a transient API error during a sync that a Job's or an input's event started was never retried.
+up to a cap, and forgotten on success. So a transient API error during a sync is retried whatever started it: the
+object's own event, its Job's, an input's, the resync.
 
-Not thread-safe: call it from the event loop (kopf's async handlers and the workers run there). With `metrics`, it
+Not thread-safe: call it from the event loop (the informers' handlers and the workers run there). With `metrics`, it
 reports what client-go's queue reports (depth, adds, time waiting, time worked, retries).
 """
 

@@ -2,8 +2,8 @@
 
 `reconcile` is pure: from the object, the cluster facts and what was observed (the run's Job, the referenced
 objects, the bucket listing) it returns the children that must exist, the status to record and the bucket objects
-to write or delete. The kopf handlers only gather the observations and apply the outcome, so every branch here is a
-unit test away.
+to write or delete. The operator (operator/) only gathers the observations and applies the outcome, so every branch
+here is a unit test away.
 
 A Dataset loads once per generation (creation, a new `spec.reload.requestID`) into version `latestVersion + 1`; a
 load that found the data unchanged makes no version. A Model runs once per generation, and with `retrain` again
