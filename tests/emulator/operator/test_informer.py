@@ -11,6 +11,7 @@ from typing import Any
 import kmock
 
 from modelplane.operator.informer import Informer, Resource
+from modelplane.operator.kube import CONNECTIONS
 from tests.support.emulator import ApiServerEmulator
 from tests.support.facts import NAMESPACE
 from tests.support.kube import eventually, kube_for
@@ -154,4 +155,21 @@ async def test_a_kind_the_server_does_not_serve_yet_is_watched_once_it_does(k8s:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await kube.close()
+
+
+async def test_more_watches_than_the_calls_connections_leave_the_calls_working(k8s: kmock.KubernetesEmulator) -> None:
+    """Each watch holds a connection while it runs: an operator serving many namespaces holds more watches than
+    its calls' pool has connections, and its calls must still go out (a shared pool would leave none for them)."""
+    await create(k8s, job("a"))
+    kube = kube_for(k8s)
+    informers = [asyncio.create_task(Informer(kube, JOBS, NAMESPACE, lambda t, body: None).run())
+                 for _ in range(CONNECTIONS + 5)]
+    try:
+        await eventually(lambda: requests(k8s, watch=True) >= CONNECTIONS + 5)
+        assert await asyncio.wait_for(kube.job(NAMESPACE, "a"), 5) is not None
+    finally:
+        for task in informers:
+            task.cancel()
+        await asyncio.gather(*informers, return_exceptions=True)
         await kube.close()

@@ -44,4 +44,4 @@ async def test_liveness_fails_once_a_watch_has_ended_and_sigterm_drains_the_proc
     os.kill(os.getpid(), signal.SIGTERM)  # what the kubelet sends; run() handles it on its loop
     await asyncio.wait_for(process, 30)
     assert all(task.done() for task in (*ctx.tasks, *ctx.watching))
-    assert ctx.kube._session is None  # its connections closed
+    assert ctx.kube._session is None and ctx.kube._watches is None  # its connections closed

@@ -231,19 +231,29 @@ def pod_refusal(events: list[dict[str, Any]], name: str) -> str:
 class Kube:
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
-        self._session: aiohttp.ClientSession | None = None  # made on the event loop, at the first call
+        # Made on the event loop, at the first use. Calls share CONNECTIONS connections; each watch holds one of its
+        # own for as long as it runs (HTTP/1.1 streams one response a connection), so watches never take the calls'
+        # connections: with more watches than CONNECTIONS, a shared pool would leave no connection for a call.
+        self._session: aiohttp.ClientSession | None = None
+        self._watches: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._watches):
+            if session is not None:
+                await session.close()
+        self._session = self._watches = None
 
-    def _connected(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                self.credentials.server, timeout=REQUEST_TIMEOUT, headers={"User-Agent": USER_AGENT},
-                connector=aiohttp.TCPConnector(limit=CONNECTIONS, ssl=self.credentials.tls() or True))
+    def _connected(self, watching: bool = False) -> aiohttp.ClientSession:
+        if watching:
+            self._watches = self._watches or self._new_session(limit=0)  # no limit: one connection per watch
+            return self._watches
+        self._session = self._session or self._new_session(limit=CONNECTIONS)
         return self._session
+
+    def _new_session(self, limit: int) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            self.credentials.server, timeout=REQUEST_TIMEOUT, headers={"User-Agent": USER_AGENT},
+            connector=aiohttp.TCPConnector(limit=limit, ssl=self.credentials.tls() or True))
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
@@ -288,8 +298,8 @@ class Kube:
         doing = f"watching {path}"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT.sock_connect, sock_read=read_timeout)
         try:
-            async with self._connected().get(path, params={**query, "watch": "true"}, headers=self._headers(),
-                                             timeout=timeout) as response:
+            async with self._connected(watching=True).get(path, params={**query, "watch": "true"},
+                                                          headers=self._headers(), timeout=timeout) as response:
                 if response.status == 410:
                     raise ExpiredError(doing)
                 if response.status >= 300:
