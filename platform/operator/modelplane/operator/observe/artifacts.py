@@ -45,7 +45,7 @@ async def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, body: di
         manifest = await asyncio.to_thread(ctx.store.manifest, prefix)
         # Which versions Models use matters only when keepLast drops one: only then are they listed.
         full = len(status.get("versions") or []) >= spec.keep_last
-        return replace(observed, artifacts=await asyncio.to_thread(ctx.store.summarize, prefix, manifest),
+        return replace(observed, artifacts=ctx.store.summarize(prefix, manifest),  # from the manifest: no call
                        manifest=manifest, in_use=await dataset_versions_in_use(ctx, owner) if full else frozenset())
     assert isinstance(spec, ModelSpec)
     run = status.get("run") or {}
