@@ -143,17 +143,28 @@ def _failure(status: int, message: str, reason: str) -> kmock_k8s.KubernetesErro
     return kmock_k8s.KubernetesError(status=status, reason=reason, message=message, details={})
 
 
-END_OF_WATCH = {"type": "END"}  # put on a bus by end_watches(); never sent
+END_OF_WATCH: dict[str, Any] = {"type": "END"}  # put on a bus by end_watches(); never sent
 
 
 @attrs.mutable(weakref_slot=True)
 class _RecordingBus(aiobus.Bus[Any]):
-    """kmock's event bus for one resource, with each change also recorded where a watch from a version finds it."""
+    """kmock's event bus for one resource, with each change also recorded where a watch from a version finds it,
+    and passed on to the bus of its namespace, which the watches of that namespace stream from. The API server
+    hands each change to every watcher of the resource, which drops another namespace's with a key-prefix check
+    (k8s.io/apiserver cacher: the watcher's filter); kmock would wake every watcher's stream for it instead, an
+    asyncio round per watcher and change that made a watch of a quiet namespace cost the emulator more per change
+    than the API server pays."""
 
     record: Callable[[dict[str, Any]], dict[str, Any]] = attrs.field(default=lambda event: event)
+    namespaced: dict[str, aiobus.Bus[Any]] = attrs.field(factory=dict)
 
     async def put(self, *items: Any) -> None:
-        await super().put(*(item if item is END_OF_WATCH else self.record(item) for item in items))
+        recorded = [item if item is END_OF_WATCH else self.record(item) for item in items]
+        await super().put(*recorded)
+        for event in recorded:
+            namespace = ((event.get("object") or {}).get("metadata") or {}).get("namespace")
+            if namespace in self.namespaced:
+                await self.namespaced[namespace].put(event)
 
 
 class _Buses(dict[Any, aiobus.Bus[Any]]):
@@ -202,7 +213,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     def end_watches(self) -> None:
         """End every open watch (each client then watches again, from the last version it saw)."""
         for bus in list(self._buses.values()):
-            asyncio.get_running_loop().create_task(bus.put(END_OF_WATCH))
+            for ending in (bus, *(bus.namespaced.values() if isinstance(bus, _RecordingBus) else ())):
+                asyncio.get_running_loop().create_task(aiobus.Bus.put(ending, END_OF_WATCH))
 
     def _matches(self, request: rendering.Request, event: dict[str, Any]) -> bool:
         meta = (event.get("object") or {}).get("metadata") or {}
@@ -221,6 +233,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         yield b""  # the headers go out at once, as a real watch's do
         assert request.resource is not None  # kmock routes only a resource's requests here
         bus = self._buses[request.resource]
+        if request.namespace and isinstance(bus, _RecordingBus):
+            bus = bus.namespaced.setdefault(request.namespace, aiobus.Bus())
         mark = await bus.mark()  # before the snapshot or history is read: no change can fall between
         try:
             since = str(request.params.get("resourceVersion") or "0")

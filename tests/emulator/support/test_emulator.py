@@ -510,3 +510,18 @@ async def test_end_watches_ends_each_stream_and_a_new_watch_resumes_from_the_las
     async with watching(k8s, MODELS_PATH, since=start) as events:
         await until(lambda: len(events) == 1)
     assert names(events) == [("MODIFIED", "falcon")]
+
+
+async def test_a_namespaces_watch_sends_its_own_changes_and_an_all_namespaces_watch_every_change(
+        k8s: kmock.KubernetesEmulator) -> None:
+    """A watch of /namespaces/X/... sends X's changes only (the API server's watcher filter); one of the whole
+    resource sends every namespace's."""
+    other = {**model(), "metadata": {"name": "elsewhere", "namespace": "other"}}
+    async with watching(k8s, MODELS_PATH, since="1") as mine, \
+            watching(k8s, "/apis/modelplane.dev/v1alpha1/models", since="1") as everyone:
+        await create(k8s, "/apis/modelplane.dev/v1alpha1/namespaces/other/models", other)
+        await create(k8s, MODELS_PATH, model())
+        await until(lambda: len(everyone) == 2 and len(mine) == 1)
+        await asyncio.sleep(0.05)  # and nothing more
+    assert names(mine) == [("ADDED", "falcon")]
+    assert names(everyone) == [("ADDED", "elsewhere"), ("ADDED", "falcon")]
