@@ -5,7 +5,8 @@ the time a Dataset's status first says ready is recorded, and `GET /_ready?name=
 (the benchmark's clients wait on it).
 
 It is the tests' emulator (tests/support/emulator.py: server-side apply creates a missing object, a no-op write
-stores nothing and wakes no watch, the status subresource), so both runs meet the API server's rules. Where kmock
+stores nothing and wakes no watch, the status subresource, watches from a resourceVersion, a namespace's watch woken
+only by its namespace's changes), so both runs meet the API server's rules. Where kmock
 0.8 costs what a real API server does not, this emulator does as the API server does, so that neither run of the
 benchmark is charged for the emulator's shortcuts:
 - kmock matches each request against its request log, which holds every request still being served (each watch,
