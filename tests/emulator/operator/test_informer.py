@@ -10,8 +10,8 @@ from typing import Any
 
 import kmock
 
-from modelplane.operator.informer import Informer, Resource
-from modelplane.operator.kube import CONNECTIONS
+from modelplane.operator.informer import Handler, Informer, Resource
+from modelplane.operator.kube import CONNECTIONS, Kube
 from tests.support.emulator import ApiServerEmulator
 from tests.support.facts import NAMESPACE
 from tests.support.kube import eventually, kube_for
@@ -41,24 +41,30 @@ def requests(k8s: kmock.KubernetesEmulator, watch: bool) -> int:
 
 
 @contextlib.asynccontextmanager
-async def informing(k8s: kmock.KubernetesEmulator, events: list[Event],
-                    fail_on: str = "") -> AsyncIterator[Informer]:
+async def running(k8s: kmock.KubernetesEmulator, count: int, resource: Resource = JOBS,
+                  handler: Handler = lambda type_, body: None) -> AsyncIterator[Kube]:
+    """`count` informers of `resource` on one client, cancelled (and the client closed) at the end."""
+    kube = kube_for(k8s)
+    tasks = [asyncio.create_task(Informer(kube, resource, NAMESPACE, handler).run()) for _ in range(count)]
+    try:
+        yield kube
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await kube.close()
+
+
+@contextlib.asynccontextmanager
+async def informing(k8s: kmock.KubernetesEmulator, events: list[Event], fail_on: str = "") -> AsyncIterator[None]:
     def handler(type_: str | None, body: dict[str, Any]) -> None:
         if body["metadata"]["name"] == fail_on:
             raise RuntimeError("a bug in a handler")
         events.append((type_, body["metadata"]["name"]))
 
-    kube = kube_for(k8s)
-    informer = Informer(kube, JOBS, NAMESPACE, handler)
-    task = asyncio.create_task(informer.run())
-    try:
+    async with running(k8s, 1, handler=handler):
         await eventually(lambda: requests(k8s, watch=True) >= 1)
-        yield informer
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await kube.close()
+        yield
 
 
 async def test_each_object_is_handed_on_once_then_every_change_in_order(k8s: kmock.KubernetesEmulator) -> None:
@@ -141,35 +147,19 @@ async def test_a_kind_the_server_does_not_serve_yet_is_watched_once_it_does(k8s:
     resource = Resource("example.dev/v1", "Widget", "widgets")
     path = resource.path(NAMESPACE)
     seen: list[Event] = []
-    kube = kube_for(k8s)
-    task = asyncio.create_task(Informer(kube, resource, NAMESPACE,
-                                        lambda t, body: seen.append((t, body["metadata"]["name"]))).run())
-    try:
+    async with running(k8s, 1, resource, lambda t, body: seen.append((t, body["metadata"]["name"]))):
         await eventually(lambda: any(r.url.path == path for r in list(k8s)))
         k8s.resources["example.dev/v1/widgets"] = kmock.ResourceInfo(kind="Widget", namespaced=True,
                                                                      verbs={"list", "watch", "create"})
         assert (await k8s.post(path, json={"apiVersion": "example.dev/v1", "kind": "Widget",
                                            "metadata": {"name": "w", "namespace": NAMESPACE}})).status == 200
         await eventually(lambda: seen in ([(None, "w")], [("ADDED", "w")]), timeout=5)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await kube.close()
 
 
 async def test_more_watches_than_the_calls_connections_leave_the_calls_working(k8s: kmock.KubernetesEmulator) -> None:
     """Each watch holds a connection while it runs: an operator serving many namespaces holds more watches than
     its calls' pool has connections, and its calls must still go out (a shared pool would leave none for them)."""
     await create(k8s, job("a"))
-    kube = kube_for(k8s)
-    informers = [asyncio.create_task(Informer(kube, JOBS, NAMESPACE, lambda t, body: None).run())
-                 for _ in range(CONNECTIONS + 5)]
-    try:
+    async with running(k8s, CONNECTIONS + 5) as kube:
         await eventually(lambda: requests(k8s, watch=True) >= CONNECTIONS + 5)
         assert await asyncio.wait_for(kube.job(NAMESPACE, "a"), 5) is not None
-    finally:
-        for task in informers:
-            task.cancel()
-        await asyncio.gather(*informers, return_exceptions=True)
-        await kube.close()
