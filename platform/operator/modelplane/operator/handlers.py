@@ -53,7 +53,7 @@ async def stop(ctx: Context) -> None:
     for watching in (*ctx.watching, resyncing):
         watching.cancel()
     ctx.queue.close()
-    cut = (await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS))[1] if workers else set()
+    cut = (await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS))[1]
     for task in cut:
         task.cancel()
     await asyncio.gather(*ctx.tasks, *ctx.watching, return_exceptions=True)
@@ -72,7 +72,7 @@ async def work(ctx: Context) -> None:
             ctx.metrics.reconciled(key[0], time.perf_counter() - started, error=True, requeue=False)
             delay = ctx.queue.retry(key)
             log.warning("syncing %s %s/%s failed, retrying in %.1fs: %s", *key, delay, error,
-                           exc_info=not isinstance(error, RefusedError | TransientError))
+                        exc_info=not isinstance(error, RefusedError | TransientError))
         else:
             ctx.metrics.reconciled(key[0], time.perf_counter() - started, error=False, requeue=again is not None)
             ctx.queue.forget(key)
