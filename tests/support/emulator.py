@@ -159,7 +159,7 @@ class _RecordingBus(aiobus.Bus[Any]):
     namespaced: dict[str, aiobus.Bus[Any]] = attrs.field(factory=dict)
 
     async def put(self, *items: Any) -> None:
-        recorded = [item if item is END_OF_WATCH else self.record(item) for item in items]
+        recorded = [self.record(item) for item in items]  # end_watches() puts its mark past this, with Bus.put
         await super().put(*recorded)
         for event in recorded:
             namespace = ((event.get("object") or {}).get("metadata") or {}).get("namespace")

@@ -10,13 +10,13 @@ from typing import Any
 
 import kmock
 
-from modelplane.operator.informer import Handler, Informer, Resource
-from modelplane.operator.kube import CONNECTIONS, Kube
+from modelplane.operator.informer import Handler, Informer
+from modelplane.operator.kube import CHILDREN, CONNECTIONS, Kube, Resource
 from tests.support.emulator import ApiServerEmulator
 from tests.support.facts import NAMESPACE
 from tests.support.kube import eventually, kube_for
 
-JOBS = Resource("batch/v1", "Job", "jobs")
+JOBS = CHILDREN["Job"]
 PATH = JOBS.path(NAMESPACE)
 Event = tuple[str | None, str]
 
@@ -163,3 +163,18 @@ async def test_more_watches_than_the_calls_connections_leave_the_calls_working(k
     async with running(k8s, CONNECTIONS + 5) as kube:
         await eventually(lambda: requests(k8s, watch=True) >= CONNECTIONS + 5)
         assert await asyncio.wait_for(kube.job(NAMESPACE, "a"), 5) is not None
+
+
+async def test_a_410_answer_to_the_watch_itself_lists_again(k8s: kmock.KubernetesEmulator) -> None:
+    """The API server answers a watch from a compacted version with HTTP 410 Gone when it serves the watch from
+    etcd rather than its cache (k8s.io/apiserver: "too old resource version" as the status of the response, not an
+    ERROR event in it): the informer lists again, as for the event."""
+    await create(k8s, job("a"))
+    events: list[Event] = []
+    async with informing(k8s, events):
+        assert isinstance(k8s, ApiServerEmulator)
+        k8s.fail("GET", PATH, 410)
+        k8s.end_watches()
+        await eventually(lambda: len(events) == 2)
+    assert events == [(None, "a"), (None, "a")]
+    assert requests(k8s, watch=False) == 2

@@ -9,12 +9,10 @@ grace period of 30 s: a hung bucket mount costs the queued records (logged), nev
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -24,22 +22,12 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from modelplane.capture.config import CaptureConfig
 from modelplane.capture.proxy import CaptureProxy
 from modelplane.capture.sink import Sink, SinkMetrics
+from modelplane.logs import log_json_lines
 
 SHUTDOWN_SECONDS = 25.0  # everything after SIGTERM: requests in flight, then the queue
 DRAIN_SECONDS = 15.0  # of which requests in flight may take this much (a long generation is cut after it)
 
 log = logging.getLogger("modelplane.capture")
-
-
-class JsonLines(logging.Formatter):
-    """One JSON object per line: the message escaped, and a traceback inside the object, not after it."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                "severity": record.levelname, "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
 
 
 def metrics_app(registry: CollectorRegistry) -> web.Application:
@@ -75,9 +63,7 @@ async def serve(config: CaptureConfig, stop: asyncio.Event) -> None:
 
 
 def main() -> int:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonLines())
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    log_json_lines()
     try:
         config = CaptureConfig.from_env(os.environ)
     except ValueError as error:

@@ -18,12 +18,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelplane.api.common import GROUP, VERSION
-from modelplane.meta import KIND_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, NAMESPACE_LABEL
+from modelplane.meta import KIND_LABEL, MANAGED_BY, NAME_LABEL, NAMESPACE_LABEL
 from modelplane.operator.context import Context
 from modelplane.operator.controllers import CONTROLLERS, Controller
-from modelplane.operator.informer import Informer, Resource
-from modelplane.operator.kube import JOBSET_GROUP, JOBSET_VERSION, RefusedError, TransientError, job_seen
+from modelplane.operator.informer import Informer
+from modelplane.operator.kube import CHILDREN, RefusedError, Resource, TransientError, job_seen
 from modelplane.operator.sync import sync
 
 RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
@@ -95,21 +94,16 @@ def watches(ctx: Context) -> list[Informer]:
     """What the operator watches (informer.py): its kinds and the children it makes, in each namespace it serves
     (all of them when it is given none), and its build Jobs in the build namespace, where nothing else of it lives.
     Children are selected by the label the operator puts on them: the API server sends no other Job."""
-    children = f"{MANAGED_BY_LABEL}={MANAGED_BY[MANAGED_BY_LABEL]}"
-    jobs = Resource("batch/v1", "Job", "jobs")
+    children = {"Job": functools.partial(job_changed, ctx)} | dict.fromkeys(
+        ("JobSet", "Deployment", "StatefulSet"), functools.partial(child_changed, ctx))
     informers = []
     for namespace in ctx.namespaces or (None,):
-        informers += [Informer(ctx.kube, Resource(f"{GROUP}/{VERSION}", controller.kind.kind, controller.kind.plural),
-                               namespace, functools.partial(object_changed, ctx, controller))
-                      for controller in CONTROLLERS.values()]
-        informers.append(Informer(ctx.kube, jobs, namespace, functools.partial(job_changed, ctx), children))
-        informers += [Informer(ctx.kube, resource, namespace, functools.partial(child_changed, ctx), children)
-                      for resource in (Resource(f"{JOBSET_GROUP}/{JOBSET_VERSION}", "JobSet", "jobsets"),
-                                       Resource("apps/v1", "Deployment", "deployments"),
-                                       Resource("apps/v1", "StatefulSet", "statefulsets"))]
+        informers += [Informer(ctx.kube, Resource.of(c.kind), namespace, functools.partial(object_changed, ctx, c))
+                      for c in CONTROLLERS.values()]
+        informers += [Informer(ctx.kube, CHILDREN[kind], namespace, handler, MANAGED_BY)
+                      for kind, handler in children.items()]
     if ctx.namespaces and ctx.cluster.build_namespace not in ctx.namespaces:
-        informers.append(Informer(ctx.kube, jobs, ctx.cluster.build_namespace, functools.partial(job_changed, ctx),
-                                  children))
+        informers.append(Informer(ctx.kube, CHILDREN["Job"], ctx.cluster.build_namespace, children["Job"], MANAGED_BY))
     return informers
 
 

@@ -30,10 +30,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from modelplane.operator.kube import ExpiredError, Kube, RefusedError, TransientError
+from modelplane.operator.kube import ExpiredError, Kube, RefusedError, Resource, TransientError, selector_text
 
 Handler = Callable[[str | None, dict[str, Any]], None]  # (ADDED, MODIFIED, DELETED, or None when listed; the object)
 Key = tuple[str, str]  # (namespace, name)
@@ -46,28 +45,15 @@ SHORTEST_WATCH = 1.0  # a watch the server ends sooner than this with nothing in
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Resource:
-    """A kind as its API serves it."""
-
-    api_version: str  # "batch/v1", "modelplane.dev/v1alpha1"; "v1" for the core group
-    kind: str
-    plural: str
-
-    def path(self, namespace: str | None) -> str:
-        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        return f"{prefix}/namespaces/{namespace}/{self.plural}" if namespace else f"{prefix}/{self.plural}"
-
-
 class Informer:
     """Lists and watches `resource` in `namespace` (None: all namespaces), handing every object and change to
     `handler`, until cancelled. A handler that raises is logged; the informer goes on."""
 
     def __init__(self, kube: Kube, resource: Resource, namespace: str | None, handler: Handler,
-                 label_selector: str = "") -> None:
+                 selector: dict[str, str] | None = None) -> None:
         self.kube, self.resource, self.handler = kube, resource, handler
         self.path = resource.path(namespace)
-        self.query = {"labelSelector": label_selector} if label_selector else {}
+        self.query = {"labelSelector": selector_text(selector)} if selector else {}
         self.seen: dict[Key, dict[str, str]] = {}  # every object shown and not deleted -> its labels
         self.version = ""  # the resourceVersion the next watch starts from; "" until a list succeeded
 

@@ -46,17 +46,43 @@ CONNECTIONS = 20  # open at once to the API server (client-go's default QPS is 5
 CREATE_ONLY = {"Job", "JobSet", "Secret", "ModelVersion"}
 MERGE_PATCH, APPLY_PATCH = "application/merge-patch+json", "application/apply-patch+yaml"  # JSON is YAML
 REFUSALS = {400, 403, 422}  # the API server said no; asking again unchanged gets the same answer
-_API_PATHS = {  # kind -> (API prefix, plural) of every child the operator makes
-    "ConfigMap": ("/api/v1", "configmaps"),
-    "Secret": ("/api/v1", "secrets"),
-    "Service": ("/api/v1", "services"),
-    "Job": ("/apis/batch/v1", "jobs"),
-    "JobSet": (f"/apis/{JOBSET_GROUP}/{JOBSET_VERSION}", "jobsets"),
-    "Deployment": ("/apis/apps/v1", "deployments"),
-    "StatefulSet": ("/apis/apps/v1", "statefulsets"),
-    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
-    "ModelVersion": (f"/apis/{GROUP}/{VERSION}", "modelversions"),
-}
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    """A kind as its API serves it: where its objects are, for calls and for watches (informer.py)."""
+
+    api_version: str  # "batch/v1", "modelplane.dev/v1alpha1"; "v1" for the core group
+    kind: str
+    plural: str
+
+    @classmethod
+    def of(cls, kind: Kind) -> Resource:
+        """One of modelplane's own kinds."""
+        return cls(kind.api_version, kind.kind, kind.plural)
+
+    def path(self, namespace: str | None) -> str:
+        """Its collection in `namespace`, or in every namespace (None)."""
+        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        return f"{prefix}/namespaces/{namespace}/{self.plural}" if namespace else f"{prefix}/{self.plural}"
+
+
+CHILDREN = {resource.kind: resource for resource in (  # every child the operator makes
+    Resource("v1", "ConfigMap", "configmaps"),
+    Resource("v1", "Secret", "secrets"),
+    Resource("v1", "Service", "services"),
+    Resource("batch/v1", "Job", "jobs"),
+    Resource(JOBSET_API_VERSION, "JobSet", "jobsets"),
+    Resource("apps/v1", "Deployment", "deployments"),
+    Resource("apps/v1", "StatefulSet", "statefulsets"),
+    Resource("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+    Resource(f"{GROUP}/{VERSION}", "ModelVersion", "modelversions"),
+)}
+
+
+def selector_text(selector: dict[str, str]) -> str:
+    """Equality-based labels as a `labelSelector` query (`key=value,...`)."""
+    return ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
 
 
 def rollout_state(found: dict[str, Any]) -> RolloutState:
@@ -320,7 +346,7 @@ class Kube:
             raise TransientError(f"{doing}: {type(error).__name__}: {error}") from error
 
     def _objects(self, kind: Kind, namespace: str) -> str:
-        return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}"
+        return Resource.of(kind).path(namespace)
 
     async def get_object(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         body = await self._request(f"reading {kind.kind} {namespace}/{name}", "GET",
@@ -428,7 +454,7 @@ class Kube:
 
     async def pods(self, namespace: str, selector: dict[str, str]) -> list[dict[str, Any]]:
         """The pods with these labels, as the API server sends them."""
-        text = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+        text = selector_text(selector)
         found = await self._request(f"listing pods {text} in {namespace}", "GET",
                                     f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": text})
         return labelled(list(found.get("items") or []) if isinstance(found, dict) else [], selector)
@@ -448,8 +474,7 @@ class Kube:
     async def apply(self, manifest: dict[str, Any]) -> None:
         """Server-side apply a child (create-only kinds are created, and left alone once they exist)."""
         kind, meta = manifest["kind"], manifest["metadata"]
-        prefix, plural = _API_PATHS[kind]
-        path = f"{prefix}/namespaces/{meta['namespace']}/{plural}"
+        path = CHILDREN[kind].path(meta["namespace"])
         doing = f"applying {kind} {meta['namespace']}/{meta['name']}"
         if kind in CREATE_ONLY:  # 409: created by an earlier sync (maybe one whose answer was lost)
             await self._request(doing, "POST", path, body=manifest, settled=frozenset({409}))
@@ -471,7 +496,6 @@ class Kube:
 
     async def delete(self, kind: str, namespace: str, name: str) -> None:
         """Delete a child that is no longer wanted (gone already is fine); its dependents go in the background."""
-        prefix, plural = _API_PATHS[kind]
         await self._request(f"deleting {kind} {namespace}/{name}", "DELETE",
-                            f"{prefix}/namespaces/{namespace}/{plural}/{name}",
+                            f"{CHILDREN[kind].path(namespace)}/{name}",
                             query={"propagationPolicy": "Background"})

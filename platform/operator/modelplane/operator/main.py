@@ -13,17 +13,15 @@ no framework runs it.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import gc
-import json
 import logging
 import os
 import signal
-import sys
 import urllib.parse
 
 import aiohttp.web
 
+from modelplane.logs import log_json_lines
 from modelplane.names import OPERATOR_METRICS_PORT
 from modelplane.operator.context import Context
 from modelplane.operator.handlers import running, start, stop
@@ -33,18 +31,6 @@ YOUNG_COLLECTION = 10_000  # container allocations between young collections (CP
 LIVENESS = "http://0.0.0.0:8080/healthz"  # the Deployment's livenessProbe (deploy.py: port `health`)
 
 log = logging.getLogger("modelplane.operator")
-
-
-class JsonLines(logging.Formatter):
-    """One JSON object a line, with the fields Cloud Logging reads from a container's output (`severity`,
-    `message`, `time`), so the operator's warnings are warnings there, not text at the default level."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(),
-                 "severity": record.levelname, "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
 
 
 def tune_collector() -> None:
@@ -91,9 +77,7 @@ async def run(ctx: Context, liveness: str = LIVENESS) -> None:
 
 
 def main() -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonLines())
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    log_json_lines()
     metrics = Metrics()
     metrics.serve(int(os.environ.get("MODELPLANE_METRICS_PORT", OPERATOR_METRICS_PORT)))
     context = Context.from_environment(metrics)  # bad facts fail here, before any watch starts
