@@ -5,14 +5,16 @@
 Each run in its own process (its CPU and memory its own), against its own fresh emulator (bench/emulator.py, which
 also plays the Job controller), both runs against one fake-gcs-server:
 - floor: a bare asyncio client that holds the watches an operator needs (Datasets and Jobs) and makes, per Dataset,
-  the requests an ideal operator with the same features makes: read it, read its Job, apply the ConfigMap, create
-  the Job, write status; when the Job's watch says it completed: read it, list the bucket, write the version's
-  manifest there, write status, and post the Events of both status changes. It sends the very bodies the operator
-  sends (its pure reconciler's, computed before the clock starts), through the operator's own API client (kube.Kube):
-  what the floor does not pay for is the operator's bookkeeping, observing, reconciling and deciding;
+  from its watch's ADDED event on, the requests an ideal operator with the same features makes: read it, read its
+  Job, apply the ConfigMap, create the Job, write status; when the Job's watch says it completed: read it, list the
+  bucket, write the version's manifest there, write status, and post the Events of both status changes. It sends the
+  very bodies the operator sends (its pure reconciler's, computed before the clock starts), through the operator's own
+  API client (kube.Kube): what the floor does not pay for is the operator's bookkeeping, observing, reconciling and
+  deciding;
 - operator: the operator as main() runs it (its informers, queue and workers), reacting to the same creations.
-Both runs see the same arrivals: CONCURRENCY clients, each creating its next Dataset once its last one is Ready (a
-closed loop, so by Little's law latency is about CONCURRENCY / throughput in both). Prints, per run: throughput,
+Both runs see the same arrivals: CONCURRENCY clients, each creating its next Dataset once the emulator says its last
+one is Ready (a closed loop, so by Little's law latency is about CONCURRENCY / throughput in both; the clients'
+requests are the same in both runs, so the emulator's CPU for them is too). Prints, per run: throughput,
 p50/p99 create->Ready latency, API requests per object by kind (counted by the emulator), CPU per object; for the
 operator its RSS at the start, at a tenth and at the end, and the slope; per round the ratios, and their median.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import resource
 import socket
@@ -47,6 +50,7 @@ from modelplane.operator.handlers import start, stop
 from modelplane.operator.kube import Kube
 from modelplane.operator.login import Credentials
 from modelplane.operator.main import tune_collector
+from modelplane.operator.metrics import QUEUE_NAME, Metrics
 from modelplane.operator.sync import now
 from modelplane.reconcile.artifacts import Observed, reconcile
 from modelplane.reconcile.common import JobState
@@ -104,6 +108,13 @@ async def drive(http: aiohttp.ClientSession, n: int, concurrency: int,
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return created
+
+
+async def until_ready(http: aiohttp.ClientSession, done: list[int], i: int) -> None:
+    """Wait until Dataset i is Ready (the emulator answers once its status says so), and count it: both runs' clients
+    wait this way, so the emulator serves the same requests of the benchmark's own in both."""
+    async with http.get("/_ready", params={"name": f"ds-{i:05}"}, timeout=aiohttp.ClientTimeout()):
+        done[0] += 1
 
 
 async def stats_of(http: aiohttp.ClientSession) -> dict[str, Any]:
@@ -176,6 +187,7 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
         kube = Kube(Credentials(server=url))
         jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
         completed: dict[str, asyncio.Future[None]] = {}
+        syncing: set[asyncio.Task[None]] = set()
 
         def job_event(event: dict[str, Any]) -> None:
             job = event.get("object") or {}
@@ -184,12 +196,12 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
                 if not future.done():
                     future.set_result(None)
 
-        watches = [asyncio.create_task(watch(http, DATASETS, lambda _: None)),
-                   asyncio.create_task(watch(http, jobs_path, job_event))]
-        await asyncio.sleep(0.5)
-        tune_collector()  # the same collector settings as the operator's
-        before = await stats_of(http)
-        cpu_before = time.process_time()
+        def dataset_event(event: dict[str, Any]) -> None:
+            """A new Dataset starts its work, as an operator's does: on its watch's ADDED."""
+            if event.get("type") == "ADDED":
+                task = asyncio.create_task(ideal(int(event["object"]["metadata"]["name"].removeprefix("ds-"))))
+                syncing.add(task)  # keep a reference until done, or the task may vanish mid-flight
+                task.add_done_callback(syncing.discard)
 
         async def ideal(i: int) -> None:
             plan, name = plans[i], f"ds-{i:05}"
@@ -213,13 +225,20 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
             await asyncio.gather(*(kube.post_event(involved, notice.type, notice.reason, notice.message, now())
                                    for notice in plan.notices))
 
-        created = await drive(http, n, concurrency, ideal)
+        watches = [asyncio.create_task(watch(http, DATASETS, dataset_event)),
+                   asyncio.create_task(watch(http, jobs_path, job_event))]
+        await asyncio.sleep(0.5)
+        tune_collector()  # the same collector settings as the operator's
+        before = await stats_of(http)
+        cpu_before = time.process_time()
+        created = await drive(http, n, concurrency, functools.partial(until_ready, http, [0]))
         stats = await stats_of(http)
         figures = report("floor", n, created, stats, own_requests(before, stats, n))
         figures["cpu_ms"] = (time.process_time() - cpu_before) * 1000 / n
         print(f"floor     CPU {figures['cpu_ms']:.1f} ms per object (this process: the client and the driver)")
         for task in watches:
             task.cancel()
+        await asyncio.gather(*syncing)
         await kube.close()
         return figures
 
@@ -239,12 +258,7 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
 
         done, samples = [0], list[tuple[int, float]]()
         sampler = asyncio.create_task(sample_rss(done, samples))
-
-        async def until_ready(i: int) -> None:
-            async with http.get("/_ready", params={"name": f"ds-{i:05}"}, timeout=aiohttp.ClientTimeout()):
-                done[0] += 1
-
-        created = await drive(http, n, concurrency, until_ready)
+        created = await drive(http, n, concurrency, functools.partial(until_ready, http, done))
         stats = await stats_of(http)
         sampler.cancel()
         samples.append((done[0], rss_mb()))
@@ -253,8 +267,22 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         print(f"operator CPU {figures['cpu_ms']:.1f} ms per object (this process: the informers, the client, our code, "
               "and the driver)")
         figures |= memory_report(samples, n)
+        queue_report(ctx.metrics, n)
         await stop(ctx)
         return figures
+
+
+def queue_report(metrics: Metrics, n: int) -> None:
+    """What the work queue's metrics say: syncs per object, how long a key waited for a worker, how long a sync took
+    (a wait that dwarfs the sync means the workers, not the API server, hold objects back)."""
+    def total(series: str) -> float:
+        return metrics.registry.get_sample_value(series, {"name": QUEUE_NAME}) or 0.0
+
+    syncs, waits = total("workqueue_work_duration_seconds_count"), total("workqueue_queue_duration_seconds_count")
+    waited = total("workqueue_queue_duration_seconds_sum") * 1000 / max(waits, 1)
+    took = total("workqueue_work_duration_seconds_sum") * 1000 / max(syncs, 1)
+    print(f"operator  {syncs / n:.2f} syncs per object; a key waits {waited:.1f} ms for a worker on average, "
+          f"a sync takes {took:.1f} ms")
 
 
 def rss_mb() -> float:
