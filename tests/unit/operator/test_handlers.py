@@ -79,6 +79,29 @@ def test_an_input_becoming_ready_queues_what_waits_for_it() -> None:
     assert queued(ctx) == {("Model", NAMESPACE, "m")}
 
 
+def test_a_new_job_with_nothing_in_its_status_does_not_queue_its_owner_and_every_change_after_does() -> None:
+    ctx, owner = context(), ("Dataset", NAMESPACE, "d")
+    labels = {**MANAGED_BY, KIND_LABEL: "Dataset", NAME_LABEL: "d"}
+
+    def job(**status: Any) -> dict[str, Any]:
+        return {"kind": "Job", "metadata": {"name": "j", "namespace": NAMESPACE, "uid": "u1", "labels": labels},
+                "spec": {}, "status": status}
+
+    job_changed(ctx, "ADDED", job())  # its owner's sync just created it
+    assert queued(ctx) == set() and (NAMESPACE, "j") in ctx.jobs  # held for the next sync all the same
+    job_changed(ctx, "MODIFIED", job(active=1, ready=0))  # the Job controller made its pod
+    assert queued(ctx) == {owner}
+    ctx.queue._dirty.clear()
+    job_changed(ctx, "MODIFIED", job(active=1, ready=1))  # a sync reads pods too: churn shows only here
+    assert queued(ctx) == {owner}
+    ctx.queue._dirty.clear()
+    job_changed(ctx, "DELETED", job(active=1))
+    assert queued(ctx) == {owner}
+    restarted = context()  # an operator that starts while a Job of an earlier one has finished
+    job_changed(restarted, None, job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}]))
+    assert queued(restarted) == {owner}
+
+
 def test_a_child_queues_its_owner_and_a_build_job_its_owner_in_the_tenant_namespace() -> None:
     ctx = context()
     labels = {**MANAGED_BY, KIND_LABEL: "Model", NAME_LABEL: "m", NAMESPACE_LABEL: NAMESPACE}

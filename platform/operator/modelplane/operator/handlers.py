@@ -155,11 +155,17 @@ def child_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
 
 
 def job_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
-    """A Job changed: keep what a sync reads of it (context.Context.jobs), and queue its owner."""
+    """A Job changed: keep what a sync reads of it (context.Context.jobs), and queue its owner. Not for a Job first
+    seen with an empty status: its owner's sync created it and knows all it says; the Job controller's first status
+    write (its pods active, or refused) is the news. Any later change queues the owner, even one in fields
+    job_seen does not keep: a sync also reads the Job's pods (a disruption shows as pod churn only)."""
     meta = body.get("metadata") or {}
     key = (meta.get("namespace") or "", meta.get("name") or "")
     if type == "DELETED":
         ctx.jobs.pop(key, None)
     else:
+        known = key in ctx.jobs
         ctx.jobs[key] = job_seen(body)
+        if not known and not body.get("status"):
+            return
     child_changed(ctx, type, body)
