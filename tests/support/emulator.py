@@ -28,7 +28,8 @@ patch.go and `fieldmanager`, k8s.io/apimachinery `structured-merge-diff`), each 
   `timeoutSeconds` passes or a connection drops. Simplified: `timeoutSeconds` itself, bookmarks and label selectors
   are not applied (kmock sends every object of the resource; the operator checks its labels itself).
 - **Faults on chosen calls**: `fail(method, path, status, times)` answers matching requests with that status
-  before they touch any state (a 5xx, a 409, a 403...), so a test can show the operator converges anyway.
+  before they touch any state (a 5xx, a 409, a 403...), so a test can show the operator converges anyway; with
+  `after`, they hang until it is set, as an overloaded API server's answers do.
 
 - **Field ownership moves with updates**: a merge or JSON patch that changes a field takes it from the managers
   that applied it, so their next apply leaves it alone (as upstream: "ownership moves to the manager making the
@@ -81,6 +82,7 @@ class Fault:
     status: int
     times: int
     message: str
+    after: asyncio.Event | None  # answer only once this is set: an API server that hangs on these requests
 
 
 def _leaves(value: Any, prefix: Path = ()) -> set[Path]:
@@ -267,10 +269,12 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         finally:
             await bus.unmark(mark)
 
-    def fail(self, method: str, path: str, status: int, times: int = 1, message: str = "") -> None:
-        """Answer the next `times` requests whose method matches and whose path matches the regex `path`."""
+    def fail(self, method: str, path: str, status: int, times: int = 1, message: str = "",
+             after: asyncio.Event | None = None) -> None:
+        """Answer the next `times` requests whose method matches and whose path matches the regex `path`; with
+        `after`, only once it is set (until then they hang, holding nothing of the emulator's)."""
         self.faults.append(Fault(method.upper(), re.compile(path), status, times,
-                                 message or f"injected fault: HTTP {status}"))
+                                 message or f"injected fault: HTTP {status}", after))
 
     def _take_fault(self, request: rendering.Request) -> Fault | None:
         for fault in self.faults:
@@ -283,6 +287,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         fault = self._take_fault(request)
         if fault:
+            if fault.after:
+                await fault.after.wait()
             raise _failure(fault.status, fault.message, "InjectedFault")
         if request.resource is not None and request.action == kmock.action.DELETE:
             async with self._writes:  # changes are sent in the order of their versions

@@ -14,7 +14,9 @@ from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
 
 from modelplane.api import GROUP, VERSION
+from modelplane.operator import handlers
 from modelplane.operator.kube import FIELD_MANAGER, USER_AGENT
+from modelplane.operator.recorder import POSTERS
 from tests.support.emulator import ApiServerEmulator
 from tests.support.facts import NAMESPACE
 from tests.support.kube import Operator, eventually
@@ -243,3 +245,26 @@ async def test_a_sync_with_nothing_changed_writes_nothing(
     await asyncio.sleep(0.3)
     assert {key: k8s.objects[key]["metadata"]["resourceVersion"] for key in versions} == versions
     assert [w for w in writes(k8s)[settled:] if "/status" in w or w.startswith("POST")] == []
+
+
+# --- Events are posted beside the syncs ------------------------------------------------------------------------------
+
+async def test_an_events_api_that_hangs_holds_no_sync(
+        k8s: ApiServerEmulator, operator: Operator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Event post hangs (an API server throttling Events), and more objects become Ready than there are
+    workers: each still gets its status at once. Were Events posted by the syncs, the two workers would hang on the
+    first two objects' Events for 30 s, and the others would wait for them."""
+    answer = asyncio.Event()
+    k8s.fail("POST", r"/events$", 503, times=100, after=answer)
+    monkeypatch.setattr(handlers, "WORKERS", 2)
+    await operator.restart()
+    names = [f"d{i}" for i in range(6)]
+    for name in names:
+        await create(k8s, {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Dataset", "metadata": {"name": name},
+                           "spec": {"image": "loader:1"}})
+    await eventually(lambda: all(ready(k8s, "Dataset", name)["reason"] == "Loading" for name in names))
+    for name in names:
+        await finish_job(k8s, f"dataset-{name}-1")
+    await eventually(lambda: all(ready(k8s, "Dataset", name)["status"] == "True" for name in names))
+    assert k8s.faults[-1].times == 100 - POSTERS  # each poster's first Event was sent, and hangs
+    answer.set()  # the operator then stops without waiting out its grace period

@@ -437,6 +437,21 @@ async def test_faulted_create_creates_nothing(k8s: kmock.KubernetesEmulator) -> 
 
 
 
+async def test_a_held_fault_hangs_its_request_until_released_and_holds_no_other(
+        k8s: kmock.KubernetesEmulator) -> None:
+    """`fail(..., after=event)` is an API server that hangs on those requests: they are answered once the event is
+    set, and writes of other objects go through meanwhile (the emulator serializes its writes; a hung request must
+    not hold that)."""
+    release = asyncio.Event()
+    emulator(k8s).fail("post", r"/jobs$", 503, after=release)
+    hung = asyncio.ensure_future(k8s.post(JOBS_PATH, json=job()))
+    await create(k8s, CONFIGMAPS_PATH, {"apiVersion": "v1", "kind": "ConfigMap",
+                                        "metadata": {"name": "falcon", "namespace": NAMESPACE}, "data": {"a": "1"}})
+    assert not hung.done()
+    release.set()
+    assert (await asyncio.wait_for(hung, 5)).status == 503
+
+
 # --- watches from a resourceVersion -----------------------------------------------------------------------------
 
 async def listed(k8s: kmock.KubernetesEmulator, collection: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from modelplane.operator.dependents import Dependents
 from modelplane.operator.kube import Kube
 from modelplane.operator.metrics import Metrics
 from modelplane.operator.queue import WorkQueue
+from modelplane.operator.recorder import Recorder
 from modelplane.storage import ArtifactStore, UploadSigner
 
 Key = tuple[str, str, str]  # (kind, namespace, name) of a custom resource
@@ -37,6 +38,7 @@ class Context:
     # with one's own credentials.
     namespaces: tuple[str, ...] = ()
     queue: WorkQueue[Key] = field(init=False)
+    recorder: Recorder = field(init=False)  # posts the syncs' Events beside them
     known: set[Key] = field(default_factory=set)  # every object of our kinds the watches have shown and not deleted
     dependents: Dependents = field(default_factory=Dependents)  # which objects wait for which
     # Per object, what the operator last applied to each child -> its digest, or sync.ABSENT once deleted: an
@@ -44,12 +46,14 @@ class Context:
     applied: dict[Key, dict[ChildKey, bytes]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # the workers, then the resync
     watching: list[asyncio.Task[None]] = field(default_factory=list)  # the informers
+    posting: list[asyncio.Task[None]] = field(default_factory=list)  # the recorder's posters
     # The operator's Jobs as their watch last delivered them, (namespace, name) -> body: a sync reads a Job here
     # rather than GET it (as controller-runtime's informer cache); one not seen yet is read from the API server.
     jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue[Key](metrics=self.metrics)
+        self.recorder = Recorder(self.kube)
 
     @classmethod
     def from_environment(cls, metrics: Metrics) -> Context:

@@ -11,6 +11,7 @@ handlers below directly: they only note facts and queue keys, so no event waits 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -23,6 +24,7 @@ from modelplane.operator.context import Context
 from modelplane.operator.controllers import CONTROLLERS, Controller
 from modelplane.operator.informer import Informer
 from modelplane.operator.kube import CHILDREN, RefusedError, Resource, TransientError, job_seen
+from modelplane.operator.recorder import POSTERS
 from modelplane.operator.sync import sync
 
 RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
@@ -33,21 +35,24 @@ log = logging.getLogger("modelplane.operator")
 
 
 def start(ctx: Context) -> None:
-    """Start watching, syncing and resyncing, on the running event loop."""
+    """Start watching, syncing, posting Events and resyncing, on the running event loop."""
     ctx.watching = [asyncio.create_task(informer.run()) for informer in watches(ctx)]
+    ctx.posting = [asyncio.create_task(ctx.recorder.post()) for _ in range(POSTERS)]
     ctx.tasks = [asyncio.create_task(work(ctx)) for _ in range(WORKERS)]
     ctx.tasks.append(asyncio.create_task(resync(ctx)))
 
 
 def running(ctx: Context) -> bool:
-    """Whether every informer and worker started is still at work (each runs until stopped, whatever fails)."""
-    return all(not task.done() for task in (*ctx.watching, *ctx.tasks))
+    """Whether every informer, poster and worker started is still at work (each runs until stopped, whatever
+    fails)."""
+    return all(not task.done() for task in (*ctx.watching, *ctx.posting, *ctx.tasks))
 
 
 async def stop(ctx: Context) -> None:
-    """Drain, as controller-runtime does on SIGTERM: no new sync starts, and those under way end (within
-    SHUTDOWN_GRACE_SECONDS). A sync cut between its status write and its Events would lose the Events: the next
-    operator sees the status already written and has nothing to announce."""
+    """Drain, as controller-runtime does on SIGTERM: no new sync starts, those under way end, and the Events they
+    recorded are posted (all within SHUTDOWN_GRACE_SECONDS). Events left unposted would be lost: the next operator
+    sees the status already written and has nothing to announce."""
+    deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_SECONDS
     *workers, resyncing = ctx.tasks  # as start() started them
     for watching in (*ctx.watching, resyncing):
         watching.cancel()
@@ -55,7 +60,11 @@ async def stop(ctx: Context) -> None:
     cut = (await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS))[1]
     for task in cut:
         task.cancel()
-    await asyncio.gather(*ctx.tasks, *ctx.watching, return_exceptions=True)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ctx.recorder.drain(), max(deadline - asyncio.get_running_loop().time(), 0.0))
+    for posting in ctx.posting:
+        posting.cancel()
+    await asyncio.gather(*ctx.tasks, *ctx.watching, *ctx.posting, return_exceptions=True)
     if cut:
         log.warning("%d syncs were cut short at shutdown; the next operator syncs them again", len(cut))
     await ctx.kube.close()

@@ -1,4 +1,4 @@
-"""One sync of one object: read it, observe, reconcile (pure), apply the outcome, write status, post Events.
+"""One sync of one object: read it, observe, reconcile (pure), apply the outcome, write status, record Events.
 
 Idempotent and safe to run any time; a failure raises and the worker retries it (handlers.work).
 """
@@ -23,7 +23,8 @@ from modelplane.layout import object_root
 from modelplane.meta import Owner
 from modelplane.operator.context import Context, Key
 from modelplane.operator.controllers import CONTROLLERS
-from modelplane.operator.kube import RefusedError, TransientError
+from modelplane.operator.kube import RefusedError
+from modelplane.operator.recorder import Batch
 from modelplane.reconcile.common import READY, Outcome, failed_status
 from modelplane.reconcile.notices import notices
 
@@ -82,7 +83,7 @@ async def sync(ctx: Context, key: Key, logger: logging.Logger) -> float | None:
                      failed_status(status, owner.generation, Reason.REFUSED, str(error), now()), logger)
         raise
     await write_status(ctx, kind, owner, status, outcome.status, logger)
-    await post_notices(ctx, kind, body, status, outcome.status, logger)
+    record_notices(ctx, kind, body, status, outcome.status)
     return poll_after(outcome)
 
 
@@ -122,23 +123,20 @@ async def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str,
     logger.info("%s %s/%s: Ready=%s %s", kind.kind, owner.namespace, owner.name, ready["status"], ready["reason"])
 
 
-async def post_notices(ctx: Context, kind: Kind, body: dict[str, Any], before: dict[str, Any], after: dict[str, Any],
-                 logger: logging.Logger) -> None:
-    """Post what the sync changed as Events and count it. Best effort, as client-go's event recorder is: an Event
-    that cannot be posted is logged, and never fails (or repeats) the sync that already wrote its status."""
+def record_notices(ctx: Context, kind: Kind, body: dict[str, Any], before: dict[str, Any],
+                   after: dict[str, Any]) -> None:
+    """Count what the sync changed, and hand it to the recorder to post as Events (recorder.py: beside the syncs,
+    best effort, as client-go's recorder does: an Event never fails or repeats the sync that wrote its status)."""
     if after == before:
         return
     meta = body["metadata"]
-    involved = {"apiVersion": kind.api_version, "kind": kind.kind, "name": meta["name"],
-                "namespace": meta["namespace"], "uid": meta.get("uid", ""),
-                "resourceVersion": meta.get("resourceVersion", "")}
-    for notice in notices(before, after, meta.get("creationTimestamp"), now()):
+    found = notices(before, after, meta.get("creationTimestamp"), now())
+    for notice in found:
         ctx.metrics.noticed(kind.kind, notice)
-        try:
-            await ctx.kube.post_event(involved, notice.type, notice.reason, notice.message, now())
-        except (RefusedError, TransientError) as error:
-            logger.warning("could not post %s on %s %s/%s: %s", notice.reason, kind.kind, meta["namespace"],
-                           meta["name"], error)
+    if found:
+        ctx.recorder.record(Batch({"apiVersion": kind.api_version, "kind": kind.kind, "name": meta["name"],
+                                   "namespace": meta["namespace"], "uid": meta.get("uid", ""),
+                                   "resourceVersion": meta.get("resourceVersion", "")}, found, now()))
 
 
 async def keep_data_finalizer(ctx: Context, kind: Kind, body: dict[str, Any]) -> None:
