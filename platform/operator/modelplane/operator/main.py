@@ -43,8 +43,8 @@ def tune_collector() -> None:
 
 
 async def serve_liveness(ctx: Context, address: str) -> aiohttp.web.AppRunner:
-    """Answer `address` (a URL: where and which path) with 200 while every informer and worker runs, 503 once one
-    has ended: the kubelet then restarts the pod, which lists everything again."""
+    """Answer `address` (a URL: where and which path) with 200 while every informer, poster and worker runs, 503
+    once one has ended: the kubelet then restarts the pod, which lists everything again."""
     url = urllib.parse.urlsplit(address)
 
     async def probe(_: aiohttp.web.Request) -> aiohttp.web.Response:

@@ -45,7 +45,7 @@ class Recorder:
             self._line.put_nowait(batch)
         except asyncio.QueueFull:
             log.warning("dropped %d events on %s %s/%s: %d batches wait to be posted", len(batch.notices),
-                        batch.involved["kind"], batch.involved["namespace"], batch.involved["name"], QUEUE_LIMIT)
+                        batch.involved["kind"], batch.involved["namespace"], batch.involved["name"], self._line.maxsize)
 
     async def post(self) -> None:
         """One poster: posts batches as they come, until cancelled. No failure stops it, not even a bug."""
