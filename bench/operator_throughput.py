@@ -339,8 +339,9 @@ def ratios(ours: dict[str, float], base: dict[str, float]) -> dict[str, float]:
 
 
 def main(n: int, concurrency: int, rounds: int) -> None:
-    """ROUNDS rounds of floor-then-operator: a shared machine's load moves both runs of a round alike, and the
-    median of the rounds' ratios is the figure."""
+    """ROUNDS rounds of both runs, the floor first in odd rounds and the operator first in even ones: a shared
+    machine's load moves both runs of a round alike, a load that grows or fades over a round is charged to each
+    run in turn, and the median of the rounds' ratios is the figure."""
     from fakes.gcs import fake_gcs_in_memory  # here: a run's process cannot import it (its wrapper is not in the image)
 
     found: list[dict[str, float]] = []
@@ -349,8 +350,8 @@ def main(n: int, concurrency: int, rounds: int) -> None:
         client.create_bucket(BUCKET)
         for number in range(1, rounds + 1):
             print(f"round {number}/{rounds}", flush=True)
-            base = run("floor", n, concurrency)
-            found.append(ratios(run("operator", n, concurrency), base))
+            runs = {phase: run(phase, n, concurrency) for phase in ("floor", "operator")[::1 if number % 2 else -1]}
+            found.append(ratios(runs["operator"], runs["floor"]))
             print("ratios operator/floor: " + ", ".join(f"{k} {v:.2f}x" for k, v in found[-1].items()), flush=True)
     if rounds > 1:
         print(f"median of {rounds} rounds, operator/floor: " + ", ".join(
