@@ -259,6 +259,7 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         done, samples = [0], list[tuple[int, float]]()
         sampler = asyncio.create_task(sample_rss(done, samples))
         created = await drive(http, n, concurrency, functools.partial(until_ready, http, done))
+        await ctx.recorder.drain()  # the last objects' Events, posted after their Ready: counted, as the floor's are
         stats = await stats_of(http)
         sampler.cancel()
         samples.append((done[0], rss_mb()))
