@@ -35,6 +35,8 @@ class Batch:
 
 
 class Recorder:
+    """The line of the syncs' Events waiting to be posted, and the loop its posters run."""
+
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
         self._line: asyncio.Queue[Batch] = asyncio.Queue(QUEUE_LIMIT)
