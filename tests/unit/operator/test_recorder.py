@@ -9,6 +9,7 @@ from typing import Any, cast
 import pytest
 
 from modelplane.api.reasons import EventReason
+from modelplane.operator import handlers
 from modelplane.operator import recorder as recording
 from modelplane.operator.context import Context
 from modelplane.operator.handlers import resync, stop, work
@@ -109,3 +110,18 @@ async def test_stopping_posts_what_the_syncs_recorded_before_it_closes_the_clien
     await asyncio.wait_for(stopping, 5)
     assert sorted(who for who, _, _ in api.posted) == ["a", "b", "c", "d", "e", "f"]
     assert api.closed and all(poster.done() for poster in ctx.posting)
+
+
+async def test_stopping_gives_the_events_what_is_left_of_the_grace_period_and_says_what_it_left(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(handlers, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    api = EventsApi()  # never answers
+    ctx = Context(kube=cast(Kube, api), cluster=DEV_CLUSTER, store=cast(Any, None), signer=cast(Any, None),
+                  namespaces=(NAMESPACE,))
+    ctx.posting = [asyncio.create_task(ctx.recorder.post()) for _ in range(recording.POSTERS)]
+    ctx.tasks = [asyncio.create_task(work(ctx)), asyncio.create_task(resync(ctx))]
+    for name in ("a", "b", "c", "d", "e", "f"):
+        ctx.recorder.record(batch(name, EventReason.READY))
+    await asyncio.wait_for(stop(ctx), 5)
+    assert api.posted == [] and api.closed and all(poster.done() for poster in ctx.posting)
+    assert f"the Events of {6 - recording.POSTERS} syncs were not posted before shutdown" in caplog.text

@@ -11,7 +11,6 @@ handlers below directly: they only note facts and queue keys, so no event waits 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -60,8 +59,10 @@ async def stop(ctx: Context) -> None:
     cut = (await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS))[1]
     for task in cut:
         task.cancel()
-    with contextlib.suppress(TimeoutError):
+    try:
         await asyncio.wait_for(ctx.recorder.drain(), max(deadline - asyncio.get_running_loop().time(), 0.0))
+    except TimeoutError:
+        log.warning("the Events of %d syncs were not posted before shutdown", ctx.recorder.waiting())
     for posting in ctx.posting:
         posting.cancel()
     await asyncio.gather(*ctx.tasks, *ctx.watching, *ctx.posting, return_exceptions=True)

@@ -67,6 +67,10 @@ class Recorder:
                         batch.involved["namespace"], batch.involved["name"], error,
                         exc_info=not isinstance(error, RefusedError | TransientError))
 
+    def waiting(self) -> int:
+        """Batches not taken by a poster yet."""
+        return self._line.qsize()
+
     async def drain(self) -> None:
         """Return once every batch queued so far is posted (or given up)."""
         await self._line.join()
