@@ -16,7 +16,8 @@ Both runs see the same arrivals: CONCURRENCY clients, each creating its next Dat
 one is Ready (a closed loop, so by Little's law latency is about CONCURRENCY / throughput in both; the clients'
 requests are the same in both runs, so the emulator's CPU for them is too). Prints, per run: throughput,
 p50/p99 create->Ready latency, API requests per object by kind (counted by the emulator), CPU per object; for the
-operator its RSS at the start, at a tenth and at the end, and the slope; per round the ratios, and their median.
+operator its RSS at the start, at a tenth and at the end, and the slope, and its work queue's figures (syncs per
+object, a key's wait for a worker, a sync's time); per round the ratios, and their median.
 """
 
 from __future__ import annotations
