@@ -233,13 +233,13 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
         before = await stats_of(http)
         cpu_before = time.process_time()
         created = await drive(http, n, concurrency, functools.partial(until_ready, http, [0]))
+        await asyncio.gather(*syncing)  # the last objects' Events, posted after their Ready: counted
         stats = await stats_of(http)
         figures = report("floor", n, created, stats, own_requests(before, stats, n))
         figures["cpu_ms"] = (time.process_time() - cpu_before) * 1000 / n
         print(f"floor     CPU {figures['cpu_ms']:.1f} ms per object (this process: the client and the driver)")
         for task in watches:
             task.cancel()
-        await asyncio.gather(*syncing)
         await kube.close()
         return figures
 
@@ -260,7 +260,7 @@ async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str
         done, samples = [0], list[tuple[int, float]]()
         sampler = asyncio.create_task(sample_rss(done, samples))
         created = await drive(http, n, concurrency, functools.partial(until_ready, http, done))
-        await ctx.recorder.drain()  # the last objects' Events, posted after their Ready: counted, as the floor's are
+        await ctx.recorder.drain()  # the last objects' Events, posted after their Ready: counted, as the floor's
         stats = await stats_of(http)
         sampler.cancel()
         samples.append((done[0], rss_mb()))

@@ -20,6 +20,7 @@ import pytest
 
 from tests.support.emulator import APPLY, ApiServerEmulator
 from tests.support.facts import NAMESPACE
+from tests.support.kube import eventually
 
 MANAGER = "modelplane-operator"
 DEPLOYMENTS = "apps/v1/deployments"
@@ -445,6 +446,7 @@ async def test_a_held_fault_hangs_its_request_until_released_and_holds_no_other(
     release = asyncio.Event()
     emulator(k8s).fail("post", r"/jobs$", 503, after=release)
     hung = asyncio.ensure_future(k8s.post(JOBS_PATH, json=job()))
+    await eventually(lambda: emulator(k8s).faults[-1].times == 0)  # it has reached the emulator, and hangs there
     await create(k8s, CONFIGMAPS_PATH, {"apiVersion": "v1", "kind": "ConfigMap",
                                         "metadata": {"name": "falcon", "namespace": NAMESPACE}, "data": {"a": "1"}})
     assert not hung.done()

@@ -97,6 +97,9 @@ def test_a_new_job_with_nothing_in_its_status_does_not_queue_its_owner_and_every
     ctx.queue._dirty.clear()
     job_changed(ctx, "DELETED", job(active=1))
     assert queued(ctx) == {owner}
+    ctx.queue._dirty.clear()
+    job_changed(ctx, "ADDED", job())  # made again by the sync the deletion queued: that sync knows of it
+    assert queued(ctx) == set()
     restarted = context()  # an operator that starts while a Job of an earlier one has finished
     job_changed(restarted, None, job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}]))
     assert queued(restarted) == {owner}

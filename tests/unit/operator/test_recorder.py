@@ -1,15 +1,17 @@
-"""The recorder: a sync's Events are posted beside it, in order, best effort, and drained at shutdown."""
+"""The recorder: a sync's Events are posted beside it, in order per object, best effort, and drained at shutdown."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
 
 from modelplane.api.reasons import EventReason
-from modelplane.operator import handlers
+from modelplane.operator import handlers, kube
 from modelplane.operator import recorder as recording
 from modelplane.operator.context import Context
 from modelplane.operator.handlers import resync, stop, work
@@ -45,21 +47,45 @@ def batch(name: str, *reasons: EventReason, at: str = "2026-12-04T07:00:00Z") ->
     return Batch(involved, [Notice("Normal", reason, f"{reason} of {name}") for reason in reasons], at)
 
 
-async def test_recording_never_waits_and_each_syncs_events_are_posted_in_order() -> None:
+@contextlib.asynccontextmanager
+async def posting(recorder: Recorder) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """The recorder's posters, as handlers.start runs them, stopped at the end."""
+    posters = [asyncio.create_task(recorder.post(poster)) for poster in range(recording.POSTERS)]
+    try:
+        yield posters
+    finally:
+        for poster in posters:
+            poster.cancel()
+        await asyncio.gather(*posters, return_exceptions=True)
+
+
+def context(api: EventsApi) -> Context:
+    """A Context whose posters, workers and resync run as handlers.start makes them, for stop() to stop."""
+    ctx = Context(kube=cast(Kube, api), cluster=DEV_CLUSTER, store=cast(Any, None), signer=cast(Any, None),
+                  namespaces=(NAMESPACE,))
+    ctx.posting = [asyncio.create_task(ctx.recorder.post(poster)) for poster in range(recording.POSTERS)]
+    ctx.tasks = [asyncio.create_task(work(ctx)), asyncio.create_task(resync(ctx))]
+    return ctx
+
+
+async def test_recording_never_waits_and_each_objects_events_are_posted_in_the_order_recorded() -> None:
     api = EventsApi()
     recorder = Recorder(cast(Kube, api))
-    posters = [asyncio.create_task(recorder.post()) for _ in range(recording.POSTERS)]
-    for name in ("a", "b", "c", "d", "e"):  # the API server is not answering: recording returns at once all the same
-        recorder.record(batch(name, EventReason.READY, EventReason.VERSION_CREATED, EventReason.PROMOTED))
-    await asyncio.sleep(0.01)
-    assert api.posted == []
-    api.open.set()
-    await asyncio.wait_for(recorder.drain(), 5)
-    for name in ("a", "b", "c", "d", "e"):
-        assert [reason for who, reason, _ in api.posted if who == name] == ["Ready", "VersionCreated", "Promoted"]
-    assert {at for _, _, at in api.posted} == {"2026-12-04T07:00:00Z"}  # the time of the sync, not of the post
-    for poster in posters:
-        poster.cancel()
+    names = ("a", "b", "c", "d", "e", "f", "g", "h")
+    async with posting(recorder):
+        for name in names:  # the API server is not answering: recording returns at once all the same
+            recorder.record(batch(name, EventReason.READY, EventReason.VERSION_CREATED, at="2026-12-04T07:00:00Z"))
+        for name in names:  # the next sync of each, while the first's Events still wait
+            recorder.record(batch(name, EventReason.PROMOTED, at="2026-12-04T07:00:01Z"))
+        await asyncio.sleep(0.01)
+        assert api.posted == [] and recorder.unfinished() == 2 * len(names)
+        api.open.set()
+        await asyncio.wait_for(recorder.drain(), 5)
+    for name in names:
+        assert [(reason, at) for who, reason, at in api.posted if who == name] == [
+            ("Ready", "2026-12-04T07:00:00Z"), ("VersionCreated", "2026-12-04T07:00:00Z"),  # the time of the sync
+            ("Promoted", "2026-12-04T07:00:01Z")]
+    assert recorder.unfinished() == 0
 
 
 async def test_an_event_that_fails_is_logged_and_the_rest_are_posted(caplog: pytest.LogCaptureFixture) -> None:
@@ -68,18 +94,17 @@ async def test_an_event_that_fails_is_logged_and_the_rest_are_posted(caplog: pyt
     api.failing = {"VersionCreated": TransientError("posting an event: HTTP 503"),
                    "Promoted": KeyError("a bug")}
     recorder = Recorder(cast(Kube, api))
-    poster = asyncio.create_task(recorder.post())
-    recorder.record(batch("a", EventReason.READY, EventReason.VERSION_CREATED, EventReason.PROMOTED))
-    recorder.record(batch("b", EventReason.READY))
-    await asyncio.wait_for(recorder.drain(), 5)
-    assert [(who, reason) for who, reason, _ in api.posted] == [("a", "Ready"), ("b", "Ready")]
+    async with posting(recorder) as posters:
+        recorder.record(batch("a", EventReason.READY, EventReason.VERSION_CREATED, EventReason.PROMOTED))
+        recorder.record(batch("b", EventReason.READY))
+        await asyncio.wait_for(recorder.drain(), 5)
+        assert not any(poster.done() for poster in posters)  # neither stopped one
+    assert sorted((who, reason) for who, reason, _ in api.posted) == [("a", "Ready"), ("b", "Ready")]
     assert "could not post VersionCreated on Model ml/a: posting an event: HTTP 503" in caplog.text
     assert "could not post Promoted on Model ml/a" in caplog.text
-    assert not poster.done()  # neither stopped it
-    poster.cancel()
 
 
-async def test_a_full_line_drops_events_rather_than_hold_a_sync(
+async def test_past_the_limit_events_are_dropped_rather_than_hold_a_sync(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(recording, "QUEUE_LIMIT", 2)
     api = EventsApi()
@@ -87,20 +112,20 @@ async def test_a_full_line_drops_events_rather_than_hold_a_sync(
     caplog.set_level(logging.WARNING)
     for name in ("a", "b", "c"):
         recorder.record(batch(name, EventReason.READY))
-    assert "dropped 1 events on Model ml/c: 2 batches wait to be posted" in caplog.text
+    assert "dropped 1 events on Model ml/c: the Events of 2 syncs wait to be posted" in caplog.text
     api.open.set()
-    poster = asyncio.create_task(recorder.post())
-    await asyncio.wait_for(recorder.drain(), 5)
-    assert [who for who, _, _ in api.posted] == ["a", "b"]
-    poster.cancel()
+    async with posting(recorder):
+        await asyncio.wait_for(recorder.drain(), 5)
+    assert sorted(who for who, _, _ in api.posted) == ["a", "b"]
+
+
+def test_a_hung_events_api_leaves_every_worker_a_connection() -> None:
+    assert handlers.WORKERS + recording.POSTERS <= kube.CONNECTIONS
 
 
 async def test_stopping_posts_what_the_syncs_recorded_before_it_closes_the_client() -> None:
     api = EventsApi()
-    ctx = Context(kube=cast(Kube, api), cluster=DEV_CLUSTER, store=cast(Any, None), signer=cast(Any, None),
-                  namespaces=(NAMESPACE,))
-    ctx.posting = [asyncio.create_task(ctx.recorder.post()) for _ in range(recording.POSTERS)]
-    ctx.tasks = [asyncio.create_task(work(ctx)), asyncio.create_task(resync(ctx))]  # as start() makes them
+    ctx = context(api)
     for name in ("a", "b", "c", "d", "e", "f"):
         ctx.recorder.record(batch(name, EventReason.READY))
     stopping = asyncio.create_task(stop(ctx))
@@ -116,12 +141,22 @@ async def test_stopping_gives_the_events_what_is_left_of_the_grace_period_and_sa
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(handlers, "SHUTDOWN_GRACE_SECONDS", 0.2)
     api = EventsApi()  # never answers
-    ctx = Context(kube=cast(Kube, api), cluster=DEV_CLUSTER, store=cast(Any, None), signer=cast(Any, None),
-                  namespaces=(NAMESPACE,))
-    ctx.posting = [asyncio.create_task(ctx.recorder.post()) for _ in range(recording.POSTERS)]
-    ctx.tasks = [asyncio.create_task(work(ctx)), asyncio.create_task(resync(ctx))]
+    ctx = context(api)
     for name in ("a", "b", "c", "d", "e", "f"):
         ctx.recorder.record(batch(name, EventReason.READY))
     await asyncio.wait_for(stop(ctx), 5)
     assert api.posted == [] and api.closed and all(poster.done() for poster in ctx.posting)
-    assert f"the Events of {6 - recording.POSTERS} syncs were not posted before shutdown" in caplog.text
+    assert "the Events of 6 syncs were not posted before shutdown" in caplog.text
+
+
+async def test_stopping_with_no_events_left_says_nothing_of_them(caplog: pytest.LogCaptureFixture) -> None:
+    """Even when the workers used up the grace period (nothing is left of it for the Events)."""
+    api = EventsApi()
+    api.open.set()
+    ctx = context(api)
+    ctx.recorder.record(batch("a", EventReason.READY))
+    await asyncio.wait_for(ctx.recorder.drain(), 5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(handlers, "SHUTDOWN_GRACE_SECONDS", 0.0)
+        await asyncio.wait_for(stop(ctx), 5)
+    assert "were not posted" not in caplog.text and api.closed

@@ -36,7 +36,7 @@ log = logging.getLogger("modelplane.operator")
 def start(ctx: Context) -> None:
     """Start watching, syncing, posting Events and resyncing, on the running event loop."""
     ctx.watching = [asyncio.create_task(informer.run()) for informer in watches(ctx)]
-    ctx.posting = [asyncio.create_task(ctx.recorder.post()) for _ in range(POSTERS)]
+    ctx.posting = [asyncio.create_task(ctx.recorder.post(poster)) for poster in range(POSTERS)]
     ctx.tasks = [asyncio.create_task(work(ctx)) for _ in range(WORKERS)]
     ctx.tasks.append(asyncio.create_task(resync(ctx)))
 
@@ -59,10 +59,11 @@ async def stop(ctx: Context) -> None:
     cut = (await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS))[1]
     for task in cut:
         task.cancel()
-    try:
-        await asyncio.wait_for(ctx.recorder.drain(), max(deadline - asyncio.get_running_loop().time(), 0.0))
-    except TimeoutError:
-        log.warning("the Events of %d syncs were not posted before shutdown", ctx.recorder.waiting())
+    if ctx.recorder.unfinished():
+        draining = asyncio.ensure_future(ctx.recorder.drain())
+        if not (await asyncio.wait({draining}, timeout=max(deadline - asyncio.get_running_loop().time(), 0.0)))[0]:
+            draining.cancel()
+            log.warning("the Events of %d syncs were not posted before shutdown", ctx.recorder.unfinished())
     for posting in ctx.posting:
         posting.cancel()
     await asyncio.gather(*ctx.tasks, *ctx.watching, *ctx.posting, return_exceptions=True)
@@ -166,9 +167,10 @@ def child_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
 
 def job_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
     """A Job changed: keep what a sync reads of it (context.Context.jobs), and queue its owner. Not for a Job first
-    seen with an empty status: its owner's sync created it and knows all it says; the Job controller's first status
-    write (its pods active, or refused) is the news. Any later change queues the owner, even one in fields
-    job_seen does not keep: a sync also reads the Job's pods (a disruption shows as pod churn only)."""
+    seen with an empty status: its owner's sync created it and knows all it says (after a restart, the owner's own
+    listing queues it anyway); the Job controller's first status write (its pods active, or refused) is the news.
+    Any later change queues the owner, even one in fields job_seen does not keep: a sync also reads the Job's pods
+    (a disruption shows as pod churn only)."""
     meta = body.get("metadata") or {}
     key = (meta.get("namespace") or "", meta.get("name") or "")
     if type == "DELETED":

@@ -19,7 +19,8 @@ The API server's rules this relies on (k8s.io/client-go tools/cache/reflector.go
   if the list had succeeded, else listing.
 An object a relist no longer shows was deleted while the informer was not watching: its handler gets it as DELETED
 (as client-go's DeltaFIFO.Replace reports it), with the labels it was last seen with. Listed objects come with type
-None: the handlers treat them as new, so everything is synced after a start or a relist.
+None: the handlers treat them as new, so every object is synced after a start or a relist (a Job's handler leaves
+out a Job that has no status yet: its owner created it, and is synced as an object of its own).
 Not done: paginated lists (limit/continue), which client-go uses for very large collections; one list is one
 response here.
 """

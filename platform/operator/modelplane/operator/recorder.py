@@ -3,10 +3,14 @@ hands its Events to a broadcaster and goes on; a goroutine writes them to the AP
 
 A worker is then free one round trip sooner after its status write, and a slow or throttled events API (the
 EventRateLimit admission plugin, an API server under load) slows no sync. As client-go's broadcaster does
-(maxQueuedEvents = 1000, dropped when full), the line is bounded: past QUEUE_LIMIT waiting batches an Event is
-dropped and logged, never blocking a sync. Best effort, as there: an Event the API server refuses or cannot take is
-logged, not retried (the status already says what it says). A sync's Events are posted in order, by one poster;
-POSTERS of them share the line. At shutdown the line is drained (handlers.stop).
+(maxQueuedEvents = 1000, dropped when full), the recorder is bounded: past QUEUE_LIMIT syncs' Events not yet
+posted, a sync's Events are dropped and logged, never blocking it. Best effort, as there: an Event the API server
+refuses or cannot take is logged, not retried (the status already says what it says).
+
+POSTERS posters share the work, each with its own line; an object's Events always go to the same line, so they are
+posted in the order its syncs recorded them (as the work queue ordered the syncs), while other objects' go on
+beside them. The posters and the workers share the client's connections (kube.CONNECTIONS holds both), so a hung
+events API holds at most POSTERS of them. At shutdown the lines are drained (handlers.stop).
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from typing import Any
 from modelplane.operator.kube import Kube, RefusedError, TransientError
 from modelplane.reconcile.notices import Notice
 
-QUEUE_LIMIT = 1000  # batches (one per sync) waiting to be posted; client-go's maxQueuedEvents
-POSTERS = 4  # batches posted at once: the Events of ~2 syncs per object, at the pace of 16 workers
+QUEUE_LIMIT = 1000  # syncs whose Events are not posted yet; client-go's maxQueuedEvents
+POSTERS = 4  # Events posted at once: the Events of ~2 syncs per object, at the pace of 16 workers
 
 log = logging.getLogger("modelplane.operator")
 
@@ -35,29 +39,36 @@ class Batch:
 
 
 class Recorder:
-    """The line of the syncs' Events waiting to be posted, and the loop its posters run."""
+    """The syncs' Events waiting to be posted, a line per poster, and the loop its posters run."""
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
-        self._line: asyncio.Queue[Batch] = asyncio.Queue(QUEUE_LIMIT)
+        self._lines: list[asyncio.Queue[Batch]] = [asyncio.Queue() for _ in range(POSTERS)]
+        self._unfinished = 0  # batches recorded and not yet posted (or given up): in a line or being posted
 
     def record(self, batch: Batch) -> None:
         """Queue a sync's Events; never waits."""
-        try:
-            self._line.put_nowait(batch)
-        except asyncio.QueueFull:
-            log.warning("dropped %d events on %s %s/%s: %d batches wait to be posted", len(batch.notices),
-                        batch.involved["kind"], batch.involved["namespace"], batch.involved["name"], self._line.maxsize)
+        involved = batch.involved
+        if self._unfinished >= QUEUE_LIMIT:
+            log.warning("dropped %d events on %s %s/%s: the Events of %d syncs wait to be posted",
+                        len(batch.notices), involved["kind"], involved["namespace"], involved["name"],
+                        self._unfinished)
+            return
+        self._unfinished += 1
+        self._lines[hash((involved["namespace"], involved["name"])) % len(self._lines)].put_nowait(batch)
 
-    async def post(self) -> None:
-        """One poster: posts batches as they come, until cancelled. No failure stops it, not even a bug."""
+    async def post(self, poster: int) -> None:
+        """Poster number `poster`: posts its line's batches as they come, until cancelled. No failure stops it, not
+        even a bug."""
+        line = self._lines[poster]
         while True:
-            batch = await self._line.get()
+            batch = await line.get()
             try:
                 for notice in batch.notices:
                     await self._post(batch, notice)
             finally:
-                self._line.task_done()
+                self._unfinished -= 1
+                line.task_done()
 
     async def _post(self, batch: Batch, notice: Notice) -> None:
         try:
@@ -67,10 +78,10 @@ class Recorder:
                         batch.involved["namespace"], batch.involved["name"], error,
                         exc_info=not isinstance(error, RefusedError | TransientError))
 
-    def waiting(self) -> int:
-        """Batches not taken by a poster yet."""
-        return self._line.qsize()
+    def unfinished(self) -> int:
+        """Syncs whose Events are not posted yet (waiting, or being posted)."""
+        return self._unfinished
 
     async def drain(self) -> None:
-        """Return once every batch queued so far is posted (or given up)."""
-        await self._line.join()
+        """Return once every batch recorded so far is posted (or given up)."""
+        await asyncio.gather(*(line.join() for line in self._lines))
