@@ -16,6 +16,7 @@ from modelplane.operator import recorder as recording
 from modelplane.operator.context import Context
 from modelplane.operator.handlers import resync, stop, work
 from modelplane.operator.kube import Kube, TransientError
+from modelplane.operator.metrics import Metrics
 from modelplane.operator.recorder import Batch, Recorder
 from modelplane.reconcile.notices import Notice
 from tests.support.facts import DEV_CLUSTER, NAMESPACE
@@ -70,7 +71,7 @@ def context(api: EventsApi) -> Context:
 
 async def test_recording_never_waits_and_each_objects_events_are_posted_in_the_order_recorded() -> None:
     api = EventsApi()
-    recorder = Recorder(cast(Kube, api))
+    recorder = Recorder(cast(Kube, api), Metrics())
     names = ("a", "b", "c", "d", "e", "f", "g", "h")
     async with posting(recorder):
         for name in names:  # the API server is not answering: recording returns at once all the same
@@ -93,7 +94,7 @@ async def test_an_event_that_fails_is_logged_and_the_rest_are_posted(caplog: pyt
     api.open.set()
     api.failing = {"VersionCreated": TransientError("posting an event: HTTP 503"),
                    "Promoted": KeyError("a bug")}
-    recorder = Recorder(cast(Kube, api))
+    recorder = Recorder(cast(Kube, api), Metrics())
     async with posting(recorder) as posters:
         recorder.record(batch("a", EventReason.READY, EventReason.VERSION_CREATED, EventReason.PROMOTED))
         recorder.record(batch("b", EventReason.READY))
@@ -108,11 +109,12 @@ async def test_past_the_limit_events_are_dropped_rather_than_hold_a_sync(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(recording, "QUEUE_LIMIT", 2)
     api = EventsApi()
-    recorder = Recorder(cast(Kube, api))
+    recorder = Recorder(cast(Kube, api), Metrics())
     caplog.set_level(logging.WARNING)
     for name in ("a", "b", "c"):
         recorder.record(batch(name, EventReason.READY))
     assert "dropped 1 events on Model ml/c: the Events of 2 syncs wait to be posted" in caplog.text
+    assert recorder.metrics.registry.get_sample_value("modelplane_events_dropped_total") == 1.0
     api.open.set()
     async with posting(recorder):
         await asyncio.wait_for(recorder.drain(), 5)

@@ -53,7 +53,7 @@ class Context:
 
     def __post_init__(self) -> None:
         self.queue = WorkQueue[Key](metrics=self.metrics)
-        self.recorder = Recorder(self.kube)
+        self.recorder = Recorder(self.kube, self.metrics)
 
     @classmethod
     def from_environment(cls, metrics: Metrics) -> Context:

@@ -66,6 +66,9 @@ class Metrics:
                                 "traffic drifted.", registry=r)
         self.culls = Counter("modelplane_notebook_culls_total", "Notebooks suspended for idleness (spec.idle).",
                              registry=r)
+        self.events_dropped = Counter("modelplane_events_dropped_total", "Events not posted because more syncs' "
+                                      "Events waited than the recorder holds (an events API that cannot keep up).",
+                                      registry=r)
 
     def serve(self, port: int) -> int:
         """Serve /metrics on `port` (0: any free port) in a daemon thread; returns the port."""

@@ -5,7 +5,8 @@ A worker is then free one round trip sooner after its status write, and a slow o
 EventRateLimit admission plugin, an API server under load) slows no sync. As client-go's broadcaster does
 (maxQueuedEvents = 1000, dropped when full), the recorder is bounded: past QUEUE_LIMIT syncs' Events not yet
 posted, a sync's Events are dropped and logged, never blocking it. Best effort, as there: an Event the API server
-refuses or cannot take is logged, not retried (the status already says what it says).
+refuses or cannot take is logged, not retried (the status already says what it says). Dropped Events are counted
+(`modelplane_events_dropped_total`).
 
 POSTERS posters share the work, each with its own line; an object's Events always go to the same line, so they are
 posted in the order its syncs recorded them (as the work queue ordered the syncs), while other objects' go on
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelplane.operator.kube import Kube, RefusedError, TransientError
+from modelplane.operator.metrics import Metrics
 from modelplane.reconcile.notices import Notice
 
 QUEUE_LIMIT = 1000  # syncs whose Events are not posted yet; client-go's maxQueuedEvents
@@ -41,8 +43,8 @@ class Batch:
 class Recorder:
     """The syncs' Events waiting to be posted, a line per poster, and the loop its posters run."""
 
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
+    def __init__(self, kube: Kube, metrics: Metrics) -> None:
+        self.kube, self.metrics = kube, metrics
         self._lines: list[asyncio.Queue[Batch]] = [asyncio.Queue() for _ in range(POSTERS)]
         self._unfinished = 0  # batches recorded and not yet posted (or given up): in a line or being posted
 
@@ -53,6 +55,7 @@ class Recorder:
             log.warning("dropped %d events on %s %s/%s: the Events of %d syncs wait to be posted",
                         len(batch.notices), involved["kind"], involved["namespace"], involved["name"],
                         self._unfinished)
+            self.metrics.events_dropped.inc(len(batch.notices))
             return
         self._unfinished += 1
         self._lines[hash((involved["namespace"], involved["name"])) % len(self._lines)].put_nowait(batch)
