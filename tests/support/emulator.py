@@ -17,7 +17,9 @@ patch.go and `fieldmanager`, k8s.io/apimachinery `structured-merge-diff`), each 
 - **Pruning**: a status written to a modelplane custom resource loses the fields its CRD does not declare, as the
   API server's structural pruning does (tests/support/pruning.py; status only: specs come from tests' own objects).
 - **The status subresource**: a PATCH to `.../status` changes only `status`; a PATCH of the main resource does not
-  change `status` of kinds that have the subresource (custom resources, Jobs, Deployments, StatefulSets).
+  change `status` of kinds that have the subresource (custom resources, Jobs, Deployments, StatefulSets), and a
+  create stores none of the status it was sent (upstream's PrepareForCreate resets it, e.g. pkg/registry/batch/job
+  strategy.go `job.Status = batch.JobStatus{}`; a built-in kind then shows `status: {}`, here no status at all).
 - **Optimistic concurrency**: a patch carrying `metadata.resourceVersion` that is not current gets 409 Conflict.
 - **Watches from a resourceVersion** (k8s.io/apiserver `pkg/storage/cacher`; the API concepts page, "Efficient
   detection of changes"): a LIST answers with the collection's resourceVersion, exactly the version its items show;
@@ -317,6 +319,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             if current is not None:
                 return await super()._handle(request)  # kmock answers 409
             new = copy.deepcopy(data)
+            if (request.resource.plural if request.resource else "") in STATUS_SUBRESOURCE:
+                new.pop("status", None)  # status is the controllers' to write (upstream: PrepareForCreate resets it)
             meta = new.setdefault("metadata", {})
             meta.setdefault("namespace", namespace)
             meta.setdefault("uid", f"uid-emulated-{next(self._uids)}")

@@ -438,6 +438,18 @@ async def test_faulted_create_creates_nothing(k8s: kmock.KubernetesEmulator) -> 
 
 
 
+async def test_a_create_stores_none_of_the_status_it_was_sent(k8s: kmock.KubernetesEmulator) -> None:
+    """Upstream's PrepareForCreate resets the status of kinds with a status subresource: a new Job has no status
+    until the Job controller writes one (the operator's Job handler relies on it)."""
+    body = job()
+    body["status"] = {"succeeded": 1}
+    await create(k8s, JOBS_PATH, body)
+    assert not stored(k8s, JOBS, "train").get("status")
+    shaped = model()
+    shaped["status"] = {"ready": True}
+    await create(k8s, MODELS_PATH, shaped)
+    assert not stored(k8s, MODELS, "falcon").get("status")
+
 async def test_a_held_fault_hangs_its_request_until_released_and_holds_no_other(
         k8s: kmock.KubernetesEmulator) -> None:
     """`fail(..., after=event)` is an API server that hangs on those requests: they are answered once the event is

@@ -167,7 +167,8 @@ def child_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
 
 def job_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
     """A Job changed: keep what a sync reads of it (context.Context.jobs), and queue its owner. Not for a Job first
-    seen with an empty status: its owner's sync created it and knows all it says (after a restart, the owner's own
+    seen with an empty status (the API server stores a new Job's status empty: its PrepareForCreate resets it): its
+    owner's sync created it and knows all it says (after a restart, the owner's own
     listing queues it anyway); the Job controller's first status write (its pods active, or refused) is the news.
     Any later change queues the owner, even one in fields job_seen does not keep: a sync also reads the Job's pods
     (a disruption shows as pod churn only)."""
