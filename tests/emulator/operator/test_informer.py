@@ -15,6 +15,7 @@ from modelplane.operator.kube import CHILDREN, CONNECTIONS, Kube, Resource
 from tests.support.emulator import ApiServerEmulator
 from tests.support.facts import NAMESPACE
 from tests.support.kube import eventually, kube_for
+from tests.support.tasks import background
 
 JOBS = CHILDREN["Job"]
 PATH = JOBS.path(NAMESPACE)
@@ -45,13 +46,10 @@ async def running(k8s: kmock.KubernetesEmulator, count: int, resource: Resource 
                   handler: Handler = lambda type_, body: None) -> AsyncIterator[Kube]:
     """`count` informers of `resource` on one client, cancelled (and the client closed) at the end."""
     kube = kube_for(k8s)
-    tasks = [asyncio.create_task(Informer(kube, resource, NAMESPACE, handler).run()) for _ in range(count)]
     try:
-        yield kube
+        async with background([Informer(kube, resource, NAMESPACE, handler).run() for _ in range(count)]):
+            yield kube
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await kube.close()
 
 

@@ -11,6 +11,7 @@ import asyncio
 import pytest
 
 from modelplane.operator.queue import WorkQueue
+from tests.support.tasks import background
 
 TICK = 0.01  # a short delay for timers
 QUIET = 0.04  # long enough that a pending or stray key would have arrived
@@ -68,17 +69,12 @@ async def test_two_workers_never_hold_the_same_key() -> None:
             holders.discard(key)
             queue.done(key)
 
-    workers = [asyncio.create_task(worker(name)) for name in ("w1", "w2")]
-    queue.add("a")
-    try:
+    async with background([worker(name) for name in ("w1", "w2")]):
+        queue.add("a")
         async with asyncio.timeout(1):
             while len(synced) < 4:
                 await asyncio.sleep(TICK / 4)
         await asyncio.sleep(QUIET)
-    finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
     assert overlaps == []
     assert len(synced) == 4  # the initial sync and three re-adds, each exactly once
 

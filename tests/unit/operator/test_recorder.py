@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -20,6 +19,7 @@ from modelplane.operator.metrics import Metrics
 from modelplane.operator.recorder import Batch, Recorder
 from modelplane.reconcile.notices import Notice
 from tests.support.facts import DEV_CLUSTER, NAMESPACE
+from tests.support.tasks import background
 
 
 class EventsApi:
@@ -48,16 +48,9 @@ def batch(name: str, *reasons: EventReason, at: str = "2026-12-04T07:00:00Z") ->
     return Batch(involved, [Notice("Normal", reason, f"{reason} of {name}") for reason in reasons], at)
 
 
-@contextlib.asynccontextmanager
-async def posting(recorder: Recorder) -> AsyncIterator[list[asyncio.Task[None]]]:
+def posting(recorder: Recorder) -> contextlib.AbstractAsyncContextManager[list[asyncio.Task[None]]]:
     """The recorder's posters, as handlers.start runs them, stopped at the end."""
-    posters = [asyncio.create_task(recorder.post(poster)) for poster in range(recording.POSTERS)]
-    try:
-        yield posters
-    finally:
-        for poster in posters:
-            poster.cancel()
-        await asyncio.gather(*posters, return_exceptions=True)
+    return background([recorder.post(poster) for poster in range(recording.POSTERS)])
 
 
 def context(api: EventsApi) -> Context:
