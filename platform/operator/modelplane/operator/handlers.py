@@ -59,11 +59,9 @@ async def stop(ctx: Context) -> None:
     cut = (await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS))[1]
     for task in cut:
         task.cancel()
-    if ctx.recorder.unfinished():
-        draining = asyncio.ensure_future(ctx.recorder.drain())
-        if not (await asyncio.wait({draining}, timeout=max(deadline - asyncio.get_running_loop().time(), 0.0)))[0]:
-            draining.cancel()
-            log.warning("the Events of %d syncs were not posted before shutdown", ctx.recorder.unfinished())
+    left = await ctx.recorder.drain(within=deadline - asyncio.get_running_loop().time())
+    if left:
+        log.warning("the Events of %d syncs were not posted before shutdown", left)
     for posting in ctx.posting:
         posting.cancel()
     await asyncio.gather(*ctx.tasks, *ctx.watching, *ctx.posting, return_exceptions=True)
@@ -166,10 +164,11 @@ def child_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
 
 
 def job_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
-    """A Job changed: keep what a sync reads of it (context.Context.jobs), and queue its owner. Not for a Job first
-    seen with an empty status (the API server stores a new Job's status empty: its PrepareForCreate resets it): its
-    owner's sync created it and knows all it says (after a restart, the owner's own
-    listing queues it anyway); the Job controller's first status write (its pods active, or refused) is the news.
+    """A Job changed: keep what a sync reads of it (context.Context.jobs), and queue its owner.
+
+    Not for a Job first seen with an empty status (the API server stores a new Job's status empty: its
+    PrepareForCreate resets it): its owner's sync created it and knows all it says, and after a restart the owner's
+    own listing queues it anyway; the Job controller's first status write (its pods active, or refused) is the news.
     Any later change queues the owner, even one in fields job_seen does not keep: a sync also reads the Job's pods
     (a disruption shows as pod churn only)."""
     meta = body.get("metadata") or {}

@@ -85,6 +85,11 @@ class Recorder:
         """Syncs whose Events are not posted yet (waiting, or being posted)."""
         return self._unfinished
 
-    async def drain(self) -> None:
-        """Return once every batch recorded so far is posted (or given up)."""
-        await asyncio.gather(*(line.join() for line in self._lines))
+    async def drain(self, within: float | None = None) -> int:
+        """Wait (up to `within` seconds) until every batch recorded so far is posted or given up; return how many
+        syncs' Events are still not posted."""
+        if self._unfinished:
+            joined = asyncio.ensure_future(asyncio.gather(*(line.join() for line in self._lines)))
+            if not (await asyncio.wait({joined}, timeout=None if within is None else max(within, 0.0)))[0]:
+                joined.cancel()
+        return self._unfinished
