@@ -5,12 +5,12 @@
 Each run in its own process (its CPU and memory its own), against its own fresh emulator (bench/emulator.py, which
 also plays the Job controller) and its own fresh fake-gcs-server:
 - floor: a bare asyncio client that holds the watches an operator needs (Datasets and Jobs) and makes, per Dataset,
-  from its watch's ADDED event on, the requests an ideal operator with the same features makes: read it, read its
-  Job, apply the ConfigMap, create the Job, write status; when the Job's watch says it completed: read it, list the
-  bucket, write the version's manifest there, write status, and post the Events of both status changes. It sends the
-  very bodies the operator sends (its pure reconciler's, computed before the clock starts), through the operator's own
-  API client (kube.Kube): what the floor does not pay for is the operator's bookkeeping, observing, reconciling and
-  deciding;
+  from its watch's ADDED event on, the requests an ideal operator with the same features makes: read it, apply
+  the ConfigMap, create the Job, write status; when the Job's watch says it completed (the Job itself is read from
+  the watch, as the operator's is): read it, list the bucket, write the version's manifest there, write status, and
+  post the Events of both status changes. It sends the very bodies the operator sends (its pure reconciler's,
+  computed before the clock starts), through the operator's own API client (kube.Kube): what the floor does not pay
+  for is the operator's bookkeeping, observing, reconciling and deciding;
 - operator: the operator as main() runs it (its informers, queue and workers), reacting to the same creations.
 Both runs see the same arrivals: CONCURRENCY clients, each creating its next Dataset once the emulator says its last
 one is Ready (a closed loop, so by Little's law latency is about CONCURRENCY / throughput in both; the clients'
@@ -218,7 +218,6 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
             involved = {"apiVersion": DATASET.api_version, "kind": DATASET.kind, "name": name,
                         "namespace": NAMESPACE, "uid": f"uid-{i}", "resourceVersion": ""}
             await kube.get_object(DATASET, NAMESPACE, name)
-            await kube.job(NAMESPACE, job, count_disruptions=False)
             for child in plan.children:
                 await kube.apply(child)
             await kube.patch_status(DATASET, NAMESPACE, name, plan.started)

@@ -142,3 +142,19 @@ async def test_on_delete_delete_removes_the_data(k8s: kmock.KubernetesEmulator, 
     assert response.status == 200
     await eventually(lambda: blobs(bucket) == ["ml/models/falcon-7b-other/v1/keep"])
     await eventually(lambda: not exists(k8s, resource("Model"), "falcon-7b"))
+
+
+async def test_new_objects_read_their_jobs_from_the_watch_only(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket) -> None:
+    """Before its status records a load or run, an object has no Job to read: its first sync sends no GET for one
+    (it would be a 404 for every new object). After that, the Job comes from the watch (handlers.job_changed keeps
+    what a sync reads of it): through a whole load and a whole training run, no Job is ever read by name."""
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await create(k8s, example("dataset-squad.yaml", image="loader:1", build=None))
+    await finish_job(k8s, "dataset-squad-1")
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"model.safetensors": 10})
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: ready(k8s, "Dataset", "squad")["status"] == "True")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["status"] == "True")
+    assert exists(k8s, "batch/v1/jobs", "dataset-squad-1") and exists(k8s, "batch/v1/jobs", "model-falcon-7b-1")
+    assert [r.url.path for r in list(k8s) if r.method.value == "GET" and "/jobs/" in r.url.path] == []

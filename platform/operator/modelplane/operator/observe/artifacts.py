@@ -19,6 +19,7 @@ from modelplane.meta import Owner
 from modelplane.operator.context import Context
 from modelplane.operator.observe.common import observe_build, ref_state
 from modelplane.reconcile.artifacts import METRICS, DriftSignal, Observed, run_job_name
+from modelplane.reconcile.common import JobState
 from modelplane.reconcile.inputs import references
 
 
@@ -27,9 +28,16 @@ async def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, body: di
     refs = {ref.field: await ref_state(ctx, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     name = run_job_name(owner, status)
     gang = bool((status.get("run") or {}).get("nodes"))  # a multi-node run: a JobSet, whose Job makes the pods
-    # A Model's run counts its resumes (pods a disruption took); a Dataset's load does not.
-    job = await ctx.kube.jobset(owner.namespace, name) if gang else await ctx.kube.job(
-        owner.namespace, name, ctx.jobs.get((owner.namespace, name)), count_disruptions=isinstance(spec, ModelSpec))
+    # A Model's run counts its resumes (pods a disruption took); a Dataset's load does not. Before the status records
+    # a load or run, no Job of it is read: the reconciler starts one and reads none (its create is idempotent), so a
+    # GET here would only be a 404 for every new object.
+    recorded = bool(status.get("load" if isinstance(spec, DatasetSpec) else "run"))
+    job: JobState | None = None
+    if recorded and gang:
+        job = await ctx.kube.jobset(owner.namespace, name)
+    elif recorded:
+        job = await ctx.kube.job(owner.namespace, name, ctx.jobs.get((owner.namespace, name)),
+                                 count_disruptions=isinstance(spec, ModelSpec))
     refusal = await ctx.kube.pod_refusal(owner.namespace, child_job(name) if gang else name) \
         if job and job.podless else ""
     observed = Observed(job=job, refs=refs, build=await observe_build(ctx, owner, spec, status), pods_refused=refusal)
