@@ -35,7 +35,7 @@ import kmock
 from kmock._internal.k8s import KubernetesError
 
 from modelplane.api import GROUP, KINDS, VERSION
-from tests.support.emulator import ApiServerEmulator
+from tests.support.emulator import ApiServerEmulator, upstream_reason
 
 JOB_SECONDS = 0.05
 SERVING: contextvars.ContextVar[Any] = contextvars.ContextVar("serving")  # the request this task is answering
@@ -74,6 +74,7 @@ class BenchEmulator(ApiServerEmulator):
         """The Status of an API error, without kmock's traceback in it."""
         if not isinstance(exc, KubernetesError):
             return await super()._render_error(exc)
+        exc = upstream_reason(exc)
         return aiohttp.web.json_response({
             "apiVersion": "v1", "kind": "Status", "metadata": {}, "code": exc.status, "status": "Failure",
             "reason": exc.reason or type(exc).__name__, "message": exc.message or repr(exc),

@@ -21,6 +21,9 @@ patch.go and `fieldmanager`, k8s.io/apimachinery `structured-merge-diff`), each 
   create stores none of the status it was sent (upstream's PrepareForCreate resets it, e.g. pkg/registry/batch/job
   strategy.go `job.Status = batch.JobStatus{}`; a built-in kind then shows `status: {}`, here no status at all).
 - **Optimistic concurrency**: a patch carrying `metadata.resourceVersion` that is not current gets 409 Conflict.
+- **Status reasons**: an error's Status carries upstream's reason (metav1.StatusReason): `AlreadyExists` for a
+  create of a name that exists (409; registry/generic/registry/store.go Create), `NotFound` for a 404, where kmock
+  writes its own words ("Object Already Exists", "Object Not Found").
 - **Watches from a resourceVersion** (k8s.io/apiserver `pkg/storage/cacher`; the API concepts page, "Efficient
   detection of changes"): a LIST answers with the collection's resourceVersion, exactly the version its items show;
   a WATCH from a version sends every change after it in order, and nothing before; from no version (or "0") it sends
@@ -181,6 +184,15 @@ class _Buses(dict[Any, aiobus.Bus[Any]]):
         return bus
 
 
+def upstream_reason(error: kmock_k8s.KubernetesError) -> kmock_k8s.KubernetesError:
+    """kmock's error with the reason the API server gives it (apimachinery metav1.StatusReason)."""
+    if isinstance(error, kmock_k8s.KubernetesObjectConflictError):
+        return attrs.evolve(error, reason="AlreadyExists")
+    if isinstance(error, kmock_k8s.KubernetesNotFoundError):
+        return attrs.evolve(error, reason="NotFound")
+    return error
+
+
 class ApiServerEmulator(kmock.KubernetesEmulator):
     """kmock's emulator plus the API server behaviour listed in the module docstring."""
 
@@ -219,6 +231,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         for bus in list(self._buses.values()):
             for ending in (bus, *(bus.namespaced.values() if isinstance(bus, _RecordingBus) else ())):
                 asyncio.get_running_loop().create_task(aiobus.Bus.put(ending, END_OF_WATCH))
+
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        return await super()._render_error(upstream_reason(exc) if isinstance(exc, kmock_k8s.KubernetesError) else exc)
 
     def _matches(self, request: rendering.Request, event: dict[str, Any]) -> bool:
         meta = (event.get("object") or {}).get("metadata") or {}

@@ -120,6 +120,24 @@ async def test_a_500_on_the_status_write_after_the_job_succeeded_still_converges
     assert k8s.faults[0].times == 0  # both faults were met, and retried past
 
 
+async def test_a_restart_after_a_lost_first_status_write_runs_one_job(
+        k8s: ApiServerEmulator, operator: Operator, bucket: storage.Bucket) -> None:
+    """The status that records a Dataset's load is lost after its Job was created, and the operator restarts (what
+    it applied is forgotten). The new operator's sync has no load recorded, so it reads no Job: it creates it again,
+    the API server answers 409 AlreadyExists (test_emulator holds the emulator to that), and the load goes on with
+    the one Job."""
+    k8s.fail("PATCH", r"/datasets/squad/status$", 500, times=1000)
+    await create(k8s, example("dataset-squad.yaml", image="loader:1", build=None))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "dataset-squad-1") and k8s.faults[0].times < 1000)
+    await operator.restart()
+    await eventually(lambda: len(k8s["post batch/v1/jobs"]) >= 2)  # the new operator created it again
+    k8s.faults[0].times = 0  # the API server is back
+    await finish_job(k8s, "dataset-squad-1")
+    await eventually(lambda: ready(k8s, "Dataset", "squad")["status"] == "True", timeout=10)
+    assert {r.data["metadata"]["name"] for r in k8s["post batch/v1/jobs"]} == {"dataset-squad-1"}
+    assert [name for resource, _, name in k8s.objects if resource == "batch/v1/jobs"] == ["dataset-squad-1"]
+
+
 async def test_a_500_creating_a_fine_tunes_job_is_retried_until_the_job_exists(
         k8s: ApiServerEmulator, operator: Operator, bucket: storage.Bucket) -> None:
     await ready_model(k8s, bucket)

@@ -349,6 +349,30 @@ async def test_apply_to_the_main_resource_leaves_status_alone(k8s: kmock.Kuberne
     assert obj["metadata"]["resourceVersion"] == rv  # and so it was a no-op
 
 
+async def test_creating_an_existing_object_is_already_exists_and_changes_nothing(
+        k8s: kmock.KubernetesEmulator) -> None:
+    """apiserver registry/generic/registry/store.go Create: a POST of a name that exists fails with 409 AlreadyExists
+    and stores nothing. The operator relies on it: a Job create repeated after a lost status write (a new object's
+    sync reads no Job) is settled by that 409, and no second Job runs."""
+    response = await k8s.post(JOBS_PATH, json=job())
+    assert response.status in (200, 201), await response.text()
+    before, count = stored(k8s, JOBS, "train"), versions(k8s, JOBS, "train")
+    changed = job()
+    changed["spec"]["backoffLimit"] = 9
+    response = await k8s.post(JOBS_PATH, json=changed)
+    assert response.status == 409
+    assert (await response.json())["reason"] == "AlreadyExists"
+    assert stored(k8s, JOBS, "train") == before
+    assert versions(k8s, JOBS, "train") == count
+
+
+async def test_reading_a_missing_object_is_not_found(k8s: kmock.KubernetesEmulator) -> None:
+    """apimachinery: a GET of a name that does not exist is a 404 whose Status reason is NotFound."""
+    response = await k8s.get(f"{JOBS_PATH}/absent")
+    assert response.status == 404
+    assert (await response.json())["reason"] == "NotFound"
+
+
 # --- optimistic concurrency -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["merge", "apply"])
