@@ -32,6 +32,13 @@ patch.go and `fieldmanager`, k8s.io/apimachinery `structured-merge-diff`), each 
   version gets an ERROR event with 410 Expired. `end_watches()` ends every open watch, as the server does when
   `timeoutSeconds` passes or a connection drops. Simplified: `timeoutSeconds` itself, bookmarks and label selectors
   are not applied (kmock sends every object of the resource; the operator checks its labels itself).
+- **Lists in chunks** (the API concepts page, "Retrieving large results sets in chunks"; k8s.io/apiserver
+  `pkg/storage/etcd3` store.go GetList): a LIST with `limit` answers at most that many items, in key order
+  (namespace, name), with `metadata.continue` while more remain and `remainingItemCount` unless a selector was
+  given; every page shows the first page's snapshot at its resourceVersion (what changes between pages is left to
+  the watch from that version). A continue token whose version is compacted (`compact()`, as etcd compacts every
+  5 minutes; or older than the watch history) is 410 Expired; one beside a resourceVersion, or never issued, is 400.
+  Simplified: a 410 carries no fresh continue token of its own (upstream offers one, for an inconsistent rest).
 - **Faults on chosen calls**: `fail(method, path, status, times)` answers matching requests with that status
   before they touch any state (a 5xx, a 409, a 403...), so a test can show the operator converges anyway; with
   `after`, they hang until it is set, as an overloaded API server's answers do.
@@ -50,11 +57,13 @@ must be JSON (the operator sends JSON); a strategic-merge patch is merged as a J
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import copy
 import datetime
 import functools
 import itertools
+import json
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -209,6 +218,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         self.history: dict[Any, collections.deque[tuple[int, dict[str, Any]]]] = {}
         self._expired: dict[Any, int] = {}  # per resource, the version of the newest change dropped from history
         self._current_version = 0  # the version of the last change sent to the watches
+        self._snapshots: dict[tuple[int, Any, str | None], list[dict[str, Any]]] = {}  # paged lists' items
+        self._compacted = 0  # continue tokens of this version or older are expired (compact())
 
     def _record(self, resource: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Called as kmock sends a change, under its lock: the version it is at, kept in the resource's history."""
@@ -243,10 +254,51 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
         if request.resource not in list(self._get_resources()):
             raise kmock_k8s.KubernetesResourceNotFoundError()
-        async with self._lock:  # the items and the version they are at, as one snapshot
-            objs = self._KubernetesEmulator__get_objs(request, strict=False)  # type: ignore[attr-defined]
-            return {"metadata": {"resourceVersion": str(self._current_version)},
-                    "items": [obj.raw for obj in objs if not obj.deleted]}
+        limit = request.params.get("limit") or "0"
+        if not limit.isdigit():
+            raise _failure(400, f"limit: Invalid value: {limit!r}: must be a non-negative integer", "BadRequest")
+        token = request.params.get("continue")
+        if token:
+            version, items, start = self._continued(request, token)
+        else:
+            async with self._lock:  # the items and the version they are at, as one snapshot
+                objs = self._KubernetesEmulator__get_objs(request, strict=False)  # type: ignore[attr-defined]
+                version, items, start = self._current_version, [obj.raw for obj in objs if not obj.deleted], 0
+            if int(limit) and len(items) > int(limit):  # the pages after the first show this same snapshot
+                items = copy.deepcopy(sorted(items, key=lambda item: (item["metadata"].get("namespace") or "",
+                                                                      item["metadata"]["name"])))
+        meta: dict[str, Any] = {"resourceVersion": str(version)}
+        end = start + int(limit) if int(limit) else len(items)
+        if end < len(items):
+            token = base64.urlsafe_b64encode(json.dumps({"rv": version, "start": end}).encode()).decode()
+            self._snapshots[(version, request.resource, request.namespace)] = items
+            meta["continue"] = token
+            if not {"labelSelector", "fieldSelector"} & set(request.params):
+                meta["remainingItemCount"] = len(items) - end
+        return {"metadata": meta, "items": items[start:end]}
+
+    def _continued(self, request: rendering.Request, token: str) -> tuple[int, list[dict[str, Any]], int]:
+        """The snapshot a continue token names, and where its next page starts; 410 once its version is
+        compacted (upstream's etcd3 store), 400 for a token it never issued or beside a resourceVersion."""
+        if request.params.get("resourceVersion"):
+            raise _failure(400, "specifying resource version is not allowed when using continue", "BadRequest")
+        try:
+            found = json.loads(base64.urlsafe_b64decode(token))
+            version, start = int(found["rv"]), int(found["start"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise _failure(400, f"continue key is not valid: {error}", "BadRequest") from error
+        items = self._snapshots.get((version, request.resource, request.namespace))
+        if items is None:
+            raise _failure(400, "continue key is not valid: it names no list of this collection", "BadRequest")
+        if version <= self._compacted or version < self._expired.get(request.resource, 0):
+            raise _failure(410, "The provided continue parameter is too old to display a consistent list result. "
+                                "You can start a new list without the continue parameter.", "Expired")
+        return version, items, start
+
+    def compact(self) -> None:
+        """Compact every version so far, as etcd does every 5 minutes: a continue token issued before now is 410
+        Expired (watches keep the window of `history_limit`, as the watch cache does)."""
+        self._compacted = self._current_version
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
         yield b""  # the headers go out at once, as a real watch's do

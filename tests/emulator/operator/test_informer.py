@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import kmock
+import pytest
 
+from modelplane.operator import informer
 from modelplane.operator.informer import Handler, Informer
 from modelplane.operator.kube import CHILDREN, CONNECTIONS, Kube, Resource
 from tests.support.emulator import ApiServerEmulator
@@ -176,3 +178,61 @@ async def test_a_410_answer_to_the_watch_itself_lists_again(k8s: kmock.Kubernete
         await eventually(lambda: len(events) == 2)
     assert events == [(None, "a"), (None, "a")]
     assert requests(k8s, watch=False) == 2
+
+
+def lists(k8s: kmock.KubernetesEmulator) -> list[dict[str, str]]:
+    """The query of each LIST of the Jobs, in order."""
+    return [dict(r.params) for r in list(k8s) if r.url.path == PATH and r.action == kmock.action.LIST]
+
+
+@pytest.fixture
+def pages_of_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(informer, "PAGE_SIZE", 2)
+
+
+@pytest.mark.usefixtures("pages_of_two")
+async def test_a_large_collection_is_listed_in_pages_missing_nothing_changed_between_them(
+        k8s: kmock.KubernetesEmulator) -> None:
+    """Five Jobs in pages of two: three LISTs (`limit`, then `continue`), each Job handed on once; a Job created
+    while the pages are read is in none of them (they show the first page's snapshot) and arrives once, from the
+    watch that starts at the snapshot's version."""
+    for name in ("a", "b", "c", "d", "e"):
+        await create(k8s, job(name))
+    events: list[Event] = []
+    creating: list[asyncio.Task[None]] = []
+
+    def handler(type_: str | None, body: dict[str, Any]) -> None:
+        events.append((type_, body["metadata"]["name"]))
+        if events == [(None, "a"), (None, "b")]:  # the first page handed on: the next is not read yet
+            creating.append(asyncio.get_running_loop().create_task(create(k8s, job("z"))))
+
+    async with running(k8s, 1, handler=handler):
+        await eventually(lambda: ("ADDED", "z") in events)
+        await asyncio.sleep(0.1)  # and nothing more
+    assert events == [(None, name) for name in "abcde"] + [("ADDED", "z")]
+    queries = lists(k8s)
+    assert [q.get("limit") for q in queries] == ["2", "2", "2"]
+    assert "continue" not in queries[0] and all(q.get("continue") for q in queries[1:])
+
+
+@pytest.mark.usefixtures("pages_of_two")
+async def test_a_list_whose_snapshot_expires_between_pages_is_listed_whole(k8s: kmock.KubernetesEmulator) -> None:
+    """client-go's pager (FullListIfExpired): a continue token compacted between pages (410 Expired) is not an
+    error to wait out: the informer lists the collection whole, at once, and every Job is handed on."""
+    for name in ("a", "b", "c", "d", "e"):
+        await create(k8s, job(name))
+    assert isinstance(k8s, ApiServerEmulator)
+    events: list[Event] = []
+
+    def handler(type_: str | None, body: dict[str, Any]) -> None:
+        events.append((type_, body["metadata"]["name"]))
+        if len(events) == 2:
+            k8s.compact()  # as etcd's compaction, between the first page and the next
+
+    async with running(k8s, 1, handler=handler):
+        await eventually(lambda: requests(k8s, watch=True) >= 1)
+        await create(k8s, job("z"))
+        await eventually(lambda: ("ADDED", "z") in events)
+    assert {name for type_, name in events if type_ is None} == set("abcde")
+    assert events[2:7] == [(None, name) for name in "abcde"]  # the whole list, after the expired page
+    assert [("limit" in q, "continue" in q) for q in lists(k8s)] == [(True, False), (True, True), (False, False)]

@@ -578,3 +578,52 @@ async def test_a_namespaces_watch_sends_its_own_changes_and_an_all_namespaces_wa
         await asyncio.sleep(0.05)  # and nothing more
     assert names(mine) == [("ADDED", "falcon")]
     assert names(everyone) == [("ADDED", "elsewhere"), ("ADDED", "falcon")]
+
+
+def named_job(name: str) -> dict[str, Any]:
+    return {**job(), "metadata": {"name": name, "namespace": NAMESPACE}}
+
+
+async def page(k8s: kmock.KubernetesEmulator, **query: str) -> Any:
+    response = await k8s.get(JOBS_PATH, params=query)
+    return response.status, await response.json()
+
+
+async def test_a_list_in_chunks_is_one_snapshot_in_key_order(k8s: kmock.KubernetesEmulator) -> None:
+    """API concepts, "Retrieving large results sets in chunks": at most `limit` items a page, a `continue` token
+    while more remain, `remainingItemCount` (no selector), and every page the first page's snapshot at its
+    resourceVersion: an object created or changed after it is left to the watch from that version."""
+    for name in ("e", "a", "c", "b", "d"):
+        assert (await k8s.post(JOBS_PATH, json=named_job(name))).status == 200
+    status, first = await page(k8s, limit="2")
+    assert status == 200
+    assert [item["metadata"]["name"] for item in first["items"]] == ["a", "b"]
+    assert first["metadata"]["remainingItemCount"] == 3
+    version = first["metadata"]["resourceVersion"]
+    before = stored(k8s, JOBS, "c")
+    assert (await k8s.post(JOBS_PATH, json=named_job("f"))).status == 200
+    assert (await k8s.patch(f"{JOBS_PATH}/c", json={"metadata": {"labels": {"later": "yes"}}})).status == 200
+    _, second = await page(k8s, limit="2", **{"continue": first["metadata"]["continue"]})
+    assert [item["metadata"]["name"] for item in second["items"]] == ["c", "d"]
+    assert second["items"][0] == before  # as it was at the snapshot
+    assert "later" not in (second["items"][0]["metadata"].get("labels") or {})
+    assert second["metadata"]["resourceVersion"] == version
+    _, last = await page(k8s, limit="2", **{"continue": second["metadata"]["continue"]})
+    assert [item["metadata"]["name"] for item in last["items"]] == ["e"]
+    assert "continue" not in last["metadata"] and "remainingItemCount" not in last["metadata"]
+    _, selected = await page(k8s, limit="2", labelSelector="x=y")
+    assert "remainingItemCount" not in selected["metadata"]  # unknown with a selector
+
+
+async def test_a_continue_token_past_compaction_is_expired(k8s: kmock.KubernetesEmulator) -> None:
+    """etcd3 store GetList: a continue token whose version was compacted is 410 Expired; beside a
+    resourceVersion it is 400 (the apiserver's list validation)."""
+    for name in ("a", "b", "c"):
+        assert (await k8s.post(JOBS_PATH, json=named_job(name))).status == 200
+    _, first = await page(k8s, limit="1")
+    token = first["metadata"]["continue"]
+    status, refused = await page(k8s, limit="1", resourceVersion="1", **{"continue": token})
+    assert (status, refused["reason"]) == (400, "BadRequest")
+    emulator(k8s).compact()
+    status, expired = await page(k8s, limit="1", **{"continue": token})
+    assert (status, expired["code"], expired["reason"]) == (410, 410, "Expired")

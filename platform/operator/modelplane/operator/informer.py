@@ -21,8 +21,13 @@ An object a relist no longer shows was deleted while the informer was not watchi
 (as client-go's DeltaFIFO.Replace reports it), with the labels it was last seen with. Listed objects come with type
 None: the handlers treat them as new, so every object is synced after a start or a relist (a Job's handler leaves
 out a Job that has no status yet: its owner created it, and is synced as an object of its own).
-Not done: paginated lists (limit/continue), which client-go uses for very large collections; one list is one
-response here.
+A list comes in pages of PAGE_SIZE (`limit` and `continue`, as client-go's pager asks for them; the API concepts,
+"Retrieving large results sets in chunks"): every page shows the first page's snapshot, and the watch starts from
+its resourceVersion. Each page's objects are handed on as the page arrives and then dropped, so a restart beside
+10,000 objects holds one page of them at a time, not the whole collection parsed at once (client-go collects the
+pages before it hands them on; Go's objects are compact, Python's dicts are about five times their JSON:
+bench/operator_restart.py). A continue token the server has compacted meanwhile (410 Expired) falls back to one
+whole list, as client-go's pager does (FullListIfExpired).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ SERVER_TIMEOUT = 270  # seconds the server holds a watch before ending it (`time
 READ_MARGIN = 30.0  # nothing read for SERVER_TIMEOUT + this: the connection is dead, whatever TCP thinks
 BASE_DELAY, MAX_DELAY = 0.5, 30.0  # the wait after a failure, doubled for each failure in a row
 SHORTEST_WATCH = 1.0  # a watch the server ends sooner than this with nothing in it counts as a failure
+PAGE_SIZE = 500  # objects per LIST request (client-go's pager: defaultPageSize)
 
 log = logging.getLogger(__name__)
 
@@ -83,20 +89,35 @@ class Informer:
             delay = min(delay * 2, MAX_DELAY)
 
     async def list(self) -> None:
-        found = await self.kube.collection(self.path, self.query)
-        gone, self.seen = self.seen, {}
-        for item in found.get("items") or []:
-            # A list's items carry no kind (the list's own is `<Kind>List`); the handlers expect one, as watch
-            # events have it.
-            item.setdefault("apiVersion", self.resource.api_version)
-            item.setdefault("kind", self.resource.kind)
-            key = self._remember(item)
-            gone.pop(key, None)
-            self._hand_on(None, item)
-        for (namespace, name), labels in gone.items():
-            self._hand_on("DELETED", {"apiVersion": self.resource.api_version, "kind": self.resource.kind,
-                                      "metadata": {"namespace": namespace, "name": name, "labels": labels}})
-        self.version = str((found.get("metadata") or {}).get("resourceVersion") or "")
+        listed: dict[Key, dict[str, str]] = {}
+        query = {**self.query, "limit": str(PAGE_SIZE)}
+        while True:
+            try:
+                found = await self.kube.collection(self.path, query)
+            except ExpiredError:
+                if "continue" not in query:
+                    raise
+                log.info("%s: the list's snapshot expired between its pages; listing it whole", self.path)
+                query, listed = dict(self.query), {}
+                continue
+            for item in found.get("items") or []:
+                # A list's items carry no kind (the list's own is `<Kind>List`); the handlers expect one, as watch
+                # events have it.
+                item.setdefault("apiVersion", self.resource.api_version)
+                item.setdefault("kind", self.resource.kind)
+                meta = item.get("metadata") or {}
+                listed[(meta.get("namespace") or "", meta.get("name") or "")] = meta.get("labels") or {}
+                self._hand_on(None, item)
+            page = found.get("metadata") or {}
+            if not page.get("continue"):
+                break
+            query = {**self.query, "limit": str(PAGE_SIZE), "continue": str(page["continue"])}
+        for (namespace, name), labels in self.seen.items():
+            if (namespace, name) not in listed:
+                self._hand_on("DELETED", {"apiVersion": self.resource.api_version, "kind": self.resource.kind,
+                                          "metadata": {"namespace": namespace, "name": name, "labels": labels}})
+        self.seen = listed
+        self.version = str(page.get("resourceVersion") or "")
 
     async def watch(self) -> bool:
         """One watch, until the server ends it: whether it was a normal one (lasted, or brought events)."""
@@ -122,11 +143,9 @@ class Informer:
             self._hand_on(type_, obj)
         return events > 0 or time.monotonic() - started >= SHORTEST_WATCH
 
-    def _remember(self, obj: dict[str, Any]) -> Key:
+    def _remember(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        key = (meta.get("namespace") or "", meta.get("name") or "")
-        self.seen[key] = meta.get("labels") or {}
-        return key
+        self.seen[(meta.get("namespace") or "", meta.get("name") or "")] = meta.get("labels") or {}
 
     def _hand_on(self, type_: str | None, obj: dict[str, Any]) -> None:
         try:

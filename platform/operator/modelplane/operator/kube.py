@@ -161,8 +161,9 @@ class TransientError(Exception):
     """The call may work if tried again later (the API server or the network had trouble)."""
 
 
-class ExpiredError(Exception):
-    """410 Gone: a watch asked to start from a resourceVersion older than the API server keeps; list again."""
+class ExpiredError(TransientError):
+    """410 Gone: a watch, or a list's continue token, asked for a resourceVersion older than the API server keeps;
+    list again (from the start)."""
 
 
 class RefusedError(Exception):
@@ -186,6 +187,8 @@ def failure(status: int, reason: str, body: bytes, doing: str) -> Exception:
     """What a non-2xx answer means to the caller: refused (say so on the object) or transient (retry)."""
     if status in REFUSALS:
         return RefusedError(doing, status, server_message(body, reason))
+    if status == 410:
+        return ExpiredError(f"{doing}: HTTP 410 {server_message(body, reason)}")
     return TransientError(f"{doing}: HTTP {status} {reason}")
 
 
