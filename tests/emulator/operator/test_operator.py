@@ -7,9 +7,11 @@ objects into the bucket where a loader would have.
 from typing import Any
 
 import kmock
+import pytest
 from google.cloud import storage
 
 from modelplane.api import GROUP, VERSION
+from modelplane.operator.metrics import QUEUE_NAME
 from tests.support.facts import NAMESPACE
 from tests.support.kube import Operator, eventually
 from tests.support.objects import create, example, exists, finish_job, obj_of, ready, resource, write_artifacts
@@ -142,6 +144,38 @@ async def test_on_delete_delete_removes_the_data(k8s: kmock.KubernetesEmulator, 
     assert response.status == 200
     await eventually(lambda: blobs(bucket) == ["ml/models/falcon-7b-other/v1/keep"])
     await eventually(lambda: not exists(k8s, resource("Model"), "falcon-7b"))
+
+
+async def test_a_ready_dataset_synced_again_reads_no_job_and_lists_no_bucket(
+        k8s: kmock.KubernetesEmulator, operator: Operator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ready Dataset's later syncs (a restart lists and syncs every object, the resync every 10 minutes) need
+    nothing of its finished load. Its Job gone (its TTL) while the operator was away, the new operator's sync of it
+    reads no Job, lists nothing in the bucket (a billed operation, per object per resync) and writes nothing; the
+    Dataset stays Ready as it was."""
+    await create(k8s, example("dataset-squad.yaml", image="loader:1", build=None))
+    await finish_job(k8s, "dataset-squad-1")
+    await eventually(lambda: ready(k8s, "Dataset", "squad")["status"] == "True")
+    status = obj_of(k8s, "Dataset", "squad")["status"]
+    await operator.stop()
+    assert (await k8s.delete(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/dataset-squad-1")).status == 200
+    listings: list[str] = []
+    list_blobs = storage.Client.list_blobs
+
+    def listing(client: storage.Client, *args: Any, **kwargs: Any) -> Any:
+        listings.append(str(kwargs.get("prefix")))
+        return list_blobs(client, *args, **kwargs)
+
+    monkeypatch.setattr(storage.Client, "list_blobs", listing)
+    seen, synced = len(list(k8s)), operator.metrics.registry.get_sample_value
+    before = synced("workqueue_work_duration_seconds_count", {"name": QUEUE_NAME}) or 0.0
+    await operator.start()
+    await eventually(lambda: (synced("workqueue_work_duration_seconds_count", {"name": QUEUE_NAME}) or 0) > before)
+    since = list(k8s)[seen:]
+    assert [r.url.path for r in since if r.method.value == "GET" and "/datasets/" in r.url.path]  # it was synced
+    assert [r.url.path for r in since if "/jobs/" in r.url.path] == []
+    assert listings == []
+    assert [r.url.path for r in since if r.method.value in ("PATCH", "POST", "DELETE")] == []
+    assert obj_of(k8s, "Dataset", "squad")["status"] == status
 
 
 async def test_new_objects_read_their_jobs_from_the_watch_only(

@@ -18,7 +18,7 @@ from modelplane.layout import manifest_object, version_prefix
 from modelplane.meta import Owner
 from modelplane.operator.context import Context
 from modelplane.operator.observe.common import observe_build, ref_state
-from modelplane.reconcile.artifacts import METRICS, DriftSignal, Observed, run_job_name
+from modelplane.reconcile.artifacts import METRICS, DriftSignal, Observed, run_job_name, settled
 from modelplane.reconcile.common import JobState
 from modelplane.reconcile.inputs import references
 
@@ -26,6 +26,12 @@ from modelplane.reconcile.inputs import references
 async def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, body: dict[str, Any]) -> Observed:
     status = body.get("status") or {}
     refs = {ref.field: await ref_state(ctx, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
+    if isinstance(spec, DatasetSpec) and settled(owner, status):
+        # This generation's load is over and its outcome is in the status: the reconciler reads nothing more than
+        # the build (a schedule's next load may need its image). Every later sync of a Ready Dataset (each resync,
+        # each restart) would otherwise list its version in the bucket, a billed operation, and, once the Job's TTL
+        # has removed it, read a Job that is gone.
+        return Observed(refs=refs, build=await observe_build(ctx, owner, spec, status))
     name = run_job_name(owner, status)
     gang = bool((status.get("run") or {}).get("nodes"))  # a multi-node run: a JobSet, whose Job makes the pods
     # A Model's run counts its resumes (pods a disruption took); a Dataset's load does not. Before the status records
