@@ -146,18 +146,24 @@ async def test_on_delete_delete_removes_the_data(k8s: kmock.KubernetesEmulator, 
     await eventually(lambda: not exists(k8s, resource("Model"), "falcon-7b"))
 
 
-async def test_a_ready_dataset_synced_again_reads_no_job_and_lists_no_bucket(
-        k8s: kmock.KubernetesEmulator, operator: Operator, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A Ready Dataset's later syncs (a restart lists and syncs every object, the resync every 10 minutes) need
-    nothing of its finished load. Its Job gone (its TTL) while the operator was away, the new operator's sync of it
-    reads no Job, lists nothing in the bucket (a billed operation, per object per resync) and writes nothing; the
-    Dataset stays Ready as it was."""
+async def test_ready_objects_synced_again_read_no_job_and_list_no_bucket(
+        k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ready Dataset's or Model's later syncs (a restart lists and syncs every object, the resync every 10
+    minutes) need nothing of its finished load or run. Their Jobs gone (their TTL) while the operator was away, the
+    new operator's syncs of them read no Job, list nothing in the bucket (a billed operation, per object per resync)
+    and write nothing; both stay Ready as they were."""
     await create(k8s, example("dataset-squad.yaml", image="loader:1", build=None))
+    await create(k8s, example("model-falcon-7b.yaml"))
     await finish_job(k8s, "dataset-squad-1")
+    write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"model.safetensors": 10})
+    await finish_job(k8s, "model-falcon-7b-1")
     await eventually(lambda: ready(k8s, "Dataset", "squad")["status"] == "True")
-    status = obj_of(k8s, "Dataset", "squad")["status"]
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["status"] == "True")
+    statuses = [obj_of(k8s, kind, name)["status"] for kind, name in (("Dataset", "squad"), ("Model", "falcon-7b"))]
     await operator.stop()
-    assert (await k8s.delete(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/dataset-squad-1")).status == 200
+    for job in ("dataset-squad-1", "model-falcon-7b-1"):
+        assert (await k8s.delete(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}")).status == 200
     listings: list[str] = []
     list_blobs = storage.Client.list_blobs
 
@@ -169,13 +175,14 @@ async def test_a_ready_dataset_synced_again_reads_no_job_and_lists_no_bucket(
     seen, synced = len(list(k8s)), operator.metrics.registry.get_sample_value
     before = synced("workqueue_work_duration_seconds_count", {"name": QUEUE_NAME}) or 0.0
     await operator.start()
-    await eventually(lambda: (synced("workqueue_work_duration_seconds_count", {"name": QUEUE_NAME}) or 0) > before)
+    await eventually(lambda: (synced("workqueue_work_duration_seconds_count", {"name": QUEUE_NAME}) or 0) >= before + 2)
     since = list(k8s)[seen:]
-    assert [r.url.path for r in since if r.method.value == "GET" and "/datasets/" in r.url.path]  # it was synced
+    assert {r.url.path.split("/")[-1] for r in since if r.method.value == "GET" and r.name} == {"squad", "falcon-7b"}
     assert [r.url.path for r in since if "/jobs/" in r.url.path] == []
     assert listings == []
     assert [r.url.path for r in since if r.method.value in ("PATCH", "POST", "DELETE")] == []
-    assert obj_of(k8s, "Dataset", "squad")["status"] == status
+    assert [obj_of(k8s, kind, name)["status"] for kind, name in (("Dataset", "squad"), ("Model", "falcon-7b"))] \
+        == statuses
 
 
 async def test_new_objects_read_their_jobs_from_the_watch_only(
