@@ -1,6 +1,7 @@
 """Benchmark: the operator restarting beside N Ready Datasets (an upgrade, a drained node, an OOM kill).
 
-    python -m bench.operator_restart [N=10000]     (from the repository root)
+    python -m bench.operator_restart [N=10000] [PAGE_SIZE=500]     (from the repository root; PAGE_SIZE 0: lists
+                                                                     in one response, as before the informer paged)
 
 A restart is when an operator holds the most at once: each informer lists everything it watches (every Dataset,
 every Job the operator made) before it watches, and every listed object is queued for a sync. The pod's memory
@@ -12,8 +13,9 @@ The emulator (bench/emulator.py) is filled first, through the API as the operato
 with their ConfigMaps, their completed Jobs and their Ready status (the operator's own reconciler's bodies), and each
 version's manifest in fake-gcs-server. Then a fresh operator process (the image's packages, as main() runs it) starts
 beside them. Prints: its RSS once imported and its peak (ru_maxrss) during the restart, how long until the
-Datasets' informer has listed them and until every object has been synced once, and the API requests it sent per
-object by kind (a Ready object's sync writes nothing).
+informers have listed the Datasets and their Jobs and until every object has been synced once (the queue idle),
+and the API requests it sent per object by kind (a Ready object's sync writes nothing). The time to list includes
+the emulator's own: it copies the whole collection for the pages after the first, as a snapshot.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from bench.operator_throughput import (
 )
 from modelplane.api.dataset import DATASET
 from modelplane.cluster import ClusterFacts
+from modelplane.operator import informer
 from modelplane.operator.context import Context
 from modelplane.operator.handlers import start, stop
 from modelplane.operator.kube import Kube
@@ -79,8 +82,10 @@ async def fill(http: aiohttp.ClientSession, url: str, n: int, bucket: storage.Bu
     await kube.close()
 
 
-async def restart(url: str, n: int) -> dict[str, float]:
-    """The run: a fresh operator beside the N Datasets, until it has synced each once."""
+async def restart(url: str, n: int, page_size: int) -> dict[str, float]:
+    """The run: a fresh operator beside the N Datasets, until both informers have listed them (the Datasets and
+    their Jobs), every listed object is synced and the queue is idle (every key taken from it has been synced)."""
+    informer.PAGE_SIZE = page_size
     client = storage.Client(project="bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
     ctx = Context(kube=Kube(Credentials(server=url)), store=ArtifactStore(client, BUCKET),
                   cluster=ClusterFacts(project="bench", bucket=BUCKET, registry="r"),
@@ -91,24 +96,29 @@ async def restart(url: str, n: int) -> dict[str, float]:
     began, cpu_began = time.monotonic(), time.process_time()
     start(ctx)  # as main.run() does
 
+    def sample(series: str) -> float:
+        return ctx.metrics.registry.get_sample_value(series, {"name": QUEUE_NAME}) or 0.0
+
     def synced() -> float:
-        return ctx.metrics.registry.get_sample_value("workqueue_work_duration_seconds_count",
-                                                     {"name": QUEUE_NAME}) or 0.0
+        return sample("workqueue_work_duration_seconds_count")
+
+    def idle() -> bool:
+        return not sample("workqueue_depth") and sample("workqueue_queue_duration_seconds_count") == synced()
 
     listed_at = None
-    while synced() < n or len(ctx.queue):
-        if listed_at is None and len(ctx.known) >= n:
+    while listed_at is None or synced() < n or not idle():
+        if listed_at is None and len(ctx.known) >= n and len(ctx.jobs) >= n:
             listed_at = time.monotonic() - began
         await asyncio.sleep(0.05)
     took, cpu = time.monotonic() - began, time.process_time() - cpu_began
     figures = {"rss_imported_mb": imported, "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "rss_end_mb": rss_mb(), "listed_s": listed_at or took, "synced_s": took, "syncs": synced(),
+               "rss_end_mb": rss_mb(), "listed_s": listed_at, "synced_s": took, "syncs": synced(),
                "cpu_ms": cpu * 1000 / n}
     await stop(ctx)
     return figures
 
 
-def main(n: int) -> None:
+def main(n: int, page_size: int) -> None:
     from bench.image import as_in_image  # here: a run's process cannot import them (not in the image)
     from fakes.gcs import fake_gcs_in_memory
 
@@ -122,12 +132,14 @@ def main(n: int) -> None:
             before = await stats_of(http)
             run_this = as_in_image("import runpy; runpy.run_module('bench.operator_restart', run_name='__main__', "
                                    "alter_sys=True)")
-            found = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", run_this, "restart", url, str(n)],
+            found = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", run_this, "restart", url, str(n),
+                                             str(page_size)],
                                             cwd=Path(__file__).parent.parent, check=True, stdout=subprocess.PIPE,
                                             text=True)
             figures: dict[str, Any] = json.loads(found.stdout.splitlines()[-1])
             by_kind = own_requests(before, await stats_of(http), n)
-        print(f"restart beside {n} Ready Datasets: the Datasets listed in {figures['listed_s']:.1f}s, every "
+        print(f"restart beside {n} Ready Datasets, lists in pages of {page_size or 'all'}: the Datasets and their "
+              f"Jobs listed in {figures['listed_s']:.1f}s, every "
               f"object synced once in {figures['synced_s']:.1f}s ({figures['syncs'] / n:.2f} syncs per object, "
               f"{figures['cpu_ms']:.1f} ms CPU per object)")
         print(f"restart RSS {figures['rss_imported_mb']:.0f} MB once imported, peak {figures['rss_peak_mb']:.0f} MB, "
@@ -142,6 +154,6 @@ def main(n: int) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["restart"]:  # the run, started by main()
-        print(json.dumps(asyncio.run(restart(sys.argv[2], int(sys.argv[3])))))
+        print(json.dumps(asyncio.run(restart(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))))
     else:
-        main(int(sys.argv[1]) if sys.argv[1:] else 10000)
+        main(*(int(arg) for arg in sys.argv[1:3]), *(10000, informer.PAGE_SIZE)[len(sys.argv[1:3]):])

@@ -37,7 +37,8 @@ patch.go and `fieldmanager`, k8s.io/apimachinery `structured-merge-diff`), each 
   (namespace, name), with `metadata.continue` while more remain and `remainingItemCount` unless a selector was
   given; every page shows the first page's snapshot at its resourceVersion (what changes between pages is left to
   the watch from that version). A continue token whose version is compacted (`compact()`, as etcd compacts every
-  5 minutes; or older than the watch history) is 410 Expired; one beside a resourceVersion, or never issued, is 400.
+  5 minutes; or older than the watch history) is 410 Expired; one beside a resourceVersion (but "0"), or never
+  issued, is 400.
   Simplified: a 410 carries no fresh continue token of its own (upstream offers one, for an inconsistent rest).
 - **Faults on chosen calls**: `fail(method, path, status, times)` answers matching requests with that status
   before they touch any state (a 5xx, a 409, a 403...), so a test can show the operator converges anyway; with
@@ -263,24 +264,25 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         else:
             async with self._lock:  # the items and the version they are at, as one snapshot
                 objs = self._KubernetesEmulator__get_objs(request, strict=False)  # type: ignore[attr-defined]
-                version, items, start = self._current_version, [obj.raw for obj in objs if not obj.deleted], 0
+                version, start = self._current_version, 0
+                items = sorted((obj.raw for obj in objs if not obj.deleted),  # etcd's key order: namespace/name
+                               key=lambda item: f"{item['metadata'].get('namespace') or ''}/{item['metadata']['name']}")
             if int(limit) and len(items) > int(limit):  # the pages after the first show this same snapshot
-                items = copy.deepcopy(sorted(items, key=lambda item: (item["metadata"].get("namespace") or "",
-                                                                      item["metadata"]["name"])))
+                items = copy.deepcopy(items)
         meta: dict[str, Any] = {"resourceVersion": str(version)}
         end = start + int(limit) if int(limit) else len(items)
         if end < len(items):
             token = base64.urlsafe_b64encode(json.dumps({"rv": version, "start": end}).encode()).decode()
             self._snapshots[(version, request.resource, request.namespace)] = items
             meta["continue"] = token
-            if not {"labelSelector", "fieldSelector"} & set(request.params):
+            if not (request.params.get("labelSelector") or request.params.get("fieldSelector")):
                 meta["remainingItemCount"] = len(items) - end
         return {"metadata": meta, "items": items[start:end]}
 
     def _continued(self, request: rendering.Request, token: str) -> tuple[int, list[dict[str, Any]], int]:
         """The snapshot a continue token names, and where its next page starts; 410 once its version is
         compacted (upstream's etcd3 store), 400 for a token it never issued or beside a resourceVersion."""
-        if request.params.get("resourceVersion"):
+        if request.params.get("resourceVersion") not in (None, "", "0"):
             raise _failure(400, "specifying resource version is not allowed when using continue", "BadRequest")
         try:
             found = json.loads(base64.urlsafe_b64decode(token))
@@ -290,14 +292,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         items = self._snapshots.get((version, request.resource, request.namespace))
         if items is None:
             raise _failure(400, "continue key is not valid: it names no list of this collection", "BadRequest")
-        if version <= self._compacted or version < self._expired.get(request.resource, 0):
+        if version < self._compacted or version < self._expired.get(request.resource, 0):
             raise _failure(410, "The provided continue parameter is too old to display a consistent list result. "
                                 "You can start a new list without the continue parameter.", "Expired")
         return version, items, start
 
     def compact(self) -> None:
-        """Compact every version so far, as etcd does every 5 minutes: a continue token issued before now is 410
-        Expired (watches keep the window of `history_limit`, as the watch cache does)."""
+        """Compact every version before the current one, as etcd does every 5 minutes: a continue token of an older
+        snapshot is 410 Expired (etcd reads at the compacted revision itself still; watches keep the window of
+        `history_limit`, as the watch cache does)."""
         self._compacted = self._current_version
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:

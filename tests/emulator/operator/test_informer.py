@@ -216,9 +216,37 @@ async def test_a_large_collection_is_listed_in_pages_missing_nothing_changed_bet
 
 
 @pytest.mark.usefixtures("pages_of_two")
-async def test_a_list_whose_snapshot_expires_between_pages_is_listed_whole(k8s: kmock.KubernetesEmulator) -> None:
-    """client-go's pager (FullListIfExpired): a continue token compacted between pages (410 Expired) is not an
-    error to wait out: the informer lists the collection whole, at once, and every Job is handed on."""
+async def test_a_list_whose_snapshot_expires_between_pages_is_listed_again_then_whole(
+        k8s: kmock.KubernetesEmulator) -> None:
+    """A continue token compacted between pages (410 Expired) is not an error to wait out: the informer lists again
+    from the first page at once, and if that expires too, lists whole (client-go's pager, FullListIfExpired, lists
+    whole at the first expiry); every Job is handed on, and the watch follows."""
+    for name in ("a", "b", "c", "d", "e"):
+        await create(k8s, job(name))
+    assert isinstance(k8s, ApiServerEmulator)
+    events: list[Event] = []
+
+    def handler(type_: str | None, body: dict[str, Any]) -> None:
+        events.append((type_, body["metadata"]["name"]))
+        if len(events) in (2, 4):  # a first page handed on: its next page finds the snapshot compacted
+            k8s.fail("GET", PATH, 410, message="The provided continue parameter is too old")
+
+    async with running(k8s, 1, handler=handler):
+        await eventually(lambda: requests(k8s, watch=True) >= 1)
+        await create(k8s, job("z"))
+        await eventually(lambda: ("ADDED", "z") in events)
+    assert events[:4] == [(None, "a"), (None, "b")] * 2
+    assert events[4:] == [(None, name) for name in "abcde"] + [("ADDED", "z")]
+    assert [("limit" in q, "continue" in q) for q in lists(k8s)] == [(True, False), (True, True)] * 2 + [
+        (False, False)]
+
+
+@pytest.mark.usefixtures("pages_of_two")
+async def test_an_object_handed_on_by_a_list_that_failed_part_way_is_reported_deleted(
+        k8s: kmock.KubernetesEmulator) -> None:
+    """A page that fails (a 503) ends the list part-way; the informer backs off and lists again. A Job its first
+    page handed on and that is deleted meanwhile is gone from the next list: it is reported DELETED, once (had the
+    handed-on Jobs been forgotten with the failed list, its cached state would live on in ctx.jobs)."""
     for name in ("a", "b", "c", "d", "e"):
         await create(k8s, job(name))
     assert isinstance(k8s, ApiServerEmulator)
@@ -227,12 +255,24 @@ async def test_a_list_whose_snapshot_expires_between_pages_is_listed_whole(k8s: 
     def handler(type_: str | None, body: dict[str, Any]) -> None:
         events.append((type_, body["metadata"]["name"]))
         if len(events) == 2:
-            k8s.compact()  # as etcd's compaction, between the first page and the next
+            k8s.fail("GET", PATH, 503)  # the next page fails: the informer waits BASE_DELAY, then lists again
 
     async with running(k8s, 1, handler=handler):
-        await eventually(lambda: requests(k8s, watch=True) >= 1)
-        await create(k8s, job("z"))
-        await eventually(lambda: ("ADDED", "z") in events)
-    assert {name for type_, name in events if type_ is None} == set("abcde")
-    assert events[2:7] == [(None, name) for name in "abcde"]  # the whole list, after the expired page
-    assert [("limit" in q, "continue" in q) for q in lists(k8s)] == [(True, False), (True, True), (False, False)]
+        await eventually(lambda: len(lists(k8s)) >= 2)
+        assert (await k8s.delete(f"{PATH}/a")).status == 200  # while it waits
+        await eventually(lambda: ("DELETED", "a") in events)
+        await asyncio.sleep(0.1)  # and nothing more
+    assert events[:2] == [(None, "a"), (None, "b")]
+    assert events.count(("DELETED", "a")) == 1
+    assert {name for type_, name in events[2:] if type_ is None} == set("bcde")
+
+
+async def test_a_410_to_a_list_from_no_version_backs_off(k8s: kmock.KubernetesEmulator) -> None:
+    """A list's first page names no version, so a real API server never answers it 410; a proxy in between might.
+    That is a failure like any other (backoff: 0.5 s, then doubled), not an expired version to list again at once:
+    within a second, at most three LISTs, not hundreds."""
+    assert isinstance(k8s, ApiServerEmulator)
+    k8s.fail("GET", PATH, 410, times=1000)
+    async with running(k8s, 1):
+        await asyncio.sleep(1.0)
+    assert 1 <= len(lists(k8s)) <= 3

@@ -616,14 +616,19 @@ async def test_a_list_in_chunks_is_one_snapshot_in_key_order(k8s: kmock.Kubernet
 
 
 async def test_a_continue_token_past_compaction_is_expired(k8s: kmock.KubernetesEmulator) -> None:
-    """etcd3 store GetList: a continue token whose version was compacted is 410 Expired; beside a
-    resourceVersion it is 400 (the apiserver's list validation)."""
+    """etcd3 store GetList: a continue token whose version was compacted is 410 Expired (etcd still reads at the
+    compacted revision itself); beside a resourceVersion other than "0" it is 400 (the apiserver's list
+    validation)."""
     for name in ("a", "b", "c"):
         assert (await k8s.post(JOBS_PATH, json=named_job(name))).status == 200
     _, first = await page(k8s, limit="1")
     token = first["metadata"]["continue"]
     status, refused = await page(k8s, limit="1", resourceVersion="1", **{"continue": token})
     assert (status, refused["reason"]) == (400, "BadRequest")
-    emulator(k8s).compact()
+    emulator(k8s).compact()  # at the snapshot's own version: still readable
+    status, second = await page(k8s, limit="1", resourceVersion="0", **{"continue": token})
+    assert status == 200 and [item["metadata"]["name"] for item in second["items"]] == ["b"]
+    assert (await k8s.post(JOBS_PATH, json=named_job("d"))).status == 200
+    emulator(k8s).compact()  # past it
     status, expired = await page(k8s, limit="1", **{"continue": token})
     assert (status, expired["code"], expired["reason"]) == (410, 410, "Expired")

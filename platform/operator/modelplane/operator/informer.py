@@ -26,8 +26,10 @@ A list comes in pages of PAGE_SIZE (`limit` and `continue`, as client-go's pager
 its resourceVersion. Each page's objects are handed on as the page arrives and then dropped, so a restart beside
 10,000 objects holds one page of them at a time, not the whole collection parsed at once (client-go collects the
 pages before it hands them on; Go's objects are compact, Python's dicts are about five times their JSON:
-bench/operator_restart.py). A continue token the server has compacted meanwhile (410 Expired) falls back to one
-whole list, as client-go's pager does (FullListIfExpired).
+bench/operator_restart.py). A continue token the server has compacted meanwhile (410 Expired) starts the list
+again from its first page, and a second expiry lists it whole, so a list always ends (client-go's pager lists whole
+at the first: FullListIfExpired). Whatever a list that failed part-way handed on stays seen, so that a later list
+reports its deletion.
 """
 
 from __future__ import annotations
@@ -89,35 +91,60 @@ class Informer:
             delay = min(delay * 2, MAX_DELAY)
 
     async def list(self) -> None:
+        """List everything (in pages), hand each object on, report as DELETED what the last list showed and this one
+        does not; the watch then starts from the list's resourceVersion."""
         listed: dict[Key, dict[str, str]] = {}
-        query = {**self.query, "limit": str(PAGE_SIZE)}
-        while True:
-            try:
-                found = await self.kube.collection(self.path, query)
-            except ExpiredError:
-                if "continue" not in query:
-                    raise
-                log.info("%s: the list's snapshot expired between its pages; listing it whole", self.path)
-                query, listed = dict(self.query), {}
-                continue
-            for item in found.get("items") or []:
-                # A list's items carry no kind (the list's own is `<Kind>List`); the handlers expect one, as watch
-                # events have it.
-                item.setdefault("apiVersion", self.resource.api_version)
-                item.setdefault("kind", self.resource.kind)
-                meta = item.get("metadata") or {}
-                listed[(meta.get("namespace") or "", meta.get("name") or "")] = meta.get("labels") or {}
-                self._hand_on(None, item)
-            page = found.get("metadata") or {}
-            if not page.get("continue"):
-                break
-            query = {**self.query, "limit": str(PAGE_SIZE), "continue": str(page["continue"])}
+        try:
+            for attempt, limit in enumerate((PAGE_SIZE, PAGE_SIZE, 0)):
+                try:
+                    version = await self._pages(limit, listed)
+                    break
+                except ExpiredError:  # only a page after the first: a list from no version cannot expire
+                    # Its snapshot was compacted between pages: list again from the first page, and whole if that
+                    # expires too (client-go's pager lists whole at once: FullListIfExpired; paged, the memory a
+                    # restart needs stays one page's). What was handed on meanwhile stays seen (below).
+                    log.info("%s: the list's snapshot expired between its pages; listing again%s", self.path,
+                             " whole" if attempt else "")
+                    self.seen.update(listed)
+                    listed = {}
+        except BaseException:  # handed on but not yet in `seen`: a later list must still report their deletion
+            self.seen.update(listed)
+            raise
         for (namespace, name), labels in self.seen.items():
             if (namespace, name) not in listed:
                 self._hand_on("DELETED", {"apiVersion": self.resource.api_version, "kind": self.resource.kind,
                                           "metadata": {"namespace": namespace, "name": name, "labels": labels}})
-        self.seen = listed
-        self.version = str(page.get("resourceVersion") or "")
+        self.seen, self.version = listed, version
+
+    async def _pages(self, limit: int, listed: dict[Key, dict[str, str]]) -> str:
+        """One list of `limit` objects a page (0: one page), each page's objects handed on (and noted in `listed`) as
+        it arrives; returns the snapshot's resourceVersion (the first page's: every page shows that snapshot)."""
+        query = {**self.query, "limit": str(limit)} if limit else dict(self.query)
+        version = None
+        while True:
+            try:
+                page = self._hand_on_page(await self.kube.collection(self.path, query), listed)
+            except ExpiredError as error:
+                if "continue" in query:
+                    raise
+                raise TransientError(str(error)) from error  # not a compacted snapshot: back off, as for any failure
+            version = str(page.get("resourceVersion") or "") if version is None else version
+            if not page.get("continue"):
+                return version
+            query = {**query, "continue": str(page["continue"])}
+
+    def _hand_on_page(self, found: dict[str, Any], listed: dict[Key, dict[str, str]]) -> dict[str, Any]:
+        """Hand on a page's objects; returns its metadata (the page itself is dropped with this call)."""
+        for item in found.get("items") or []:
+            # A list's items carry no kind (the list's own is `<Kind>List`); the handlers expect one, as watch
+            # events have it.
+            item.setdefault("apiVersion", self.resource.api_version)
+            item.setdefault("kind", self.resource.kind)
+            meta = item.get("metadata") or {}
+            listed[(meta.get("namespace") or "", meta.get("name") or "")] = meta.get("labels") or {}
+            self._hand_on(None, item)
+        page: dict[str, Any] = found.get("metadata") or {}
+        return page
 
     async def watch(self) -> bool:
         """One watch, until the server ends it: whether it was a normal one (lasted, or brought events)."""

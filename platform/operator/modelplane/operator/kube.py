@@ -331,9 +331,7 @@ class Kube:
         try:
             async with self._connected(watching=True).get(path, params={**query, "watch": "true"},
                                                           headers=self._headers(), timeout=timeout) as response:
-                if response.status == 410:
-                    raise ExpiredError(doing)
-                if response.status >= 300:
+                if response.status >= 300:  # 410 Gone included: ExpiredError
                     raise failure(response.status, response.reason or "", await response.read(), doing)
                 pending = bytearray()
                 async for chunk in response.content.iter_any():
