@@ -150,19 +150,22 @@ async def test_ready_objects_synced_again_read_no_job_and_list_no_bucket(
         k8s: kmock.KubernetesEmulator, operator: Operator, bucket: storage.Bucket,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A Ready Dataset's or Model's later syncs (a restart lists and syncs every object, the resync every 10
-    minutes) need nothing of its finished load or run. Their Jobs gone (their TTL) while the operator was away, the
-    new operator's syncs of them read no Job, list nothing in the bucket (a billed operation, per object per resync)
-    and write nothing; both stay Ready as they were."""
-    await create(k8s, example("dataset-squad.yaml", image="loader:1", build=None))
-    await create(k8s, example("model-falcon-7b.yaml"))
-    await finish_job(k8s, "dataset-squad-1")
+    minutes) need nothing of its finished load or run; a scheduled Dataset's need its build at most. Their Jobs gone
+    (their TTL) while the operator was away, the new operator's syncs of them read no Job, list nothing in the
+    bucket (a billed operation, per object per resync) and write nothing; all stay Ready as they were."""
+    nightly = example("dataset-squad.yaml", image="loader:1", build=None, schedule={"cron": "0 0 1 1 *"})
+    nightly["metadata"]["name"] = "nightly"
+    for obj in (example("dataset-squad.yaml", image="loader:1", build=None), nightly, example("model-falcon-7b.yaml")):
+        await create(k8s, obj)
+    objects = (("Dataset", "squad"), ("Dataset", "nightly"), ("Model", "falcon-7b"))
+    jobs = ("dataset-squad-1", "dataset-nightly-1", "model-falcon-7b-1")
     write_artifacts(bucket, "ml/models/falcon-7b/v1/", {"model.safetensors": 10})
-    await finish_job(k8s, "model-falcon-7b-1")
-    await eventually(lambda: ready(k8s, "Dataset", "squad")["status"] == "True")
-    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["status"] == "True")
-    statuses = [obj_of(k8s, kind, name)["status"] for kind, name in (("Dataset", "squad"), ("Model", "falcon-7b"))]
+    for job in jobs:
+        await finish_job(k8s, job)
+    await eventually(lambda: all(ready(k8s, kind, name)["status"] == "True" for kind, name in objects))
+    statuses = [obj_of(k8s, kind, name)["status"] for kind, name in objects]
     await operator.stop()
-    for job in ("dataset-squad-1", "model-falcon-7b-1"):
+    for job in jobs:
         assert (await k8s.delete(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}")).status == 200
     listings: list[str] = []
     list_blobs = storage.Client.list_blobs
@@ -175,14 +178,13 @@ async def test_ready_objects_synced_again_read_no_job_and_list_no_bucket(
     seen, synced = len(list(k8s)), operator.metrics.registry.get_sample_value
     before = synced("workqueue_work_duration_seconds_count", {"name": QUEUE_NAME}) or 0.0
     await operator.start()
-    await eventually(lambda: (synced("workqueue_work_duration_seconds_count", {"name": QUEUE_NAME}) or 0) >= before + 2)
+    await eventually(lambda: (synced("workqueue_work_duration_seconds_count", {"name": QUEUE_NAME}) or 0) >= before + 3)
     since = list(k8s)[seen:]
-    assert {r.url.path.split("/")[-1] for r in since if r.method.value == "GET" and r.name} == {"squad", "falcon-7b"}
+    assert {r.url.path.split("/")[-1] for r in since if r.method.value == "GET" and r.name} == {n for _, n in objects}
     assert [r.url.path for r in since if "/jobs/" in r.url.path] == []
     assert listings == []
     assert [r.url.path for r in since if r.method.value in ("PATCH", "POST", "DELETE")] == []
-    assert [obj_of(k8s, kind, name)["status"] for kind, name in (("Dataset", "squad"), ("Model", "falcon-7b"))] \
-        == statuses
+    assert [obj_of(k8s, kind, name)["status"] for kind, name in objects] == statuses
 
 
 async def test_new_objects_read_their_jobs_from_the_watch_only(

@@ -18,7 +18,7 @@ from modelplane.operator.context import Context
 from modelplane.operator.observe.artifacts import observe_artifacts, retrains_on_drift
 from modelplane.operator.observe.notebook import observe_notebook
 from modelplane.operator.observe.server import observe_server
-from modelplane.reconcile.artifacts import reconcile
+from modelplane.reconcile.artifacts import at_rest, reconcile
 from modelplane.reconcile.common import Outcome
 from modelplane.reconcile.inputs import references
 from modelplane.reconcile.notebook import reconcile_notebook
@@ -51,14 +51,17 @@ class Controller:
     observe: Callable[[Context, Owner, Any, dict[str, Any]], Awaitable[Any]]  # (context, owner, spec, the object)
     reconcile: Callable[[Owner, Any, dict[str, Any], ClusterFacts, Any, str], Outcome]
     inputs: Callable[[Any], list[tuple[str, str]]]
-    settled: Callable[[Owner, dict[str, Any]], bool] = lambda owner, status: False
+    # (owner, spec, status): whether nothing is left to do for now, so a sync (a restart's, the resync's every 10
+    # minutes) stops before it observes anything.
+    settled: Callable[[Owner, Any, dict[str, Any]], bool] = lambda owner, spec, status: False
     # Objects that act on this one's status (not only on its readiness): queued on each of its events.
     notifies: Callable[[dict[str, Any]], list[tuple[str, str]]] = lambda body: []
 
 
 CONTROLLERS = {c.kind.kind: c for c in (
-    Controller(DATASET, observe_artifacts, reconcile, lambda spec: []),  # a schedule keeps a Dataset live
-    Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)]),
+    Controller(DATASET, observe_artifacts, reconcile, lambda spec: [], settled=at_rest),
+    Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)],
+               settled=at_rest),
     Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)],
                notifies=drift_retrains),
     Controller(NOTEBOOK, observe_notebook, reconcile_notebook,

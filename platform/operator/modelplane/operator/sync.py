@@ -55,14 +55,14 @@ async def sync(ctx: Context, key: Key, logger: logging.Logger) -> float | None:
     owner = Owner.from_body(body)
     status = body.get("status") or {}
     controller = CONTROLLERS[kind.kind]
-    if controller.settled(owner, status):
-        return None
     problem: str | None
     try:
         spec = kind.spec.model_validate(body.get("spec") or {})
     except ValidationError as error:  # the CRD admits it (or it predates a rule): say why, do not retry
         problem = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
     else:
+        if controller.settled(owner, spec, status):
+            return None
         problem = params_problem(spec.params) if isinstance(spec, Workload) else None
     if problem:
         outcome = Outcome([], failed_status(status, owner.generation, Reason.INVALID_SPEC, problem, now()))

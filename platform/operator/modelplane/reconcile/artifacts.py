@@ -94,6 +94,13 @@ def settled(owner: Owner, status: dict[str, Any]) -> bool:
                 and ready.get("reason") in TERMINAL)
 
 
+def at_rest(owner: Owner, spec: Workload, status: dict[str, Any]) -> bool:
+    """Settled, and nothing can start another load or run: no schedule (a Dataset), no retraining (a Model). Its
+    reconciler would return the status as it is, having read nothing: a sync stops before it reads anything."""
+    return settled(owner, status) and not (spec.schedule if isinstance(spec, DatasetSpec) else
+                                           isinstance(spec, ModelSpec) and spec.retrain)
+
+
 def run_job_name(owner: Owner, status: dict[str, Any]) -> str:
     """The Job (or JobSet) of the object's current load or run (what the handler observes)."""
     if owner.kind == "Dataset":

@@ -25,16 +25,12 @@ from modelplane.reconcile.inputs import references
 
 async def observe_artifacts(ctx: Context, owner: Owner, spec: Workload, body: dict[str, Any]) -> Observed:
     status = body.get("status") or {}
-    if settled(owner, status):
-        # This generation's load or run is over and its outcome is in the status: the reconciler returns before it
-        # reads anything (reconcile/artifacts.py), but for a Dataset's schedule, whose next load may need the build,
-        # and a Model that retrains. Every later sync of a settled object (each restart, the resync every 10
-        # minutes) would otherwise read its inputs and build, list its version in the bucket (a billed operation),
-        # and, once the Job's TTL has removed it, read a Job that is gone.
-        if isinstance(spec, DatasetSpec):
-            return Observed(build=await observe_build(ctx, owner, spec, status)) if spec.schedule else Observed()
-        if isinstance(spec, ModelSpec) and not spec.retrain:
-            return Observed()
+    if isinstance(spec, DatasetSpec) and settled(owner, status):
+        # This generation's load is over and in the status; only its schedule can start the next (a Dataset at rest
+        # is not observed at all: controllers.py). The reconciler reads nothing but the build (the next load's
+        # image). Every later sync would otherwise list its version in the bucket (a billed operation) and, once
+        # the Job's TTL has removed it, read a Job that is gone.
+        return Observed(build=await observe_build(ctx, owner, spec, status))
     refs = {ref.field: await ref_state(ctx, ref.kind, owner.namespace, ref.name) for ref in references(spec)}
     name = run_job_name(owner, status)
     gang = bool((status.get("run") or {}).get("nodes"))  # a multi-node run: a JobSet, whose Job makes the pods
