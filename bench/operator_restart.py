@@ -13,9 +13,9 @@ The emulator (bench/emulator.py) is filled first, through the API as the operato
 with their ConfigMaps, their completed Jobs and their Ready status (the operator's own reconciler's bodies), and each
 version's manifest in fake-gcs-server. Then a fresh operator process (the image's packages, as main() runs it) starts
 beside them. Prints: its RSS once imported and its peak (ru_maxrss) during the restart, how long until the
-informers have listed the Datasets and their Jobs and until every object has been synced once (the queue idle),
-and the API requests it sent per object by kind (a Ready object's sync writes nothing). The time to list includes
-the emulator's own: it copies the whole collection for the pages after the first, as a snapshot.
+informers have listed the Datasets and their Jobs and until the work queue is idle (every key queued has been
+synced: a Dataset at rest is queued for none), and the API requests it sent per object by kind. The time to list
+includes the emulator's own: it copies the whole collection for the pages after the first, as a snapshot.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ async def fill(http: aiohttp.ClientSession, url: str, n: int, bucket: storage.Bu
 
 async def restart(url: str, n: int, page_size: int) -> dict[str, float]:
     """The run: a fresh operator beside the N Datasets, until both informers have listed them (the Datasets and
-    their Jobs), every listed object is synced and the queue is idle (every key taken from it has been synced)."""
+    their Jobs) and the queue is idle (every key taken from it has been synced; the listing queued every key it
+    would)."""
     informer.PAGE_SIZE = page_size
     client = storage.Client(project="bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
     ctx = Context(kube=Kube(Credentials(server=url)), store=ArtifactStore(client, BUCKET),
@@ -106,7 +107,7 @@ async def restart(url: str, n: int, page_size: int) -> dict[str, float]:
         return not sample("workqueue_depth") and sample("workqueue_queue_duration_seconds_count") == synced()
 
     listed_at = None
-    while listed_at is None or synced() < n or not idle():
+    while listed_at is None or not idle():
         if listed_at is None and len(ctx.known) >= n and len(ctx.jobs) >= n:
             listed_at = time.monotonic() - began
         await asyncio.sleep(0.05)
@@ -140,7 +141,7 @@ def main(n: int, page_size: int) -> None:
             by_kind = own_requests(before, await stats_of(http), n)
         print(f"restart beside {n} Ready Datasets, lists in pages of {page_size or 'all'}: the Datasets and their "
               f"Jobs listed in {figures['listed_s']:.1f}s, every "
-              f"object synced once in {figures['synced_s']:.1f}s ({figures['syncs'] / n:.2f} syncs per object, "
+              f"key queued synced after {figures['synced_s']:.1f}s ({figures['syncs'] / n:.2f} syncs per object, "
               f"{figures['cpu_ms']:.1f} ms CPU per object)")
         print(f"restart RSS {figures['rss_imported_mb']:.0f} MB once imported, peak {figures['rss_peak_mb']:.0f} MB, "
               f"{figures['rss_end_mb']:.0f} MB at the end (the pod's limit: 512 MiB)")

@@ -26,11 +26,14 @@ def queued(ctx: Context) -> set[tuple[str, str, str]]:
 
 
 def obj(kind: str, name: str, generation: int = 1, observed: int | None = None, ready: bool = False,
-        spec: dict[str, Any] | None = None) -> dict[str, Any]:
+        spec: dict[str, Any] | None = None, reason: str = "") -> dict[str, Any]:
     status: dict[str, Any] = {"ready": ready}
     if observed is not None:
         status["observedGeneration"] = observed
-    return {"kind": kind, "metadata": {"name": name, "namespace": NAMESPACE, "generation": generation},
+    if reason:
+        status["conditions"] = [{"type": "Ready", "status": str(ready), "reason": reason}]
+    return {"kind": kind, "metadata": {"name": name, "namespace": NAMESPACE, "generation": generation,
+                                       "uid": f"uid-{name}"},
             "spec": spec or {}, "status": status}
 
 
@@ -119,3 +122,41 @@ def test_a_child_queues_its_owner_and_a_build_job_its_owner_in_the_tenant_namesp
     child_changed(ctx, "MODIFIED", {"kind": "Deployment", "metadata": {"name": "x", "namespace": NAMESPACE,
                                                                       "labels": MANAGED_BY}})  # no owner labels
     assert queued(ctx) == set()
+
+
+def test_an_object_at_rest_is_not_queued_when_listed_nor_resynced() -> None:
+    """A Ready Dataset without a schedule is at rest (sync.at_rest): listed at a start or a relist, it is not
+    queued, and the resync passes it by; with a schedule, or with a finalizer to add (`onDelete: Delete`), it is
+    not at rest, and is queued."""
+    ctx = context()
+    loaded = {"image": "loader:1"}
+    object_changed(ctx, DATASET, None, obj("Dataset", "d", observed=1, ready=True, reason="Loaded", spec=loaded))
+    assert queued(ctx) == set() and ("Dataset", NAMESPACE, "d") in ctx.resting
+    scheduled = {**loaded, "schedule": {"cron": "0 0 * * *"}}
+    object_changed(ctx, DATASET, None, obj("Dataset", "s", observed=1, ready=True, reason="Loaded", spec=scheduled))
+    kept = {**loaded, "onDelete": "Delete"}
+    object_changed(ctx, DATASET, None, obj("Dataset", "k", observed=1, ready=True, reason="Loaded", spec=kept))
+    assert queued(ctx) == {("Dataset", NAMESPACE, "s"), ("Dataset", NAMESPACE, "k")}
+    assert ctx.known - ctx.resting == {("Dataset", NAMESPACE, "s"), ("Dataset", NAMESPACE, "k")}
+    object_changed(ctx, DATASET, "MODIFIED", obj("Dataset", "d", generation=2, observed=1, ready=True,
+                                                 reason="Loaded", spec=loaded))  # a spec change: no longer at rest
+    assert ("Dataset", NAMESPACE, "d") in queued(ctx) and ("Dataset", NAMESPACE, "d") not in ctx.resting
+
+
+def test_the_jobs_of_an_object_at_rest_do_not_queue_it() -> None:
+    """A restart lists the Jobs too, and the Job controller (its TTL) deletes them: an owner at rest recorded its
+    Job's outcome and applies no child, so neither queues it; its Job is still kept for when it leaves rest."""
+    ctx = context()
+    object_changed(ctx, DATASET, None, obj("Dataset", "d", observed=1, ready=True, reason="Loaded",
+                                           spec={"image": "loader:1"}))
+    labels = {**MANAGED_BY, KIND_LABEL: "Dataset", NAME_LABEL: "d"}
+    done = {"kind": "Job", "metadata": {"name": "d-1", "namespace": NAMESPACE, "uid": "u1", "labels": labels},
+            "spec": {}, "status": {"succeeded": 1}}
+    job_changed(ctx, None, done)
+    job_changed(ctx, "DELETED", done)
+    assert queued(ctx) == set()
+    object_changed(ctx, DATASET, "MODIFIED", obj("Dataset", "d", generation=2, observed=1, ready=True,
+                                                 reason="Loaded", spec={"image": "loader:2"}))
+    ctx.queue._dirty.clear()
+    job_changed(ctx, None, done)
+    assert queued(ctx) == {("Dataset", NAMESPACE, "d")} and (NAMESPACE, "d-1") in ctx.jobs

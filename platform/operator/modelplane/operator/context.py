@@ -40,6 +40,7 @@ class Context:
     queue: WorkQueue[Key] = field(init=False)
     recorder: Recorder = field(init=False)  # posts the syncs' Events beside them
     known: set[Key] = field(default_factory=set)  # every object of our kinds the watches have shown and not deleted
+    resting: set[Key] = field(default_factory=set)  # of those, the ones at rest when last shown (sync.at_rest)
     dependents: Dependents = field(default_factory=Dependents)  # which objects wait for which
     # Per object, what the operator last applied to each child -> its digest, or sync.ABSENT once deleted: an
     # unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS.

@@ -24,7 +24,7 @@ from modelplane.operator.controllers import CONTROLLERS, Controller
 from modelplane.operator.informer import Informer
 from modelplane.operator.kube import CHILDREN, RefusedError, Resource, TransientError, job_seen
 from modelplane.operator.recorder import POSTERS
-from modelplane.operator.sync import sync
+from modelplane.operator.sync import at_rest, sync
 
 RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
 SHUTDOWN_GRACE_SECONDS = 20.0  # within the pod's terminationGracePeriodSeconds (30 s by default), with room to spare
@@ -91,10 +91,11 @@ async def work(ctx: Context) -> None:
 
 
 async def resync(ctx: Context) -> None:
-    """The safety net: every object is synced, and its children re-applied, every RESYNC_SECONDS."""
+    """The safety net: every object is synced, and its children re-applied, every RESYNC_SECONDS; but an object at
+    rest, which has no children and nothing to do until it changes (sync.at_rest): an idle platform sends nothing."""
     while True:
         await asyncio.sleep(RESYNC_SECONDS)
-        for key in list(ctx.known):
+        for key in list(ctx.known - ctx.resting):
             ctx.applied.pop(key, None)
             ctx.queue.add(key)
 
@@ -125,13 +126,17 @@ def object_changed(ctx: Context, controller: Controller, type: str | None, body:
     key = (controller.kind.kind, namespace, name)
     if type == "DELETED":
         ctx.known.discard(key)
+        ctx.resting.discard(key)
         ctx.applied.pop(key, None)
         ctx.dependents.forget(key)
         return
     ctx.known.add(key)
+    resting = at_rest(controller, body)
+    (ctx.resting.add if resting else ctx.resting.discard)(key)
     ctx.dependents.update(key, meta.get("generation"), lambda: inputs(controller, namespace, body.get("spec") or {}))
-    # Its own status writes need no sync: only a new object, a new generation or a deletion does.
-    if type in (None, "ADDED") or meta.get("deletionTimestamp") or \
+    # Its own status writes need no sync: only a new object, a new generation or a deletion does; a listed object
+    # (a start, a relist) only if it is not at rest.
+    if (type in (None, "ADDED") and not resting) or meta.get("deletionTimestamp") or \
             status.get("observedGeneration") != meta.get("generation"):
         ctx.queue.add(key)
     for notified_kind, notified in controller.notifies(body):
@@ -160,7 +165,8 @@ def child_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
     key = (owner_kind, namespace, owner_name)
     if type == "DELETED":  # deleted by someone else: apply it again
         ctx.applied.get(key, {}).pop((str(body.get("kind")), str(meta.get("name"))), None)
-    ctx.queue.add(key)
+    if key not in ctx.resting:  # an owner at rest has recorded its Job's outcome (and wants no child applied)
+        ctx.queue.add(key)
 
 
 def job_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from modelplane.builders.workload import params_problem
 from modelplane.layout import object_root
 from modelplane.meta import Owner
 from modelplane.operator.context import Context, Key
-from modelplane.operator.controllers import CONTROLLERS
+from modelplane.operator.controllers import CONTROLLERS, Controller
 from modelplane.operator.kube import RefusedError
 from modelplane.operator.recorder import Batch
 from modelplane.reconcile.common import READY, Outcome, failed_status
@@ -139,14 +139,34 @@ def record_notices(ctx: Context, kind: Kind, body: dict[str, Any], before: dict[
                                    "resourceVersion": meta.get("resourceVersion", "")}, found, now()))
 
 
-async def keep_data_finalizer(ctx: Context, kind: Kind, body: dict[str, Any]) -> None:
-    """`onDelete: Delete` holds deletion until the data is gone; otherwise the object carries no finalizer."""
-    meta = body["metadata"]
-    finalizers = list(meta.get("finalizers") or [])
+def finalizers_wanted(body: dict[str, Any]) -> list[str] | None:
+    """The finalizers the object should carry, when they are not what it carries: `onDelete: Delete` holds deletion
+    until the data is gone; otherwise the object carries no finalizer of ours."""
+    finalizers = list(body["metadata"].get("finalizers") or [])
     wanted = (body.get("spec") or {}).get("onDelete") == "Delete"
-    if wanted != (DATA_FINALIZER in finalizers):
-        changed = [*finalizers, DATA_FINALIZER] if wanted else [f for f in finalizers if f != DATA_FINALIZER]
+    if wanted == (DATA_FINALIZER in finalizers):
+        return None
+    return [*finalizers, DATA_FINALIZER] if wanted else [f for f in finalizers if f != DATA_FINALIZER]
+
+
+async def keep_data_finalizer(ctx: Context, kind: Kind, body: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    changed = finalizers_wanted(body)
+    if changed is not None:
         await ctx.kube.patch_finalizers(kind, meta["namespace"], meta["name"], changed, meta.get("resourceVersion", ""))
+
+
+def at_rest(controller: Controller, body: dict[str, Any]) -> bool:
+    """Nothing to do for the object until it changes: not being deleted, its finalizers right, and its controller
+    says it is settled (a Dataset's or Model's load or run over, nothing to start another). A sync of it would read
+    it and stop; the handlers queue it for none (handlers.object_changed), and the resync passes it by."""
+    if body["metadata"].get("deletionTimestamp") or finalizers_wanted(body) is not None:
+        return False
+    try:
+        spec = controller.kind.spec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return False  # a sync says why, on the object
+    return controller.settled(Owner.from_body(body), spec, body.get("status") or {})
 
 
 async def finalize(ctx: Context, kind: Kind, body: dict[str, Any], logger: logging.Logger) -> None:
