@@ -215,22 +215,32 @@ async def test_a_large_collection_is_listed_in_pages_missing_nothing_changed_bet
     assert "continue" not in queries[0] and all(q.get("continue") for q in queries[1:])
 
 
+async def five_jobs_failing(k8s: kmock.KubernetesEmulator, events: list[Event], status: int,
+                            after: tuple[int, ...]) -> Handler:
+    """Jobs a to e, and a handler that records what it is handed and, once it holds as many events as one of
+    `after`, makes the next request of the Jobs (the list's next page) answer `status`."""
+    for name in ("a", "b", "c", "d", "e"):
+        await create(k8s, job(name))
+    assert isinstance(k8s, ApiServerEmulator)
+    emulator = k8s
+
+    def handler(type_: str | None, body: dict[str, Any]) -> None:
+        events.append((type_, body["metadata"]["name"]))
+        if len(events) in after:
+            emulator.fail("GET", PATH, status)
+
+    return handler
+
+
 @pytest.mark.usefixtures("pages_of_two")
 async def test_a_list_whose_snapshot_expires_between_pages_is_listed_again_then_whole(
         k8s: kmock.KubernetesEmulator) -> None:
     """A continue token compacted between pages (410 Expired) is not an error to wait out: the informer lists again
     from the first page at once, and if that expires too, lists whole (client-go's pager, FullListIfExpired, lists
     whole at the first expiry); every Job is handed on, and the watch follows."""
-    for name in ("a", "b", "c", "d", "e"):
-        await create(k8s, job(name))
-    assert isinstance(k8s, ApiServerEmulator)
     events: list[Event] = []
-
-    def handler(type_: str | None, body: dict[str, Any]) -> None:
-        events.append((type_, body["metadata"]["name"]))
-        if len(events) in (2, 4):  # a first page handed on: its next page finds the snapshot compacted
-            k8s.fail("GET", PATH, 410, message="The provided continue parameter is too old")
-
+    # each first page handed on, its next page finds the snapshot compacted
+    handler = await five_jobs_failing(k8s, events, 410, after=(2, 4))
     async with running(k8s, 1, handler=handler):
         await eventually(lambda: requests(k8s, watch=True) >= 1)
         await create(k8s, job("z"))
@@ -247,16 +257,8 @@ async def test_an_object_handed_on_by_a_list_that_failed_part_way_is_reported_de
     """A page that fails (a 503) ends the list part-way; the informer backs off and lists again. A Job its first
     page handed on and that is deleted meanwhile is gone from the next list: it is reported DELETED, once (had the
     handed-on Jobs been forgotten with the failed list, its cached state would live on in ctx.jobs)."""
-    for name in ("a", "b", "c", "d", "e"):
-        await create(k8s, job(name))
-    assert isinstance(k8s, ApiServerEmulator)
     events: list[Event] = []
-
-    def handler(type_: str | None, body: dict[str, Any]) -> None:
-        events.append((type_, body["metadata"]["name"]))
-        if len(events) == 2:
-            k8s.fail("GET", PATH, 503)  # the next page fails: the informer waits BASE_DELAY, then lists again
-
+    handler = await five_jobs_failing(k8s, events, 503, after=(2,))  # then waits BASE_DELAY and lists again
     async with running(k8s, 1, handler=handler):
         await eventually(lambda: len(lists(k8s)) >= 2)
         assert (await k8s.delete(f"{PATH}/a")).status == 200  # while it waits
