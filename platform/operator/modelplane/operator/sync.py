@@ -61,7 +61,7 @@ async def sync(ctx: Context, key: Key, logger: logging.Logger) -> float | None:
     except ValidationError as error:  # the CRD admits it (or it predates a rule): say why, do not retry
         problem = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
     else:
-        if controller.settled(owner, spec, status):
+        if controller.settled and controller.settled(owner, spec, status):
             return None
         problem = params_problem(spec.params) if isinstance(spec, Workload) else None
     if problem:
@@ -160,7 +160,7 @@ def at_rest(controller: Controller, body: dict[str, Any]) -> bool:
     """Nothing to do for the object until it changes: not being deleted, its finalizers right, and its controller
     says it is settled (a Dataset's or Model's load or run over, nothing to start another). A sync of it would read
     it and stop; the handlers queue it for none (handlers.object_changed), and the resync passes it by."""
-    if body["metadata"].get("deletionTimestamp") or finalizers_wanted(body) is not None:
+    if not controller.settled or body["metadata"].get("deletionTimestamp") or finalizers_wanted(body) is not None:
         return False
     try:
         spec = controller.kind.spec.model_validate(body.get("spec") or {})
