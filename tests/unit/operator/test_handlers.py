@@ -104,7 +104,13 @@ def test_a_new_job_with_nothing_in_its_status_does_not_queue_its_owner_and_every
     job_changed(ctx, "ADDED", job())  # made again by the sync the deletion queued: that sync knows of it
     assert queued(ctx) == set()
     restarted = context()  # an operator that starts while a Job of an earlier one has finished
-    job_changed(restarted, None, job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}]))
+    finished = job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}])
+    job_changed(restarted, None, finished)  # listed before its owner: the owner's own listing decides
+    assert queued(restarted) == set() and (NAMESPACE, "j") in restarted.jobs
+    object_changed(restarted, DATASET, None, obj("Dataset", "d", observed=1))  # loading: not at rest
+    assert queued(restarted) == {owner}
+    restarted.queue._dirty.clear()
+    job_changed(restarted, None, finished)  # a relist of the Jobs alone: the owner is known
     assert queued(restarted) == {owner}
 
 

@@ -51,9 +51,9 @@ class Controller:
     observe: Callable[[Context, Owner, Any, dict[str, Any]], Awaitable[Any]]  # (context, owner, spec, the object)
     reconcile: Callable[[Owner, Any, dict[str, Any], ClusterFacts, Any, str], Outcome]
     inputs: Callable[[Any], list[tuple[str, str]]]
-    # (owner, spec, status): whether nothing is left to do until the object changes (sync.at_rest); None: a kind
-    # whose objects always have something to do (children to keep, pods to watch).
-    settled: Callable[[Owner, Any, dict[str, Any]], bool] | None = None
+    # (owner, spec as stored, status): whether nothing is left to do until the object changes (sync.at_rest); None:
+    # a kind whose objects always have something to do (children to keep, pods to watch).
+    settled: Callable[[Owner, dict[str, Any], dict[str, Any]], bool] | None = None
     # Objects that act on this one's status (not only on its readiness): queued on each of its events.
     notifies: Callable[[dict[str, Any]], list[tuple[str, str]]] = lambda body: []
 

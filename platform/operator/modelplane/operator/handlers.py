@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import time
 from typing import Any
@@ -27,6 +28,7 @@ from modelplane.operator.recorder import POSTERS
 from modelplane.operator.sync import at_rest, sync
 
 RESYNC_SECONDS = 600.0  # every object is synced (children re-applied) this often, whatever happened
+REST_RESYNCS = 60  # objects at rest are resynced at every 60th only: every 10 hours (controller-runtime's SyncPeriod)
 SHUTDOWN_GRACE_SECONDS = 20.0  # within the pod's terminationGracePeriodSeconds (30 s by default), with room to spare
 WORKERS = 16  # syncs run at once, on the event loop (only GCS calls, whose client is synchronous, take a thread)
 
@@ -92,10 +94,12 @@ async def work(ctx: Context) -> None:
 
 async def resync(ctx: Context) -> None:
     """The safety net: every object is synced, and its children re-applied, every RESYNC_SECONDS; but an object at
-    rest, which has no children and nothing to do until it changes (sync.at_rest): an idle platform sends nothing."""
-    while True:
+    rest (sync.at_rest), which has no children and nothing to do until it changes, only every REST_RESYNCS-th
+    time: an idle platform sends a GET per object every 10 hours, not every 10 minutes (a missed event still
+    comes to light)."""
+    for count in itertools.count(1):
         await asyncio.sleep(RESYNC_SECONDS)
-        for key in list(ctx.known - ctx.resting):
+        for key in list(ctx.known if count % REST_RESYNCS == 0 else ctx.known - ctx.resting):
             ctx.applied.pop(key, None)
             ctx.queue.add(key)
 
@@ -131,8 +135,16 @@ def object_changed(ctx: Context, controller: Controller, type: str | None, body:
         ctx.dependents.forget(key)
         return
     ctx.known.add(key)
-    resting = at_rest(controller, body)
-    (ctx.resting.add if resting else ctx.resting.discard)(key)
+    try:
+        resting = at_rest(controller, body)
+    except Exception:  # a bug: the object is then synced as any other, never left waiting
+        log.exception("%s %s/%s: judging whether it is at rest failed", *key)
+        resting = False
+    if resting:
+        ctx.resting.add(key)
+        ctx.applied.pop(key, None)  # its children's digests: a next load or run makes children of new names
+    else:
+        ctx.resting.discard(key)
     ctx.dependents.update(key, meta.get("generation"), lambda: inputs(controller, namespace, body.get("spec") or {}))
     # Its own status writes need no sync: only a new object, a new generation or a deletion does; a listed object
     # (a start, a relist) only if it is not at rest.
@@ -165,7 +177,9 @@ def child_changed(ctx: Context, type: str | None, body: dict[str, Any]) -> None:
     key = (owner_kind, namespace, owner_name)
     if type == "DELETED":  # deleted by someone else: apply it again
         ctx.applied.get(key, {}).pop((str(body.get("kind")), str(meta.get("name"))), None)
-    if key not in ctx.resting:  # an owner at rest has recorded its Job's outcome (and wants no child applied)
+    # Not an owner at rest (it recorded its Job's outcome and wants no child applied), nor one a start has not
+    # listed yet (its own listing queues it, unless it is at rest).
+    if key not in ctx.resting and (type is not None or key in ctx.known):
         ctx.queue.add(key)
 
 

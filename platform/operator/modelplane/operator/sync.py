@@ -55,14 +55,14 @@ async def sync(ctx: Context, key: Key, logger: logging.Logger) -> float | None:
     owner = Owner.from_body(body)
     status = body.get("status") or {}
     controller = CONTROLLERS[kind.kind]
+    if controller.settled and controller.settled(owner, body.get("spec") or {}, status):
+        return None
     problem: str | None
     try:
         spec = kind.spec.model_validate(body.get("spec") or {})
     except ValidationError as error:  # the CRD admits it (or it predates a rule): say why, do not retry
         problem = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
     else:
-        if controller.settled and controller.settled(owner, spec, status):
-            return None
         problem = params_problem(spec.params) if isinstance(spec, Workload) else None
     if problem:
         outcome = Outcome([], failed_status(status, owner.generation, Reason.INVALID_SPEC, problem, now()))
@@ -159,14 +159,11 @@ async def keep_data_finalizer(ctx: Context, kind: Kind, body: dict[str, Any]) ->
 def at_rest(controller: Controller, body: dict[str, Any]) -> bool:
     """Nothing to do for the object until it changes: not being deleted, its finalizers right, and its controller
     says it is settled (a Dataset's or Model's load or run over, nothing to start another). A sync of it would read
-    it and stop; the handlers queue it for none (handlers.object_changed), and the resync passes it by."""
+    it and stop: the handlers queue it for nothing but a change of its own (handlers.py), and the resync passes it
+    by but for every REST_RESYNCS-th."""
     if not controller.settled or body["metadata"].get("deletionTimestamp") or finalizers_wanted(body) is not None:
         return False
-    try:
-        spec = controller.kind.spec.model_validate(body.get("spec") or {})
-    except ValidationError:
-        return False  # a sync says why, on the object
-    return controller.settled(Owner.from_body(body), spec, body.get("status") or {})
+    return controller.settled(Owner.from_body(body), body.get("spec") or {}, body.get("status") or {})
 
 
 async def finalize(ctx: Context, kind: Kind, body: dict[str, Any], logger: logging.Logger) -> None:

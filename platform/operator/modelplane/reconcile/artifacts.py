@@ -94,11 +94,12 @@ def settled(owner: Owner, status: dict[str, Any]) -> bool:
                 and ready.get("reason") in TERMINAL)
 
 
-def at_rest(owner: Owner, spec: Workload, status: dict[str, Any]) -> bool:
-    """Settled, and nothing can start another load or run: no schedule (a Dataset), no retraining (a Model). Its
-    reconciler would return the status as it is, having read nothing: a sync stops before it reads anything."""
-    return settled(owner, status) and not (spec.schedule if isinstance(spec, DatasetSpec) else
-                                           isinstance(spec, ModelSpec) and spec.retrain)
+def at_rest(owner: Owner, spec: dict[str, Any], status: dict[str, Any]) -> bool:
+    """Settled, and nothing can start another load or run: no `schedule` (a Dataset), no `retrain` (a Model). Its
+    reconciler would return the status as it is, having read nothing. Judged on the spec as stored, not validated
+    again: a generation whose work is done is not re-judged by rules that came later (as the API server ratchets a
+    CRD's validation: an unchanged field that was valid stays valid), and the handlers judge every event cheaply."""
+    return settled(owner, status) and spec.get("schedule") is None and spec.get("retrain") is None
 
 
 def run_job_name(owner: Owner, status: dict[str, Any]) -> str:
