@@ -69,6 +69,22 @@ def test_failed_job_reports_the_termination_message_and_stops() -> None:
     assert again.children == []  # no retry storm
 
 
+def test_a_retraining_run_that_failed_stays_failed_once_its_job_is_gone_and_new_data_retrains() -> None:
+    """A Job is deleted 7 days after it finished (its TTL), or by a user. A retraining Model whose last run failed
+    then observes no Job: that is not a run just started (it said "Training: job started", with no Job, for good,
+    and new data, drift or a request could start nothing more: a run starts only from a final reason). Its outcome
+    stays as recorded, and new data starts the next run."""
+    retrain = ModelSpec.model_validate({"image": "trainer:1", "baseModel": {"name": "base"},
+                                        "dataset": {"name": "squad"}, "retrain": {"cooldownSeconds": 0}})
+    failed = reconcile(owner("Model", "m"), retrain, started("Model", "m", retrain), DEV_CLUSTER,
+                       Observed(job=JobState(failed=True, message="CUDA out of memory"), refs=READY_REFS), NOW)
+    gone = reconcile(owner("Model", "m"), retrain, failed.status, DEV_CLUSTER, Observed(refs=READY_REFS), LATER)
+    assert ready_of(gone) == ready_of(failed) and gone.children == []
+    newer = {**READY_REFS, "dataset": RefState(found=True, ready=True, url="gs://b/ml/datasets/squad/v2/", version=2)}
+    retrained = reconcile(owner("Model", "m"), retrain, gone.status, DEV_CLUSTER, Observed(refs=newer), LATER)
+    assert ready_of(retrained)["reason"] == "Training" and "Job" in [c["kind"] for c in retrained.children]
+
+
 def test_a_new_spec_starts_a_new_run_into_a_new_version() -> None:
     first = reconcile(owner("Model", "m"), FINE_TUNE, started("Model", "m", FINE_TUNE), DEV_CLUSTER,
                       Observed(job=JobState(succeeded=True), refs=READY_REFS), NOW)

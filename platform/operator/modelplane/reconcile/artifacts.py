@@ -297,6 +297,8 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
     job = observed.job
     if status.get("latestVersion") == version:  # recorded already; only a pin may have moved the champion
         return replace(reply(True, *_last_word(status)), requeue_after=cooldown_left(spec, run, now) or None)
+    if job is None and settled(owner, status):  # it ended (failed) and is recorded; its Job went since (TTL, a user)
+        return reply(False, *_last_word(status))
     if job is None:  # the run's Job was not seen yet (just created): nothing to add
         return reply(False, doing, f"job {name} started: version {version} ({run['trigger']})")
     if job.disruptions != run.get("resumes", 0):  # a spot node was preempted (or drained) under it: it resumes
