@@ -43,7 +43,8 @@ class Context:
     resting: set[Key] = field(default_factory=set)  # of those, the ones at rest when last shown (sync.at_rest)
     dependents: Dependents = field(default_factory=Dependents)  # which objects wait for which
     # Per object, what the operator last applied to each child -> its digest, or sync.ABSENT once deleted: an
-    # unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS.
+    # unchanged child is not sent again. Cleared at each resync, so drift is corrected within RESYNC_SECONDS, and for
+    # an object at rest (it has no children to keep).
     applied: dict[Key, dict[ChildKey, bytes]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # the workers, then the resync
     watching: list[asyncio.Task[None]] = field(default_factory=list)  # the informers

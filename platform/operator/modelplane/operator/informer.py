@@ -19,8 +19,9 @@ The API server's rules this relies on (k8s.io/client-go tools/cache/reflector.go
   if the list had succeeded, else listing.
 An object a relist no longer shows was deleted while the informer was not watching: its handler gets it as DELETED
 (as client-go's DeltaFIFO.Replace reports it), with the labels it was last seen with. Listed objects come with type
-None: the handlers treat them as new, so every object is synced after a start or a relist (a Job's handler leaves
-out a Job that has no status yet: its owner created it, and is synced as an object of its own).
+None: the handlers treat them as new, so every object is synced after a start or a relist but one at rest, which
+has nothing to do (sync.at_rest; a Job's handler leaves out a Job that has no status yet, or whose owner is not
+listed yet: its owner's own listing decides).
 A list comes in pages of PAGE_SIZE (`limit` and `continue`, as client-go's pager asks for them; the API concepts,
 "Retrieving large results sets in chunks"): every page shows the first page's snapshot, and the watch starts from
 its resourceVersion. Each page's objects are handed on as the page arrives and then dropped, so a restart beside
