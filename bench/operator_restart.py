@@ -23,11 +23,8 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
-import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 from google.auth.credentials import AnonymousCredentials
@@ -35,25 +32,26 @@ from google.cloud import storage
 
 from bench.operator_throughput import (
     BUCKET,
+    CLUSTER,
     DATASETS,
     NAMESPACE,
     dataset,
     emulator,
+    operator_context,
     own_requests,
     planned,
     rss_mb,
+    run_in_image,
     stats_of,
 )
 from modelplane.api.dataset import DATASET
-from modelplane.cluster import ClusterFacts
 from modelplane.operator import informer
-from modelplane.operator.context import Context
 from modelplane.operator.handlers import start, stop
 from modelplane.operator.kube import Kube
 from modelplane.operator.login import Credentials
 from modelplane.operator.main import tune_collector
 from modelplane.operator.metrics import QUEUE_NAME
-from modelplane.storage import ArtifactStore, UploadSigner
+from modelplane.storage import ArtifactStore
 
 FILLERS = 50  # Datasets written at once while filling the emulator
 
@@ -62,13 +60,12 @@ async def fill(http: aiohttp.ClientSession, url: str, n: int, bucket: storage.Bu
     """N Datasets as a running operator leaves them: created, ConfigMap applied, Job created (the emulator completes
     it), manifest written, status Ready."""
     kube = Kube(Credentials(server=url))
-    cluster = ClusterFacts(project="bench", bucket=bucket.name, registry="r")
     store = ArtifactStore(bucket.client, bucket.name)
     numbers = iter(range(n))
 
     async def filler() -> None:
         for i in numbers:
-            plan = planned(i, cluster, store)
+            plan = planned(i, CLUSTER, store)
             async with http.post(DATASETS, json=dataset(i)) as response:
                 assert response.status == 200, await response.text()
             for child in plan.children:
@@ -88,10 +85,7 @@ async def restart(url: str, n: int, page_size: int) -> dict[str, float]:
     would)."""
     informer.PAGE_SIZE = page_size
     client = storage.Client(project="bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
-    ctx = Context(kube=Kube(Credentials(server=url)), store=ArtifactStore(client, BUCKET),
-                  cluster=ClusterFacts(project="bench", bucket=BUCKET, registry="r"),
-                  signer=UploadSigner(client.bucket(BUCKET), AnonymousCredentials()),  # type: ignore[no-untyped-call]
-                  namespaces=(NAMESPACE,))
+    ctx = operator_context(url, client.bucket(BUCKET))
     imported = rss_mb()
     tune_collector()  # as main() does
     began, cpu_began = time.monotonic(), time.process_time()
@@ -120,8 +114,7 @@ async def restart(url: str, n: int, page_size: int) -> dict[str, float]:
 
 
 def main(n: int, page_size: int) -> None:
-    from bench.image import as_in_image  # here: a run's process cannot import them (not in the image)
-    from fakes.gcs import fake_gcs_in_memory
+    from fakes.gcs import fake_gcs_in_memory  # here: a run's process cannot import it (not in the image)
 
     async def around() -> None:
         async with emulator() as (url, http):
@@ -131,13 +124,8 @@ def main(n: int, page_size: int) -> None:
             print(f"filled: {n} Ready Datasets, their ConfigMaps, completed Jobs and manifests "
                   f"in {time.monotonic() - began:.0f}s", flush=True)
             before = await stats_of(http)
-            run_this = as_in_image("import runpy; runpy.run_module('bench.operator_restart', run_name='__main__', "
-                                   "alter_sys=True)")
-            found = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", run_this, "restart", url, str(n),
-                                             str(page_size)],
-                                            cwd=Path(__file__).parent.parent, check=True, stdout=subprocess.PIPE,
-                                            text=True)
-            figures: dict[str, Any] = json.loads(found.stdout.splitlines()[-1])
+            figures = await asyncio.to_thread(run_in_image, "bench.operator_restart", "restart", url, str(n),
+                                              str(page_size))
             by_kind = own_requests(before, await stats_of(http), n)
         print(f"restart beside {n} Ready Datasets, lists in pages of {page_size or 'all'}: the Datasets and their "
               f"Jobs listed in {figures['listed_s']:.1f}s, every "
@@ -145,9 +133,9 @@ def main(n: int, page_size: int) -> None:
               f"{figures['cpu_ms']:.1f} ms CPU per object)")
         print(f"restart RSS {figures['rss_imported_mb']:.0f} MB once imported, peak {figures['rss_peak_mb']:.0f} MB, "
               f"{figures['rss_end_mb']:.0f} MB at the end (the pod's limit: 512 MiB)")
-        print("restart requests per object: " + ", ".join(
+        print("restart requests per object: " + (", ".join(
             f"{kind} {count:.2f}" for kind, count in sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))
-            if count >= 0.01))
+            if count >= 0.01) or "none (under 0.01 of any kind)"))
 
     with fake_gcs_in_memory():
         asyncio.run(around())

@@ -61,6 +61,7 @@ from modelplane.storage import ArtifactStore, UploadSigner
 NAMESPACE = "bench"
 BUCKET = "bench-artifacts"
 DATASETS = f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/datasets"
+CLUSTER = ClusterFacts(project="bench", bucket=BUCKET, registry="r")  # what every run's reconciler is told
 
 
 def free_port() -> int:
@@ -188,9 +189,8 @@ def planned(i: int, cluster: ClusterFacts, store: ArtifactStore) -> Planned:
 
 
 async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, float]:
-    cluster = ClusterFacts(project="bench", bucket=bucket.name, registry="r")
     store = ArtifactStore(bucket.client, bucket.name)
-    plans = [planned(i, cluster, store) for i in range(n)]  # before the clock starts
+    plans = [planned(i, CLUSTER, store) for i in range(n)]  # before the clock starts
     async with emulator() as (url, http):
         kube = Kube(Credentials(server=url))
         jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
@@ -250,13 +250,16 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
         return figures
 
 
+def operator_context(url: str, bucket: storage.Bucket) -> Context:
+    """The operator's Context as main() builds it, on the emulator at `url` and the benchmark's bucket."""
+    return Context(kube=Kube(Credentials(server=url)), store=ArtifactStore(bucket.client, bucket.name), cluster=CLUSTER,
+                   signer=UploadSigner(bucket, AnonymousCredentials()),  # type: ignore[no-untyped-call]
+                   namespaces=(NAMESPACE,))
+
+
 async def operator(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, float]:
     async with emulator() as (url, http):
-        ctx = Context(
-            kube=Kube(Credentials(server=url)), store=ArtifactStore(bucket.client, bucket.name),
-            cluster=ClusterFacts(project="bench", bucket=bucket.name, registry="r"),
-            signer=UploadSigner(bucket, AnonymousCredentials()),  # type: ignore[no-untyped-call]
-            namespaces=(NAMESPACE,))
+        ctx = operator_context(url, bucket)
         tune_collector()  # as main() does
         start(ctx)  # as main.run() does
         await asyncio.sleep(1.0)  # let the watches start
@@ -317,19 +320,25 @@ def memory_report(samples: list[tuple[int, float]], n: int) -> dict[str, float]:
     return {"rss_start_mb": start, "rss_mb": end, "rss_slope_mb_per_1000": slope}
 
 
-def run(phase: str, n: int, concurrency: int) -> dict[str, float]:
-    """One run in its own process, so that its memory and CPU are its own, with the packages of the operator's image
-    only (bench/image.py: the virtualenv's others would change what aiohttp and the GCS client load)."""
+def run_in_image(module: str, *args: str) -> dict[str, float]:
+    """`python -m module args` in its own process, so that its memory and CPU are its own, with the packages of the
+    operator's image only (bench/image.py: the virtualenv's others would change what aiohttp and the GCS client
+    load). It prints what the run printed, and returns the figures the run printed last, as JSON."""
     from bench.image import as_in_image  # here: a run's process cannot import it (packaging is not in the image)
 
-    run_this = as_in_image("import runpy; runpy.run_module('bench.operator_throughput', run_name='__main__', "
-                           "alter_sys=True)")
-    found = subprocess.run([sys.executable, "-c", run_this, phase, str(n), str(concurrency)],
+    run_this = as_in_image(f"import runpy; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+    found = subprocess.run([sys.executable, "-c", run_this, *args],
                            cwd=Path(__file__).parent.parent, check=True, stdout=subprocess.PIPE, text=True)
     *lines, figures = found.stdout.splitlines()
-    print("\n".join(lines), flush=True)
+    if lines:
+        print("\n".join(lines), flush=True)
     result: dict[str, float] = json.loads(figures)
     return result
+
+
+def run(phase: str, n: int, concurrency: int) -> dict[str, float]:
+    """One run (the floor or the operator) in its own process."""
+    return run_in_image("bench.operator_throughput", phase, str(n), str(concurrency))
 
 
 async def one_phase(phase: str, n: int, concurrency: int) -> None:

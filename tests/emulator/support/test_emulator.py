@@ -288,6 +288,23 @@ async def test_create_ignores_a_client_uid(k8s: kmock.KubernetesEmulator) -> Non
     assert created["metadata"]["uid"] != "chosen-by-client"
 
 
+async def test_deleting_an_object_held_by_finalizers_marks_it_and_watches_see_the_mark(
+        k8s: kmock.KubernetesEmulator) -> None:
+    """apiserver registry/generic/registry/store.go Delete: an object with finalizers is not removed; it gets
+    `deletionTimestamp`, and a watch sees it as MODIFIED. The operator relies on it: an object at rest (handlers.py)
+    is queued again only by such an event of its own, and its `onDelete: Delete` finalizer then deletes its data."""
+    body = model()
+    body["metadata"]["finalizers"] = ["modelplane.dev/cleanup"]
+    await apply(k8s, MODELS_PATH, body)
+    async with watching(k8s, MODELS_PATH) as events:
+        assert (await k8s.delete(f"{MODELS_PATH}/falcon")).status == 200
+        await eventually(lambda: any(e["type"] == "MODIFIED" for e in events))
+    assert stored(k8s, MODELS, "falcon")["metadata"]["deletionTimestamp"]
+    marked = next(e for e in events if e["type"] == "MODIFIED")
+    assert marked["object"]["metadata"]["deletionTimestamp"]
+    assert not any(e["type"] == "DELETED" for e in events)
+
+
 @pytest.mark.xfail(strict=True, reason="emulator gap: DELETE of an object with finalizers is kmock's own write, "
                                        "outside _write: deletionTimestamp is set and MODIFIED sent with the old "
                                        "resourceVersion")
