@@ -42,7 +42,7 @@ USER_AGENT = f"modelplane-operator/{OPERATOR_VERSION}"
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=30.0)
 # Open at once to the API server (client-go's default QPS is 5/burst 10; these are concurrent calls): one per worker
 # and one per Event poster (handlers.WORKERS, recorder.POSTERS), so a hung events API holds no worker's call.
-CONNECTIONS = 20
+CONNECTIONS = 48
 # A Job's template is immutable (and a JobSet's replicatedJobs, network and failurePolicy: JobSet's CRD and webhook);
 # the token Secret is made once; a ModelVersion is a record, written once.
 CREATE_ONLY = {"Job", "JobSet", "Secret", "ModelVersion"}
