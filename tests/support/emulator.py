@@ -78,6 +78,8 @@ from kmock._internal import k8s as kmock_k8s
 
 from modelplane.api import GROUP
 from modelplane.deploy import crds
+from modelplane.operator.kube import merge_patch
+from tests.support.merge_patch import apply_merge_patch
 from tests.support.pruning import prune
 
 APPLY = "application/apply-patch+yaml"
@@ -135,17 +137,6 @@ def _merge(live: dict[str, Any], config: dict[str, Any]) -> None:
             _merge(live[key], value)
         else:
             live[key] = copy.deepcopy(value)
-
-
-def _merge_patch(old: Any, new: Any) -> Any:
-    """The JSON merge patch that turns `old` into `new` (None removes a key; lists are replaced)."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return copy.deepcopy(new)
-    patch = {key: None for key in old if key not in new}
-    for key, value in new.items():
-        if key not in old or old[key] != value:
-            patch[key] = _merge_patch(old.get(key), value)
-    return patch
 
 
 def _rewrite(request: rendering.Request, **fields: Any) -> None:
@@ -414,12 +405,12 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         if applying:
             new = self._apply(key, current, data, request.params.get("fieldManager", ""))
         else:  # a merge patch: None removes a key, lists are replaced
-            new = dict(dicts.merge_patch_dict(current, data))
+            new = apply_merge_patch(current, data)
             self._take_over(key, current, new)
         new = self._server_fields(request, current, new)
         if new == current:  # no write, no new resourceVersion, no watch event
             return aiohttp.web.json_response(current)
-        _rewrite(request, data=_merge_patch(current, new))
+        _rewrite(request, data=copy.deepcopy(merge_patch(current, new)))
         return await super()._handle(request)
 
     def _take_over(self, key: ObjectKey, current: dict[str, Any], new: dict[str, Any]) -> None:

@@ -26,11 +26,17 @@ def ready_of(outcome: Outcome) -> dict[str, Any]:
     return next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
 
 
+def reloading(spec: DatasetSpec, request: str) -> DatasetSpec:
+    """The spec with `reload.requestID` set: the edit that loads again (an edit of what is loaded does too)."""
+    return DatasetSpec.model_validate({**spec.model_dump(by_alias=True), "reload": {"requestID": request}})
+
+
 def load(status: dict[str, Any], generation: int, manifest: list[dict[str, Any]], now: str) -> Outcome:
-    """One load of the feed: the sync that starts it, then the sync after its Job succeeded."""
-    who = owner("Dataset", "feed", generation)
-    started = reconcile(who, FEED, status, DEV_CLUSTER, Observed(), now).status
-    return reconcile(who, FEED, started, DEV_CLUSTER, Observed(job=JobState(succeeded=True), manifest=manifest), now)
+    """One load of the feed (generation N > 1 asks for it with reload.requestID "rN"): the sync that starts it,
+    then the sync after its Job succeeded."""
+    who, spec = owner("Dataset", "feed", generation), FEED if generation == 1 else reloading(FEED, f"r{generation}")
+    started = reconcile(who, spec, status, DEV_CLUSTER, Observed(), now).status
+    return reconcile(who, spec, started, DEV_CLUSTER, Observed(job=JobState(succeeded=True), manifest=manifest), now)
 
 
 DATA_V1 = RefState(found=True, ready=True, url="gs://b/ml/datasets/feed/v1/", version=1, digest="d1")

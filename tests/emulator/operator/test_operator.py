@@ -90,6 +90,26 @@ async def test_spec_change_starts_a_new_generation(k8s: kmock.KubernetesEmulator
     assert ready(k8s, "Model", "falcon-7b")["reason"] == "Loading"
 
 
+async def test_an_edit_of_on_delete_alone_trains_nothing_again(k8s: kmock.KubernetesEmulator,
+                                                               operator: Operator) -> None:
+    """onDelete says what becomes of the data, not what a run makes: a Ready Model whose Job is gone (its TTL) keeps
+    its version and its Ready, and nothing trains again. Its run's ending, which it goes by, survives the API
+    server's pruning of the status (the CRD has the field)."""
+    await create(k8s, example("model-falcon-7b.yaml"))
+    await eventually(lambda: exists(k8s, "batch/v1/jobs", "model-falcon-7b-1"))
+    await finish_job(k8s, "model-falcon-7b-1")
+    await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "Imported")
+    assert obj_of(k8s, "Model", "falcon-7b")["status"]["run"]["ended"]["reason"] == "Imported"
+    assert (await k8s.delete(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/model-falcon-7b-1")).status == 200
+    response = await k8s.patch(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/models/falcon-7b",
+                               json={"spec": {"onDelete": "Delete"}})
+    assert response.status == 200
+    await eventually(lambda: obj_of(k8s, "Model", "falcon-7b")["status"]["observedGeneration"] == 2)
+    assert (ready(k8s, "Model", "falcon-7b")["status"], ready(k8s, "Model", "falcon-7b")["reason"]) == (
+        "True", "Imported")
+    assert len(k8s["post batch/v1/jobs"]) == 1
+
+
 async def test_gpu_type_the_cluster_lacks_is_refused(k8s: kmock.KubernetesEmulator, operator: Operator) -> None:
     await create(k8s, example("model-falcon-7b.yaml", resources={"gpu": {"type": "nvidia-h100-80gb", "count": 1}}))
     await eventually(lambda: ready(k8s, "Model", "falcon-7b")["reason"] == "GPUNotOffered")

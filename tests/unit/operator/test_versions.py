@@ -37,6 +37,7 @@ from tests.support.scenarios import (
     TRAINER,
     load,
     ready_of,
+    reloading,
     run,
     serve,
 )
@@ -62,7 +63,7 @@ def test_keep_last_deletes_old_versions_no_model_was_trained_on() -> None:
     deleted: list[str] = []
     for generation in (1, 2, 3, 4):
         who = owner("Dataset", "feed", generation)
-        started = reconcile(who, spec, status, DEV_CLUSTER, Observed(), T0).status
+        started = reconcile(who, reloading(spec, f"r{generation}"), status, DEV_CLUSTER, Observed(), T0).status
         manifest = [{"name": "train.csv", "size": generation, "md5": str(generation)}]
         done = reconcile(who, spec, started, DEV_CLUSTER, Observed(job=JobState(succeeded=True), manifest=manifest,
                                                                     in_use=frozenset({1})), T0)

@@ -266,6 +266,15 @@ class Condition(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
 
 
+class Ending(ApiModel):
+    """How a load or run ended: the Ready reason and message it recorded. Its record keeps them, so that a refusal
+    in between (an invalid spec, a GPU this cluster lacks), which replaces the Ready condition, does not hide them
+    once it is fixed."""
+
+    reason: str = Field(max_length=128)
+    message: str = Field(default="", max_length=32768)
+
+
 class Artifacts(ApiModel):
     """What is in the bucket under this object's prefix."""
 

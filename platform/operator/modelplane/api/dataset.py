@@ -14,6 +14,7 @@ from modelplane.api.common import (
     ApiModel,
     ArtifactStatus,
     DatasetVersion,
+    Ending,
     OnDelete,
     RequestID,
     Schedule,
@@ -66,6 +67,10 @@ class Load(ApiModel):
     version: int = Field(ge=1)
     trigger: str = Field(default="", max_length=256)
     started: str = Field(json_schema_extra={"format": "date-time"})
+    spec_digest: str = Field(default="", max_length=64,
+                             description="What it loads: a new digest (not a new schedule, keepLast or onDelete) "
+                                         "is a new spec, and a new load.")
+    ended: Ending | None = Field(default=None, description="How it ended; absent while it runs.")
 
 
 class DatasetStatus(ArtifactStatus):

@@ -16,6 +16,7 @@ from modelplane.api.common import (
     REQUEST_ID_RULE,
     ApiModel,
     ArtifactStatus,
+    Ending,
     MetricValues,
     ObjectRef,
     OnDelete,
@@ -123,6 +124,7 @@ class Run(ApiModel):
     resumes: int | None = Field(default=None, ge=0,
                                 description="Pods a disruption took (spot preemption, a drain); each resumed from "
                                             "the run's checkpoints.")
+    ended: Ending | None = Field(default=None, description="How it ended; absent while it runs.")
 
 
 class VersionSummary(ApiModel):

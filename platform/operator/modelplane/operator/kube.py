@@ -50,6 +50,20 @@ MERGE_PATCH, APPLY_PATCH = "application/merge-patch+json", "application/apply-pa
 REFUSALS = {400, 403, 422}  # the API server said no; asking again unchanged gets the same answer
 
 
+def merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`: the keys that changed, None for each key that
+    went, lists whole. The API server merges a patch into what it holds, so a key the patch leaves out stays: a
+    whole new status sent as the patch would keep the fields the new one no longer has (the last run's `ended`
+    or `parent` in the next run's record)."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return new
+    patch = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old or old[key] != value:
+            patch[key] = merge_patch(old.get(key), value)
+    return patch
+
+
 @dataclasses.dataclass(frozen=True)
 class Resource:
     """A kind as its API serves it: where its objects are, for calls and for watches (informer.py)."""
@@ -360,11 +374,13 @@ class Kube:
         found = await self._request(f"listing {kind.plural} in {namespace}", "GET", self._objects(kind, namespace))
         return list(found.get("items") or []) if isinstance(found, dict) else []
 
-    async def patch_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Write status (a deleted object has nothing to report on: 404 is fine)."""
+    async def patch_status(self, kind: Kind, namespace: str, name: str, before: dict[str, Any],
+                           after: dict[str, Any]) -> None:
+        """Turn the status from `before` (as read) into `after`, sending what changed (merge_patch); a deleted
+        object has nothing to report on: 404 is fine."""
         await self._request(f"writing status of {kind.kind} {namespace}/{name}", "PATCH",
-                            f"{self._objects(kind, namespace)}/{name}/status", body={"status": status},
-                            content_type=MERGE_PATCH)
+                            f"{self._objects(kind, namespace)}/{name}/status",
+                            body={"status": merge_patch(before, after)}, content_type=MERGE_PATCH)
 
     async def patch_finalizers(self, kind: Kind, namespace: str, name: str, finalizers: list[str],
                                resource_version: str) -> None:

@@ -118,7 +118,7 @@ async def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str,
     if problems:  # a reconciler's bug: fail the sync loudly (and retry it) rather than lose fields to pruning
         raise ValueError(f"{kind.kind} {owner.namespace}/{owner.name}: the status to write is not the "
                          f"{kind.status.__name__} type: {'; '.join(problems)}")
-    await ctx.kube.patch_status(kind, owner.namespace, owner.name, after)
+    await ctx.kube.patch_status(kind, owner.namespace, owner.name, before, after)
     ready = next(c for c in after["conditions"] if c["type"] == READY)
     logger.info("%s %s/%s: Ready=%s %s", kind.kind, owner.namespace, owner.name, ready["status"], ready["reason"])
 

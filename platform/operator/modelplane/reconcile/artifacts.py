@@ -17,13 +17,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
-from modelplane.api.common import Artifacts, Workload
+from modelplane.api.common import Artifacts, OnDelete, Workload
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.model import MAX_VERSIONS, ModelSpec
 from modelplane.api.modelversion import MODEL_VERSION
-from modelplane.api.reasons import TERMINAL, Reason
+from modelplane.api.reasons import FAILED, TERMINAL, Reason
 from modelplane.builders.job import run_children
 from modelplane.builders.jobset import MAX_JOBSET_NAME, run_jobset
 from modelplane.builders.workload import ARTIFACTS_PATH, CHECKPOINTS_PATH, MODEL_PATH, Mount
@@ -102,6 +102,27 @@ def at_rest(owner: Owner, spec: dict[str, Any], status: dict[str, Any]) -> bool:
     return settled(owner, status) and spec.get("schedule") is None and spec.get("retrain") is None
 
 
+def ended(status: dict[str, Any], record: dict[str, Any]) -> tuple[bool, str, str] | None:
+    """How the current load or run (its `record`: status.load, status.run) ended, as (ok, reason, message), or None
+    while it runs. A record made before records kept it (`ended`) has only the Ready condition to go by, which says
+    it while no refusal has replaced it."""
+    if "ended" in record:
+        reason, message = record["ended"]["reason"], record["ended"].get("message", "")
+    else:
+        ready = find(status.get("conditions") or [], READY)
+        if not ready or ready.get("reason") not in TERMINAL:
+            return None
+        reason, message = ready["reason"], ready.get("message", "")
+    return reason not in FAILED, reason, message
+
+
+def finish(reply: Reply, name: str, record: dict[str, Any], ok: bool, reason: str, message: str,
+           children: list[dict[str, Any]] | None = None, **fields: Any) -> Outcome:
+    """The answer that ends a load or run: Ready says how it ended, and so does its record (status.`name`)."""
+    return reply(ok, reason, message, children,
+                 **{**fields, name: {**record, "ended": {"reason": reason, "message": message}}})
+
+
 def run_job_name(owner: Owner, status: dict[str, Any]) -> str:
     """The Job (or JobSet) of the object's current load or run (what the handler observes)."""
     if owner.kind == "Dataset":
@@ -128,14 +149,23 @@ def _load_trigger(owner: Owner, spec: DatasetSpec, status: dict[str, Any], now: 
     if not load:
         return "created"
     ready = find(status.get("conditions") or [], READY)
-    over = bool(ready and ready.get("reason") in TERMINAL | {Reason.INVALID_SPEC})
-    if load.get("generation") != owner.generation:
-        # One load at a time: a second one would write the same version's prefix.
-        return ("reload requested" if spec.reload else "the spec changed") if over else None
+    over = ended(status, load) is not None
+    if load.get("generation") != owner.generation and load.get("specDigest") != load_digest(spec):
+        # One load at a time: a second one would write the same version's prefix. (A load recorded before loads had
+        # a digest reloads at any change, as then.)
+        invalid = bool(ready and ready.get("reason") == Reason.INVALID_SPEC)  # fixed since: its load is not running
+        return ("reload requested" if spec.reload else "the spec changed") if over or invalid else None
     due = next_fire(spec.schedule, load["started"])
-    if due and due <= datetime.fromisoformat(now) and ready and ready.get("reason") in TERMINAL:
+    if due and due <= datetime.fromisoformat(now) and over:
         return f"schedule {spec.schedule.cron if spec.schedule else ''}"
     return None
+
+
+def load_digest(spec: DatasetSpec) -> str:
+    """What a load loads: the spec without its schedule, keepLast and onDelete (when it loads again, what
+    status.versions lists, what becomes of the data), so that changing those loads nothing."""
+    relevant = spec.model_dump(by_alias=True, exclude={"schedule", "keep_last", "on_delete"})
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], cluster: ClusterFacts,
@@ -153,7 +183,8 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     trigger = _load_trigger(owner, spec, status, now)
     if trigger:
         load = {"number": (status.get("load") or {}).get("number", 0) + 1, "generation": owner.generation,
-                "version": (status.get("latestVersion") or 0) + 1, "trigger": trigger, "started": now}
+                "version": (status.get("latestVersion") or 0) + 1, "trigger": trigger, "started": now,
+                "specDigest": load_digest(spec)}
         name = child_name(owner, load["number"])
         mounts = [Mount("artifacts", version_prefix(owner, load["version"]), ARTIFACTS_PATH, read_only=False)]
         versioned = spec.model_copy(update={"env": {**spec.env, "MODELPLANE_DATASET_VERSION": str(load["version"])}})
@@ -165,6 +196,9 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     again = max(1.0, (due - datetime.fromisoformat(now)).total_seconds()) if due else None
     if settled(owner, status):  # only the schedule can start the next load: come back when it fires
         return replace(Outcome([], status), requeue_after=again)
+    last = ended(status, load)
+    if last:  # a change that loads nothing new (a schedule, keepLast, onDelete), or a refusal since fixed
+        return replace(outcome(*last), requeue_after=again)
     job = observed.job
     if job is None:
         return outcome(False, Reason.LOADING, f"job {name} started: loading version {load['version']}")
@@ -172,14 +206,14 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     if running:
         return outcome(*running)
     if job.failed:  # its partial files go: the next load writes the same version
-        return replace(outcome(False, Reason.JOB_FAILED, job.message or f"job {name} failed"), deletes=[prefix],
-                       requeue_after=again)
+        failed = finish(outcome, "load", load, False, Reason.JOB_FAILED, job.message or f"job {name} failed")
+        return replace(failed, deletes=[prefix], requeue_after=again)
     manifest = observed.manifest or []
     versions = list(status.get("versions") or [])
     latest = versions[-1] if versions else None
     if latest and latest["digest"] == digest(manifest):
-        done = outcome(True, Reason.UNCHANGED,
-                       f"load {load['number']} found the data of v{latest['version']} unchanged; no new version")
+        done = finish(outcome, "load", load, True, Reason.UNCHANGED,
+                      f"load {load['number']} found the data of v{latest['version']} unchanged; no new version")
         return replace(done, deletes=[prefix], requeue_after=again)
     entry = {"version": load["version"], "digest": digest(manifest), "files": len(manifest),
              "bytes": sum(f["size"] for f in manifest), "time": now, "image": image}
@@ -187,9 +221,9 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     kept = [*versions, entry][-spec.keep_last:]
     # Versions past keepLast go, data and all, unless a Model version was trained on them (its lineage needs them).
     dropped = [v["version"] for v in versions if v not in kept and v["version"] not in observed.in_use]
-    done = outcome(True, Reason.LOADED, f"version {load['version']}: {artifacts.count} files, {artifacts.size} in "
-                                   f"{artifacts.url}", artifacts=artifacts.model_dump(by_alias=True),
-                   latestVersion=load["version"], versions=kept)
+    done = finish(outcome, "load", load, True, Reason.LOADED,
+                  f"version {load['version']}: {artifacts.count} files, {artifacts.size} in {artifacts.url}",
+                  artifacts=artifacts.model_dump(by_alias=True), latestVersion=load["version"], versions=kept)
     return replace(done, writes={manifest_object(owner, load["version"]): json.dumps(manifest, indent=1).encode()},
                    deletes=[version_prefix(owner, v) for v in dropped], requeue_after=again)
 
@@ -206,9 +240,22 @@ def _running(job: JobState, pods_refused: str, name: str, doing: str) -> tuple[b
 
 
 def spec_digest(spec: ModelSpec) -> str:
-    """What a run is made from: the spec without the fields that choose between versions or ask for runs, so that
-    pinning a champion (a rollback) or a retrain request does not count as a new spec."""
+    """What a run is made from: the spec without the fields that choose between versions, ask for runs or say what
+    becomes of the data, so that pinning a champion (a rollback), a retrain request or a new `onDelete` does not
+    count as a new spec (and does not train again, on GPUs)."""
+    return _digest(spec, on_delete="Retain")
+
+
+def made_from(spec: ModelSpec, recorded: str) -> bool:
+    """Whether a run whose record says `recorded` was made from this spec. Digests recorded before `onDelete` was
+    left out hashed the onDelete of their day in; spec_digest hashes in the default ("Retain") in its place, so a
+    digest under either value is this spec's (an upgrade starts no run, and nor does a later onDelete change)."""
+    return recorded in {_digest(spec, on_delete) for on_delete in get_args(OnDelete)}
+
+
+def _digest(spec: ModelSpec, on_delete: OnDelete) -> str:
     relevant = spec.model_dump(by_alias=True, exclude={"champion": True, "retrain": {"request_id"}})
+    relevant["onDelete"] = on_delete
     if spec.resources.nodes == 1:  # the default, as before the field existed: a Model's runs stay its own
         del relevant["resources"]["nodes"]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
@@ -220,10 +267,9 @@ def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, 
     run = status.get("run")
     if not run:
         return "created"
-    if run.get("specDigest") != spec_digest(spec):
+    if not made_from(spec, run.get("specDigest", "")):
         return "the spec changed"
-    ready = find(status.get("conditions") or [], READY)
-    if not spec.retrain or not ready or ready.get("reason") not in TERMINAL:
+    if not spec.retrain or ended(status, run) is None:
         return None  # no retraining, or the current run is not over
     if cooldown_left(spec, run, now):
         return None
@@ -295,10 +341,14 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
     run = status["run"]
     version, name = run["version"], run_name(owner, run)
     job = observed.job
+    last = ended(status, run)
     if status.get("latestVersion") == version:  # recorded already; only a pin may have moved the champion
-        return replace(reply(True, *_last_word(status)), requeue_after=cooldown_left(spec, run, now) or None)
-    if job is None and settled(owner, status):  # it ended (failed) and is recorded; its Job went since (TTL, a user)
-        return reply(False, *_last_word(status))
+        # (A run recorded before runs kept their ending, and a refusal since: its version is its ending.)
+        ok, reason, message = last or (True, Reason.TRAINED if references(spec) else Reason.IMPORTED,
+                                       f"version {version} recorded")
+        return replace(reply(ok, reason, message), requeue_after=cooldown_left(spec, run, now) or None)
+    if job is None and last:  # it ended (failed) and is recorded; its Job went since (TTL, a user)
+        return reply(*last)
     if job is None:  # the run's Job was not seen yet (just created): nothing to add
         return reply(False, doing, f"job {name} started: version {version} ({run['trigger']})")
     if job.disruptions != run.get("resumes", 0):  # a spot node was preempted (or drained) under it: it resumes
@@ -308,13 +358,8 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
     if running:
         return reply(*running)
     if job.failed:
-        return reply(False, Reason.JOB_FAILED, job.message or f"job {name} failed")
+        return finish(reply, "run", run, False, Reason.JOB_FAILED, job.message or f"job {name} failed")
     return _recorded(owner, spec, status, cluster, observed, now, run, image, reply)
-
-
-def _last_word(status: dict[str, Any]) -> tuple[str, str]:
-    ready = find(status.get("conditions") or [], READY) or {}
-    return str(ready.get("reason", "")), str(ready.get("message", ""))
 
 
 def _run_children(owner: Owner, spec: ModelSpec, status: dict[str, Any], run: dict[str, Any], image: str,
@@ -388,7 +433,7 @@ def _recorded(owner: Owner, spec: ModelSpec, status: dict[str, Any], cluster: Cl
     if new_champion == version:  # what servers, notebooks and fine-tunes read: only ever the champion
         fields["artifacts"] = artifacts.model_dump(by_alias=True)
     message = f"version {version}: {artifacts.count} files, {artifacts.size}; {verdict.reason}"
-    done = outcome(True, reason, message, [record], **fields)
+    done = finish(outcome, "run", run, True, reason, message, [record], **fields)
     # The checkpoints were for resuming this run: it is over, and the version holds what it made.
     return replace(done, writes={f"{prefix}{LINEAGE}": json.dumps(lineage, indent=1, sort_keys=True).encode()},
                    deletes=[checkpoints_prefix(owner, version)] if references(spec) else [])

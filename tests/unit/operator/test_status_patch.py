@@ -1,0 +1,47 @@
+"""A status write is a JSON merge patch: the API server merges it into the status it holds, so a key the patch
+leaves out stays. What the operator sends must turn the status it read into the status it decided, exactly, merged
+as the API server merges (tests/support/merge_patch.py, a port of the RFC's algorithm): the next run's record must
+not inherit the last run's `ended`, `parent` or `nodes` (a single-node run read as a JobSet's, a lineage naming a
+parent it never had)."""
+
+from typing import Any
+
+import pytest
+
+from modelplane.api.model import ModelSpec
+from modelplane.operator.kube import merge_patch
+from modelplane.reconcile.artifacts import Observed, reconcile
+from tests.support.facts import DEV_CLUSTER, owner
+from tests.support.merge_patch import apply_merge_patch
+from tests.support.scenarios import DATA_V1, DATA_V2, T0, T1, TRAINER, run
+
+
+def next_run_from_base() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A retrain from the champion, recorded; then, retrain.from set to base, the next run starts with no parent."""
+    _, first = run({}, DATA_V1, {"accuracy": 0.8}, T0)
+    _, second = run(first.status, DATA_V2, {"accuracy": 0.9}, T1)
+    assert second.status["run"]["parent"] == 1 and "ended" in second.status["run"]
+    from_base = ModelSpec.model_validate({**TRAINER.model_dump(by_alias=True), "retrain": {"from": "base"}})
+    started = reconcile(owner("Model", "clf", 2), from_base, second.status, DEV_CLUSTER,
+                        Observed(refs={"dataset": DATA_V2}), T1)
+    assert started.status["run"]["version"] == 3
+    return second.status, started.status
+
+
+def test_the_next_runs_record_keeps_nothing_of_the_last() -> None:
+    before, after = next_run_from_base()
+    assert apply_merge_patch(before, merge_patch(before, after)) == after
+    whole = apply_merge_patch(before, after)  # the whole new status as the patch, as the operator sent it
+    assert {"parent", "ended"} <= whole["run"].keys()
+
+
+@pytest.mark.parametrize(("before", "after", "patch"), [
+    ({"a": 1, "b": {"c": 2, "d": 3}}, {"a": 1, "b": {"c": 2, "d": 3}}, {}),
+    ({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": 2}}, {"a": None, "b": {"d": None}}),
+    ({"l": [1, 2], "n": {"x": 1}}, {"l": [2], "n": 5}, {"l": [2], "n": 5}),
+    ({"n": 5}, {"n": {"x": 1}}, {"n": {"x": 1}}),
+])
+def test_a_patch_names_only_what_changed_and_none_for_what_went(before: dict[str, Any], after: dict[str, Any],
+                                                                patch: dict[str, Any]) -> None:
+    assert merge_patch(before, after) == patch
+    assert apply_merge_patch(before, patch) == after
