@@ -46,6 +46,9 @@ CONNECTIONS = 48
 # A Job's template is immutable (and a JobSet's replicatedJobs, network and failurePolicy: JobSet's CRD and webhook);
 # the token Secret is made once; a ModelVersion is a record, written once.
 CREATE_ONLY = {"Job", "JobSet", "Secret", "ModelVersion"}
+# Objects a list asks for at once (`limit`; client-go's pager asks for 500): the API server answers in pages, and each
+# is dropped once handed on (informer.py, Kube.list_objects), so a list of 10,000 holds 500 at a time.
+PAGE_SIZE = 500
 MERGE_PATCH, APPLY_PATCH = "application/merge-patch+json", "application/apply-patch+yaml"  # JSON is YAML
 REFUSALS = {400, 403, 422}  # the API server said no; asking again unchanged gets the same answer
 
@@ -370,9 +373,22 @@ class Kube:
                                    f"{self._objects(kind, namespace)}/{name}")
         return body if isinstance(body, dict) else None
 
-    async def list_objects(self, kind: Kind, namespace: str) -> list[dict[str, Any]]:
-        found = await self._request(f"listing {kind.plural} in {namespace}", "GET", self._objects(kind, namespace))
-        return list(found.get("items") or []) if isinstance(found, dict) else []
+    async def list_objects(self, kind: Kind, namespace: str) -> AsyncIterator[dict[str, Any]]:
+        """The kind's objects in the namespace, listed in pages of PAGE_SIZE as the informers list: a sync that
+        looks through a namespace's ModelVersions holds one page of them at a time, however many there are. A
+        continue token the server compacted between pages (410) is an ExpiredError, a TransientError: the sync is
+        retried, and lists again from the first page."""
+        query = {"limit": str(PAGE_SIZE)}
+        while True:
+            page = await self._request(f"listing {kind.plural} in {namespace}", "GET", self._objects(kind, namespace),
+                                       query=query)
+            if not isinstance(page, dict):
+                return
+            for item in page.get("items") or []:
+                yield item
+            if not (token := (page.get("metadata") or {}).get("continue")):
+                return
+            query = {**query, "continue": str(token)}
 
     async def patch_status(self, kind: Kind, namespace: str, name: str, before: dict[str, Any],
                            after: dict[str, Any]) -> None:

@@ -96,7 +96,7 @@ def retrains_on_drift(server: dict[str, Any]) -> str | None:
 async def drift_signal(ctx: Context, owner: Owner) -> DriftSignal | None:
     """The newest drift that a server of this Model reported with `onDrift: Retrain`."""
     signals = [DriftSignal(server=server["metadata"]["name"], run=int(drift["run"]), time=str(drift["time"]))
-               for server in await ctx.kube.list_objects(MODEL_SERVER, owner.namespace)
+               async for server in ctx.kube.list_objects(MODEL_SERVER, owner.namespace)
                if retrains_on_drift(server) == owner.name
                and (drift := ((server.get("status") or {}).get("monitoring") or {}).get("lastDrift"))]
     return max(signals, key=lambda signal: signal.time, default=None)
@@ -115,11 +115,11 @@ def finite_metrics(found: Any) -> dict[str, float] | None:
 
 async def dataset_versions_in_use(ctx: Context, owner: Owner) -> frozenset[int]:
     """The versions of a Dataset that a ModelVersion was trained on, or that a Model's run is training on now."""
-    recorded = {record["spec"]["dataset"]["version"] for record in await ctx.kube.list_objects(MODEL_VERSION,
-                                                                                          owner.namespace)
+    recorded = {record["spec"]["dataset"]["version"]
+                async for record in ctx.kube.list_objects(MODEL_VERSION, owner.namespace)
                 if (record.get("spec", {}).get("dataset") or {}).get("name") == owner.name}
     running = {(model.get("status") or {}).get("run", {}).get("datasetVersion")
-               for model in await ctx.kube.list_objects(MODEL, owner.namespace)
+               async for model in ctx.kube.list_objects(MODEL, owner.namespace)
                if ((model.get("spec") or {}).get("dataset") or {}).get("name") == owner.name}
     return frozenset(v for v in recorded | running if v)
 
