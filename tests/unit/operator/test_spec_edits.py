@@ -8,7 +8,8 @@ import pytest
 
 from modelplane.api.dataset import DatasetSpec
 from modelplane.api.reasons import Reason
-from modelplane.reconcile.artifacts import Observed, reconcile
+from modelplane.reconcile.artifacts import Observed, reconcile, settled, stamp_endings
+from modelplane.reconcile.build import BuildObserved
 from modelplane.reconcile.common import JobState, Outcome, failed_status
 from tests.support.facts import DEV_CLUSTER, owner
 from tests.support.scenarios import (
@@ -30,6 +31,10 @@ from tests.support.scenarios import (
 
 def kinds(outcome: Outcome) -> list[str]:
     return [child["kind"] for child in outcome.children]
+
+
+def ready_of_status(status: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == "Ready")
 
 
 def loaded_feed() -> dict[str, Any]:
@@ -113,3 +118,82 @@ def test_a_failed_run_stays_failed_after_a_refusal_once_its_job_is_gone_and_new_
     newer = reconcile(owner("Model", "clf", 3), TRAINER, fixed.status, DEV_CLUSTER,
                       Observed(refs={"dataset": DATA_V2}), T2)
     assert kinds(newer) == ["ConfigMap", "Job"] and newer.status["run"]["trigger"].startswith("new data")
+
+
+# Regressions from review: loads and runs in progress, and records an earlier operator wrote.
+
+RUNNING = JobState(active=1)
+
+
+def test_an_invalid_spec_fixed_while_a_load_runs_starts_no_second_load_into_its_version() -> None:
+    started = reconcile(owner("Dataset", "feed", 1), FEED, {}, DEV_CLUSTER, Observed(), T0).status
+    refused = failed_status(started, 2, Reason.INVALID_SPEC, "spec.params: bad", T1)  # as sync() writes it
+    fixed = FEED.model_copy(update={"params": {"source": "/other"}})
+    again = reconcile(owner("Dataset", "feed", 3), fixed, refused, DEV_CLUSTER, Observed(job=RUNNING), T1)
+    assert kinds(again) == [] and again.status["load"]["number"] == 1
+
+
+def test_a_build_that_failed_and_was_reverted_while_a_load_runs_ends_nothing() -> None:
+    """BuildFailed is the next generation's build's, not the running load's ending: reverted to the image built
+    already, the load still runs, and is recorded when its Job ends."""
+    built = DatasetSpec.model_validate({"build": {"git": {"url": "https://g/x", "ref": "a"}}, "params": {"s": 1}})
+    broken = DatasetSpec.model_validate({"build": {"git": {"url": "https://g/x", "ref": "b"}}, "params": {"s": 1}})
+    who = owner("Dataset", "feed", 1)
+    status = reconcile(who, built, {}, DEV_CLUSTER, Observed(), T0).status
+    status = reconcile(who, built, status, DEV_CLUSTER, Observed(build=BuildObserved(job=JobState(succeeded=True))),
+                       T0).status
+    edited = owner("Dataset", "feed", 2)
+    status = reconcile(edited, broken, status, DEV_CLUSTER, Observed(job=RUNNING), T1).status
+    status = reconcile(edited, broken, stamp_endings(status), DEV_CLUSTER,
+                       Observed(job=RUNNING, build=BuildObserved(job=JobState(failed=True))), T1).status
+    assert ready_of_status(status)["reason"] == Reason.BUILD_FAILED
+    reverted = owner("Dataset", "feed", 3)
+    running = reconcile(reverted, built, stamp_endings(status), DEV_CLUSTER, Observed(job=RUNNING), T2)
+    assert ready_of(running)["reason"] == Reason.LOADING and not settled(reverted, running.status)
+    done = reconcile(reverted, built, running.status, DEV_CLUSTER,
+                     Observed(job=JobState(succeeded=True), manifest=FILES), T2)
+    assert ready_of(done)["reason"] == Reason.LOADED and done.status["latestVersion"] == 1
+
+
+def test_an_edit_while_a_load_runs_is_loaded_once_it_ends() -> None:
+    """The load that ran is recorded as its own generation's (observedGeneration 1, not 2: not settled, not at
+    rest), and the next sync loads the edit."""
+    started = reconcile(owner("Dataset", "feed", 1), FEED, {}, DEV_CLUSTER, Observed(), T0).status
+    edited, who = FEED.model_copy(update={"params": {"source": "/other"}}), owner("Dataset", "feed", 2)
+    running = reconcile(who, edited, started, DEV_CLUSTER, Observed(job=RUNNING), T1)
+    assert kinds(running) == [] and running.status["observedGeneration"] == 1  # the edit waits: one load at a time
+    done = reconcile(who, edited, running.status, DEV_CLUSTER, Observed(job=JobState(succeeded=True), manifest=FILES),
+                     T1)
+    assert done.status["latestVersion"] == 1 and done.status["observedGeneration"] == 1
+    assert not settled(who, done.status)
+    after = reconcile(who, edited, done.status, DEV_CLUSTER, Observed(), T2)
+    assert kinds(after) == ["ConfigMap", "Job"] and after.status["load"]["version"] == 2
+    assert after.status["observedGeneration"] == 2
+
+
+def earlier_operators(status: dict[str, Any]) -> dict[str, Any]:
+    """A status as the operator before records kept their ending and loads their digest wrote it."""
+    return {**status, **{name: {k: v for k, v in status[name].items() if k not in ("specDigest", "ended")}
+                         for name in ("load", "run") if name in status}}
+
+
+@pytest.mark.parametrize("upgraded_first", [True, False])
+def test_a_load_an_earlier_operator_recorded_keeps_its_data_through_a_refusal(upgraded_first: bool) -> None:
+    """Recorded by the earlier operator, then an edit refused (GPUNotOffered replaces Ready: by this operator, which
+    stamps the ending first as sync() does, or by the earlier one), then fixed: its Job, still there (7-day TTL),
+    is not read again as a load that just succeeded (it was taken for an unchanged load, and v1's data deleted)."""
+    status = earlier_operators(loaded_feed())
+    refused = failed_status(stamp_endings(status) if upgraded_first else status, 2, Reason.GPU_NOT_OFFERED, "no h100",
+                            T1)
+    fixed = FEED.model_copy(update={"env": {"X": "1"}})
+    out = reconcile(owner("Dataset", "feed", 3), fixed, stamp_endings(refused), DEV_CLUSTER,
+                    Observed(job=JobState(succeeded=True), manifest=FILES), T2)
+    assert out.deletes == [] and kinds(out) == ["ConfigMap", "Job"] and out.status["load"]["version"] == 2
+
+
+def test_a_run_an_earlier_operator_recorded_is_stamped_with_its_ending_before_a_refusal_replaces_ready() -> None:
+    _, first = run({}, DATA_V1, {"accuracy": 0.8}, T0)
+    upgraded = stamp_endings(earlier_operators(first.status))
+    assert upgraded["run"]["ended"] == {"reason": Reason.TRAINED, "message": ready_of(first)["message"]}
+    building = {**first.status, "conditions": [{**ready_of(first), "reason": Reason.BUILD_FAILED}]}
+    assert "ended" not in stamp_endings(earlier_operators(building))["run"]  # the next build's, not the run's

@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from modelplane.api.model import ModelSpec
+from modelplane.api.notebook import NotebookSpec
 from modelplane.operator.kube import merge_patch
 from modelplane.reconcile.artifacts import Observed, reconcile
+from modelplane.reconcile.common import RefState, RolloutState
+from modelplane.reconcile.notebook import NotebookObserved, reconcile_notebook
 from tests.support.facts import DEV_CLUSTER, owner
 from tests.support.merge_patch import apply_merge_patch
 from tests.support.scenarios import DATA_V1, DATA_V2, T0, T1, TRAINER, run
@@ -45,3 +48,16 @@ def test_a_patch_names_only_what_changed_and_none_for_what_went(before: dict[str
                                                                 patch: dict[str, Any]) -> None:
     assert merge_patch(before, after) == patch
     assert apply_merge_patch(before, patch) == after
+
+
+def test_an_early_answer_keeps_what_the_running_pod_is_in_the_status() -> None:
+    """A notebook whose Model is missing a moment (renamed, recreated) keeps its pod running, and its status keeps
+    what `kubectl notebook` reads of it: a patch of what changed would have deleted the token Secret, the workspace
+    and the activity log the heartbeat writes to (and the notebook then suspended for idleness while in use)."""
+    spec = NotebookSpec.model_validate({"model": {"name": "m"}, "idle": {"timeoutMinutes": 60}})
+    model = {"model": RefState(found=True, ready=True, url="gs://b/ml/models/m/v1/")}
+    running = reconcile_notebook(owner("Notebook", "nb"), spec, {}, DEV_CLUSTER,
+                                 NotebookObserved(refs=model, pods=RolloutState(1, 1, 1)), T0).status
+    assert {"pod", "port", "tokenSecret", "workspace", "activity"} <= running.keys()
+    waiting = reconcile_notebook(owner("Notebook", "nb"), spec, running, DEV_CLUSTER, NotebookObserved(), T1).status
+    assert not [key for key, value in merge_patch(running, waiting).items() if value is None]

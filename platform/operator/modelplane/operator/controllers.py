@@ -18,7 +18,7 @@ from modelplane.operator.context import Context
 from modelplane.operator.observe.artifacts import observe_artifacts, retrains_on_drift
 from modelplane.operator.observe.notebook import observe_notebook
 from modelplane.operator.observe.server import observe_server
-from modelplane.reconcile.artifacts import at_rest, reconcile
+from modelplane.reconcile.artifacts import at_rest, reconcile, stamp_endings
 from modelplane.reconcile.common import Outcome
 from modelplane.reconcile.inputs import references
 from modelplane.reconcile.notebook import reconcile_notebook
@@ -54,14 +54,16 @@ class Controller:
     # (owner, spec as stored, status): whether nothing is left to do until the object changes (sync.at_rest); None:
     # a kind whose objects always have something to do (children to keep, pods to watch).
     settled: Callable[[Owner, dict[str, Any], dict[str, Any]], bool] | None = None
+    # The status as an earlier operator wrote it, brought up to what this one reads (before anything reads it).
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     # Objects that act on this one's status (not only on its readiness): queued on each of its events.
     notifies: Callable[[dict[str, Any]], list[tuple[str, str]]] = lambda body: []
 
 
 CONTROLLERS = {c.kind.kind: c for c in (
-    Controller(DATASET, observe_artifacts, reconcile, lambda spec: [], settled=at_rest),
+    Controller(DATASET, observe_artifacts, reconcile, lambda spec: [], settled=at_rest, upgrade=stamp_endings),
     Controller(MODEL, observe_artifacts, reconcile, lambda spec: [(r.kind, r.name) for r in references(spec)],
-               settled=at_rest),
+               settled=at_rest, upgrade=stamp_endings),
     Controller(MODEL_SERVER, observe_server, reconcile_server, lambda spec: [(MODEL.kind, spec.model.name)],
                notifies=drift_retrains),
     Controller(NOTEBOOK, observe_notebook, reconcile_notebook,

@@ -53,10 +53,11 @@ async def sync(ctx: Context, key: Key, logger: logging.Logger) -> float | None:
         return None
     await keep_data_finalizer(ctx, kind, body)
     owner = Owner.from_body(body)
-    status = body.get("status") or {}
+    stored = body.get("status") or {}
     controller = CONTROLLERS[kind.kind]
-    if controller.settled and controller.settled(owner, body.get("spec") or {}, status):
+    if controller.settled and controller.settled(owner, body.get("spec") or {}, stored):
         return None
+    status = controller.upgrade(stored) if controller.upgrade else stored  # written with what this sync writes
     problem: str | None
     try:
         spec = kind.spec.model_validate(body.get("spec") or {})
@@ -79,10 +80,10 @@ async def sync(ctx: Context, key: Key, logger: logging.Logger) -> float | None:
         for name, data in outcome.writes.items():
             await asyncio.to_thread(ctx.store.write, name, data)
     except RefusedError as error:  # RBAC, admission or validation said no: show it on the object, and retry slowly
-        await write_status(ctx, kind, owner, status,
+        await write_status(ctx, kind, owner, stored,
                      failed_status(status, owner.generation, Reason.REFUSED, str(error), now()), logger)
         raise
-    await write_status(ctx, kind, owner, status, outcome.status, logger)
+    await write_status(ctx, kind, owner, stored, outcome.status, logger)
     record_notices(ctx, kind, body, status, outcome.status)
     return poll_after(outcome)
 

@@ -102,18 +102,33 @@ def at_rest(owner: Owner, spec: dict[str, Any], status: dict[str, Any]) -> bool:
     return settled(owner, status) and spec.get("schedule") is None and spec.get("retrain") is None
 
 
-def ended(status: dict[str, Any], record: dict[str, Any]) -> tuple[bool, str, str] | None:
-    """How the current load or run (its `record`: status.load, status.run) ended, as (ok, reason, message), or None
-    while it runs. A record made before records kept it (`ended`) has only the Ready condition to go by, which says
-    it while no refusal has replaced it."""
-    if "ended" in record:
-        reason, message = record["ended"]["reason"], record["ended"].get("message", "")
-    else:
-        ready = find(status.get("conditions") or [], READY)
-        if not ready or ready.get("reason") not in TERMINAL:
-            return None
-        reason, message = ready["reason"], ready.get("message", "")
-    return reason not in FAILED, reason, message
+def ended(record: dict[str, Any]) -> tuple[bool, str, str] | None:
+    """How a load or run (its record: status.load, status.run) ended, as (ok, reason, message), or None while it
+    runs: its record says, from the answer that ended it (finish), or from stamp_endings for a record an earlier
+    operator wrote."""
+    if "ended" not in record:
+        return None
+    reason = record["ended"]["reason"]
+    return reason not in FAILED, reason, record["ended"].get("message", "")
+
+
+def stamp_endings(status: dict[str, Any]) -> dict[str, Any]:
+    """The status with `ended` in the records an earlier operator wrote without it: a load or run whose Ready
+    condition still says how it ended (Loaded, Unchanged, Imported, Trained, JobFailed) ended so. Done before
+    anything else reads or writes the status (sync.py), so that a refusal the same sync records, which replaces
+    Ready, does not hide it. Not BuildFailed: a build for the next generation failing ends no load or run. A record
+    whose Ready a refusal had replaced before the upgrade stays as it is (read as running: its Job tells)."""
+    ready = find(status.get("conditions") or [], READY)
+    reason = ready.get("reason") if ready else None
+    if reason not in TERMINAL - {Reason.BUILD_FAILED}:
+        return status
+    assert ready is not None
+    stamped = dict(status)
+    for name in ("load", "run"):
+        record = status.get(name)
+        if isinstance(record, dict) and "ended" not in record:
+            stamped[name] = {**record, "ended": {"reason": reason, "message": ready.get("message", "")}}
+    return stamped
 
 
 def finish(reply: Reply, name: str, record: dict[str, Any], ok: bool, reason: str, message: str,
@@ -148,16 +163,25 @@ def _load_trigger(owner: Owner, spec: DatasetSpec, status: dict[str, Any], now: 
     load = status.get("load")
     if not load:
         return "created"
-    ready = find(status.get("conditions") or [], READY)
-    over = ended(status, load) is not None
+    over = _load_ended(status, load) is not None
     if load.get("generation") != owner.generation and load.get("specDigest") != load_digest(spec):
         # One load at a time: a second one would write the same version's prefix. (A load recorded before loads had
         # a digest reloads at any change, as then.)
-        invalid = bool(ready and ready.get("reason") == Reason.INVALID_SPEC)  # fixed since: its load is not running
-        return ("reload requested" if spec.reload else "the spec changed") if over or invalid else None
+        return ("reload requested" if spec.reload else "the spec changed") if over else None
     due = next_fire(spec.schedule, load["started"])
     if due and due <= datetime.fromisoformat(now) and over:
         return f"schedule {spec.schedule.cron if spec.schedule else ''}"
+    return None
+
+
+def _load_ended(status: dict[str, Any], load: dict[str, Any]) -> tuple[bool, str, str] | None:
+    """How the load ended (ended), or, its record not saying, Loaded if the status lists its version: a load
+    recorded is never read again as one that just succeeded (its data would be taken for an unchanged load's, and
+    deleted)."""
+    if (last := ended(load)) is not None:
+        return last
+    if load.get("version", 0) <= (status.get("latestVersion") or 0):
+        return True, Reason.LOADED, f"version {load['version']} loaded"
     return None
 
 
@@ -196,9 +220,13 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     again = max(1.0, (due - datetime.fromisoformat(now)).total_seconds()) if due else None
     if settled(owner, status):  # only the schedule can start the next load: come back when it fires
         return replace(Outcome([], status), requeue_after=again)
-    last = ended(status, load)
+    last = _load_ended(status, load)
     if last:  # a change that loads nothing new (a schedule, keepLast, onDelete), or a refusal since fixed
-        return replace(outcome(*last), requeue_after=again)
+        return replace(finish(outcome, "load", load, *last), requeue_after=again)
+    if load.get("specDigest") not in (None, load_digest(spec)):
+        # Edited while it loads: its ending is its own generation's, so the edit is still to do (the status reflects
+        # an older generation, and the next sync starts the next load).
+        outcome = replace(outcome, generation=load["generation"])
     job = observed.job
     if job is None:
         return outcome(False, Reason.LOADING, f"job {name} started: loading version {load['version']}")
@@ -269,7 +297,7 @@ def _trigger(spec: ModelSpec, status: dict[str, Any], dataset: RefState | None, 
         return "created"
     if not made_from(spec, run.get("specDigest", "")):
         return "the spec changed"
-    if not spec.retrain or ended(status, run) is None:
+    if not spec.retrain or ended(run) is None:
         return None  # no retraining, or the current run is not over
     if cooldown_left(spec, run, now):
         return None
@@ -341,12 +369,15 @@ def reconcile_model(owner: Owner, spec: ModelSpec, status: dict[str, Any], clust
     run = status["run"]
     version, name = run["version"], run_name(owner, run)
     job = observed.job
-    last = ended(status, run)
+    last = ended(run)
     if status.get("latestVersion") == version:  # recorded already; only a pin may have moved the champion
-        # (A run recorded before runs kept their ending, and a refusal since: its version is its ending.)
-        ok, reason, message = last or (True, Reason.TRAINED if references(spec) else Reason.IMPORTED,
-                                       f"version {version} recorded")
-        return replace(reply(ok, reason, message), requeue_after=cooldown_left(spec, run, now) or None)
+        if last:
+            return replace(reply(*last), requeue_after=cooldown_left(spec, run, now) or None)
+        # Recorded by an earlier operator, and a refusal replaced its Ready before the upgrade: its version is its
+        # ending.
+        done = finish(reply, "run", run, True, Reason.TRAINED if references(spec) else Reason.IMPORTED,
+                      f"version {version} recorded")
+        return replace(done, requeue_after=cooldown_left(spec, run, now) or None)
     if job is None and last:  # it ended (failed) and is recorded; its Job went since (TTL, a user)
         return reply(*last)
     if job is None:  # the run's Job was not seen yet (just created): nothing to add

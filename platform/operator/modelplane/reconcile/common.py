@@ -9,9 +9,13 @@ from modelplane.api.reasons import Phase, Reason
 from modelplane.conditions import condition
 
 READY = "Ready"
-# Facts that stay true while a new generation or run is in progress: what was built, loaded, trained and promoted.
+# Status fields that stay true while a new generation or run is in progress, kept by an answer that does not set
+# them (an early one: a Model not found, a build under way): what was made and served, and the pod still running
+# (a notebook's token, workspace and activity; a server's url and replicas). A status write is a patch of what
+# changed: a field left out here would be deleted.
 KEPT = ("artifacts", "buildUpload", "image", "builtFrom", "latestVersion", "versions", "load", "champion", "run",
-        "target", "lastGood", "rejected", "servedVersion", "monitoring")
+        "target", "lastGood", "rejected", "servedVersion", "monitoring", "url", "replicas", "readyReplicas", "pod",
+        "port", "tokenSecret", "workspace", "activity")
 
 
 @dataclass(frozen=True)
