@@ -1,6 +1,8 @@
 """The plugins read status through the kinds' status types (api/), the same the operator's writes are checked
 against: a status they cannot read is one clear line with an exit code, never a KeyError."""
 
+from typing import Any
+
 import pytest
 
 from modelplane.api.notebook import NotebookStatus
@@ -29,3 +31,14 @@ def test_a_status_the_plugin_cannot_read_is_a_clear_failure() -> None:
     assert raised.value.code == Exit.FAILED
     assert str(raised.value).startswith("Notebook nb: its status is not what this plugin reads (status.port: Input "
                                         "should be a valid integer")
+
+
+def test_ready_for_an_older_generation_is_not_ready_for_the_edit() -> None:
+    """`kubectl applybuild --wait` waits for the edit it applied: a Dataset still Ready from the load that ran while
+    it was edited (observedGeneration 1 of 2) is not it."""
+    ready = {"type": "Ready", "status": "True", "reason": "Loaded", "message": "version 1"}
+    def dataset(observed: int) -> dict[str, Any]:
+        return {"kind": "Dataset", "metadata": {"name": "feed", "generation": 2},
+                "status": {"ready": True, "observedGeneration": observed, "conditions": [ready]}}
+
+    assert not is_ready(dataset(1)) and is_ready(dataset(2))

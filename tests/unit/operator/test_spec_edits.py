@@ -155,17 +155,24 @@ def test_a_build_that_failed_and_was_reverted_while_a_load_runs_ends_nothing() -
     assert ready_of(done)["reason"] == Reason.LOADED and done.status["latestVersion"] == 1
 
 
-def test_an_edit_while_a_load_runs_is_loaded_once_it_ends() -> None:
+@pytest.mark.parametrize("started_by_an_earlier_operator", [False, True])
+def test_an_edit_while_a_load_runs_is_loaded_once_it_ends(started_by_an_earlier_operator: bool) -> None:
     """The load that ran is recorded as its own generation's (observedGeneration 1, not 2: not settled, not at
-    rest), and the next sync loads the edit."""
+    rest), with the image it ran, and the next sync loads the edit. A load without a digest (an earlier operator's)
+    takes any edit for one, as its trigger does."""
     started = reconcile(owner("Dataset", "feed", 1), FEED, {}, DEV_CLUSTER, Observed(), T0).status
-    edited, who = FEED.model_copy(update={"params": {"source": "/other"}}), owner("Dataset", "feed", 2)
+    if started_by_an_earlier_operator:
+        started = earlier_operators(started)
+    edited, who = FEED.model_copy(update={"params": {"source": "/other"}, "image": "loader:2"}), owner("Dataset",
+                                                                                                       "feed", 2)
     running = reconcile(who, edited, started, DEV_CLUSTER, Observed(job=RUNNING), T1)
     assert kinds(running) == [] and running.status["observedGeneration"] == 1  # the edit waits: one load at a time
     done = reconcile(who, edited, running.status, DEV_CLUSTER, Observed(job=JobState(succeeded=True), manifest=FILES),
                      T1)
     assert done.status["latestVersion"] == 1 and done.status["observedGeneration"] == 1
     assert not settled(who, done.status)
+    if not started_by_an_earlier_operator:  # it recorded no image
+        assert done.status["versions"][0]["image"] == done.status["image"] == "loader:1"
     after = reconcile(who, edited, done.status, DEV_CLUSTER, Observed(), T2)
     assert kinds(after) == ["ConfigMap", "Job"] and after.status["load"]["version"] == 2
     assert after.status["observedGeneration"] == 2

@@ -61,3 +61,10 @@ def test_an_early_answer_keeps_what_the_running_pod_is_in_the_status() -> None:
     assert {"pod", "port", "tokenSecret", "workspace", "activity"} <= running.keys()
     waiting = reconcile_notebook(owner("Notebook", "nb"), spec, running, DEV_CLUSTER, NotebookObserved(), T1).status
     assert not [key for key, value in merge_patch(running, waiting).items() if value is None]
+
+
+def test_none_for_a_field_that_is_not_there_is_no_change() -> None:
+    """A suspended notebook answers pod=None on every sync: with no pod in the status, that is nothing to write (it
+    was a PATCH each time)."""
+    assert merge_patch({"ready": False}, {"ready": False, "pod": None}) == {}
+    assert merge_patch({"ready": False, "pod": "nb-0"}, {"ready": False, "pod": None}) == {"pod": None}

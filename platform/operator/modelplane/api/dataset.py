@@ -70,6 +70,7 @@ class Load(ApiModel):
     spec_digest: str = Field(default="", max_length=64,
                              description="What it loads: a new digest (not a new schedule, keepLast or onDelete) "
                                          "is a new spec, and a new load.")
+    image: str | None = Field(default=None, description="The image it runs (its version records it).")
     ended: Ending | None = Field(default=None, description="How it ended; absent while it runs.")
 
 

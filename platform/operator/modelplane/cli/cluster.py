@@ -45,7 +45,12 @@ def ready_condition(obj: dict[str, Any]) -> Condition:
 
 
 def is_ready(obj: dict[str, Any]) -> bool:
-    return status_of(obj).ready
+    """Ready for the spec as it is now, as kstatus reads it: a status whose observedGeneration is behind
+    metadata.generation (the operator has not answered the latest edit yet, or the edit's load waits for the one
+    running) does not answer the edit just applied."""
+    status = status_of(obj)
+    generation = (obj.get("metadata") or {}).get("generation")
+    return status.ready and (generation is None or status.observed_generation == generation)
 
 
 def answered(error: ApiException) -> str:

@@ -62,7 +62,7 @@ def merge_patch(old: Any, new: Any) -> Any:
         return new
     patch = {key: None for key in old if key not in new}
     for key, value in new.items():
-        if key not in old or old[key] != value:
+        if (key not in old and value is not None) or (key in old and old[key] != value):  # None for no key: as is
             patch[key] = merge_patch(old.get(key), value)
     return patch
 

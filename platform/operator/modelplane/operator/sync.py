@@ -23,7 +23,7 @@ from modelplane.layout import object_root
 from modelplane.meta import Owner
 from modelplane.operator.context import Context, Key
 from modelplane.operator.controllers import CONTROLLERS, Controller
-from modelplane.operator.kube import RefusedError
+from modelplane.operator.kube import RefusedError, merge_patch
 from modelplane.operator.recorder import Batch
 from modelplane.reconcile.common import READY, Outcome, failed_status
 from modelplane.reconcile.notices import notices
@@ -113,7 +113,7 @@ async def apply_children(ctx: Context, key: Key, outcome: Outcome) -> None:
 
 async def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str, Any], after: dict[str, Any],
                  logger: logging.Logger) -> None:
-    if after == before:
+    if not merge_patch(before, after):  # nothing to change (a key set to None that is not there is not a change)
         return
     problems = kind.status_problems(after)
     if problems:  # a reconciler's bug: fail the sync loudly (and retry it) rather than lose fields to pruning

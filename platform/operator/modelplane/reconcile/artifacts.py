@@ -208,7 +208,7 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     if trigger:
         load = {"number": (status.get("load") or {}).get("number", 0) + 1, "generation": owner.generation,
                 "version": (status.get("latestVersion") or 0) + 1, "trigger": trigger, "started": now,
-                "specDigest": load_digest(spec)}
+                "specDigest": load_digest(spec), "image": image}
         name = child_name(owner, load["number"])
         mounts = [Mount("artifacts", version_prefix(owner, load["version"]), ARTIFACTS_PATH, read_only=False)]
         versioned = spec.model_copy(update={"env": {**spec.env, "MODELPLANE_DATASET_VERSION": str(load["version"])}})
@@ -223,10 +223,12 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     last = _load_ended(status, load)
     if last:  # a change that loads nothing new (a schedule, keepLast, onDelete), or a refusal since fixed
         return replace(finish(outcome, "load", load, *last), requeue_after=again)
-    if load.get("specDigest") not in (None, load_digest(spec)):
-        # Edited while it loads: its ending is its own generation's, so the edit is still to do (the status reflects
-        # an older generation, and the next sync starts the next load).
-        outcome = replace(outcome, generation=load["generation"])
+    if (load_digest(spec) != load["specDigest"]) if load.get("specDigest") else load["generation"] != owner.generation:
+        # Edited while it loads (for a load without a digest, any edit, as _load_trigger reads it): its ending is its
+        # own generation's, so the edit is still to do (the status reflects an older generation, and the next sync
+        # starts the next load), and so is the image it ran.
+        image = load.get("image", image)
+        outcome = replace(outcome, generation=load["generation"], fields={**outcome.fields, "image": image})
     job = observed.job
     if job is None:
         return outcome(False, Reason.LOADING, f"job {name} started: loading version {load['version']}")
