@@ -164,9 +164,7 @@ def _load_trigger(owner: Owner, spec: DatasetSpec, status: dict[str, Any], now: 
     if not load:
         return "created"
     over = _load_ended(status, load) is not None
-    if load.get("generation") != owner.generation and load.get("specDigest") != load_digest(spec):
-        # One load at a time: a second one would write the same version's prefix. (A load recorded before loads had
-        # a digest reloads at any change, as then.)
+    if _edited_since(owner, spec, load):  # one load at a time: a second one would write the same version's prefix
         return ("reload requested" if spec.reload else "the spec changed") if over else None
     due = next_fire(spec.schedule, load["started"])
     if due and due <= datetime.fromisoformat(now) and over:
@@ -183,6 +181,14 @@ def _load_ended(status: dict[str, Any], load: dict[str, Any]) -> tuple[bool, str
     if load.get("version", 0) <= (status.get("latestVersion") or 0):
         return True, Reason.LOADED, f"version {load['version']} loaded"
     return None
+
+
+def _edited_since(owner: Owner, spec: DatasetSpec, load: dict[str, Any]) -> bool:
+    """Whether the spec asks for another load than `load`: what it loads changed since (load_digest; for a load an
+    earlier operator recorded without a digest, any edit, as then)."""
+    if load.get("generation") == owner.generation:
+        return False
+    return load_digest(spec) != load["specDigest"] if load.get("specDigest") else True
 
 
 def load_digest(spec: DatasetSpec) -> str:
@@ -223,10 +229,9 @@ def reconcile_dataset(owner: Owner, spec: DatasetSpec, status: dict[str, Any], c
     last = _load_ended(status, load)
     if last:  # a change that loads nothing new (a schedule, keepLast, onDelete), or a refusal since fixed
         return replace(finish(outcome, "load", load, *last), requeue_after=again)
-    if (load_digest(spec) != load["specDigest"]) if load.get("specDigest") else load["generation"] != owner.generation:
-        # Edited while it loads (for a load without a digest, any edit, as _load_trigger reads it): its ending is its
-        # own generation's, so the edit is still to do (the status reflects an older generation, and the next sync
-        # starts the next load), and so is the image it ran.
+    if _edited_since(owner, spec, load):
+        # Edited while it loads: its ending is its own generation's, so the edit is still to do (the status reflects
+        # an older generation, and the next sync starts the next load), and so is the image it ran.
         image = load.get("image", image)
         outcome = replace(outcome, generation=load["generation"], fields={**outcome.fields, "image": image})
     job = observed.job
