@@ -72,7 +72,7 @@ async def fill(http: aiohttp.ClientSession, url: str, n: int, bucket: storage.Bu
                 await kube.apply(child)
             for name, data in plan.writes.items():
                 await asyncio.to_thread(store.write, name, data)
-            await kube.patch_status(DATASET, NAMESPACE, f"ds-{i:05}", {}, plan.finished)
+            await kube.patch_status(DATASET, NAMESPACE, f"ds-{i:05}", plan.finished)
 
     await asyncio.gather(*(filler() for _ in range(FILLERS)))
     await asyncio.sleep(1.0)  # the emulator completes each Job 50 ms after its creation

@@ -48,7 +48,7 @@ from modelplane.layout import version_prefix
 from modelplane.meta import Owner
 from modelplane.operator.context import Context
 from modelplane.operator.handlers import start, stop
-from modelplane.operator.kube import Kube
+from modelplane.operator.kube import Kube, merge_patch
 from modelplane.operator.login import Credentials
 from modelplane.operator.main import tune_collector
 from modelplane.operator.metrics import QUEUE_NAME, Metrics
@@ -220,7 +220,7 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
             await kube.get_object(DATASET, NAMESPACE, name)
             for child in plan.children:
                 await kube.apply(child)
-            await kube.patch_status(DATASET, NAMESPACE, name, {}, plan.started)
+            await kube.patch_status(DATASET, NAMESPACE, name, plan.started)
             await done
             await kube.get_object(DATASET, NAMESPACE, name)
             await asyncio.to_thread(lambda: list(bucket.client.list_blobs(bucket, prefix=version_prefix(
@@ -228,7 +228,7 @@ async def floor(n: int, concurrency: int, bucket: storage.Bucket) -> dict[str, f
             for object_name, data in plan.writes.items():
                 await asyncio.to_thread(bucket.blob(object_name).upload_from_string, data,
                                         content_type="application/json")
-            await kube.patch_status(DATASET, NAMESPACE, name, plan.started, plan.finished)
+            await kube.patch_status(DATASET, NAMESPACE, name, merge_patch(plan.started, plan.finished))
             await asyncio.gather(*(kube.post_event(involved, notice.type, notice.reason, notice.message, now())
                                    for notice in plan.notices))
 

@@ -390,13 +390,12 @@ class Kube:
                 return
             query = {**query, "continue": str(token)}
 
-    async def patch_status(self, kind: Kind, namespace: str, name: str, before: dict[str, Any],
-                           after: dict[str, Any]) -> None:
-        """Turn the status from `before` (as read) into `after`, sending what changed (merge_patch); a deleted
-        object has nothing to report on: 404 is fine."""
+    async def patch_status(self, kind: Kind, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        """Merge `patch` (merge_patch: what changed since the status was read) into the status; a deleted object
+        has nothing to report on: 404 is fine."""
         await self._request(f"writing status of {kind.kind} {namespace}/{name}", "PATCH",
-                            f"{self._objects(kind, namespace)}/{name}/status",
-                            body={"status": merge_patch(before, after)}, content_type=MERGE_PATCH)
+                            f"{self._objects(kind, namespace)}/{name}/status", body={"status": patch},
+                            content_type=MERGE_PATCH)
 
     async def patch_finalizers(self, kind: Kind, namespace: str, name: str, finalizers: list[str],
                                resource_version: str) -> None:

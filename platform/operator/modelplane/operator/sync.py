@@ -113,13 +113,14 @@ async def apply_children(ctx: Context, key: Key, outcome: Outcome) -> None:
 
 async def write_status(ctx: Context, kind: Kind, owner: Owner, before: dict[str, Any], after: dict[str, Any],
                  logger: logging.Logger) -> None:
-    if not merge_patch(before, after):  # nothing to change (a key set to None that is not there is not a change)
+    patch = merge_patch(before, after)
+    if not patch:  # nothing to change (a key set to None that is not there is not a change)
         return
     problems = kind.status_problems(after)
     if problems:  # a reconciler's bug: fail the sync loudly (and retry it) rather than lose fields to pruning
         raise ValueError(f"{kind.kind} {owner.namespace}/{owner.name}: the status to write is not the "
                          f"{kind.status.__name__} type: {'; '.join(problems)}")
-    await ctx.kube.patch_status(kind, owner.namespace, owner.name, before, after)
+    await ctx.kube.patch_status(kind, owner.namespace, owner.name, patch)
     ready = next(c for c in after["conditions"] if c["type"] == READY)
     logger.info("%s %s/%s: Ready=%s %s", kind.kind, owner.namespace, owner.name, ready["status"], ready["reason"])
 
