@@ -84,9 +84,18 @@ def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKubectl:
 
 
 def plugin(name: str, *args: str) -> "subprocess.Popen[str]":
-    """A plugin as a user runs it: a process of its own (Ctrl-C is a real SIGINT), with the test's environment."""
-    return subprocess.Popen([sys.executable, "-m", f"modelplane.cli.{name}", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    """A plugin as a user runs it: a process of its own (Ctrl-C is a real SIGINT), with the test's environment.
+
+    Its SIGINT is at the default, as a terminal's foreground command's is, however this run was started: a
+    non-interactive shell starts a background job (`pytest &`, a CI runner's) with SIGINT ignored, an ignored signal
+    stays ignored across fork and exec (POSIX), and Python then installs no KeyboardInterrupt handler, so the plugin
+    would never see Ctrl-C. A caught signal, by contrast, is reset to the default at exec."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([sys.executable, "-m", f"modelplane.cli.{name}", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 async def make_ready(k8s: kmock.KubernetesEmulator, name: str) -> None:
