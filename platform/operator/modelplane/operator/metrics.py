@@ -14,6 +14,7 @@ GKE's managed Prometheus through the PodMonitoring the stack deploys.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -30,6 +31,18 @@ QUEUE_BUCKETS = tuple(10e-9 * 10**i for i in range(10))
 READY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
 QUEUE_NAME = "modelplane"
 RESULTS = ("success", "error", "requeue_after")
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueSeries:
+    """A work queue's series with its name bound once: `labels()` looks the child up, under a lock, at every call,
+    and the queue reports at every add, take and end of a sync (a sixth of the operator's metrics cost per object)."""
+
+    adds: Counter
+    depth: Gauge
+    waited: Histogram
+    worked: Histogram
+    retries: Counter
 
 
 class Metrics:
@@ -69,6 +82,10 @@ class Metrics:
         self.events_dropped = Counter("modelplane_events_dropped_total", "Events not posted because more syncs' "
                                       "Events waited than the recorder holds (an events API that cannot keep up).",
                                       registry=r)
+
+    def work_queue(self, name: str) -> QueueSeries:
+        return QueueSeries(self.adds.labels(name), self.depth.labels(name), self.queue_duration.labels(name),
+                           self.work_duration.labels(name), self.retries.labels(name))
 
     def serve(self, port: int) -> int:
         """Serve /metrics on `port` (0: any free port) in a daemon thread; returns the port."""

@@ -28,7 +28,8 @@ MAX_DELAY = 300.0  # the longest wait between retries: a fixed API or RBAC is no
 class WorkQueue(Generic[K]):
     def __init__(self, base_delay: float = BASE_DELAY, max_delay: float = MAX_DELAY,
                  metrics: Metrics | None = None) -> None:
-        self.base_delay, self.max_delay, self.metrics = base_delay, max_delay, metrics
+        self.base_delay, self.max_delay = base_delay, max_delay
+        self.series = metrics.work_queue(QUEUE_NAME) if metrics else None
         self._since: dict[K, float] = {}  # when a key was put in line, or when its sync started
         self._ready: asyncio.Queue[K | None] = asyncio.Queue()  # None: closed (passed on to every waiting worker)
         self._closed = False
@@ -44,9 +45,9 @@ class WorkQueue(Generic[K]):
         if key in self._dirty:
             return
         self._dirty.add(key)
-        if self.metrics:
-            self.metrics.adds.labels(QUEUE_NAME).inc()
-            self.metrics.depth.labels(QUEUE_NAME).set(len(self._dirty))
+        if self.series:
+            self.series.adds.inc()
+            self.series.depth.set(len(self._dirty))
         if key not in self._active:
             self._line_up(key)
 
@@ -79,9 +80,9 @@ class WorkQueue(Generic[K]):
         self._dirty.discard(key)
         self._active.add(key)
         started = time.monotonic()
-        if self.metrics:
-            self.metrics.queue_duration.labels(QUEUE_NAME).observe(started - self._since.get(key, started))
-            self.metrics.depth.labels(QUEUE_NAME).set(len(self._dirty))
+        if self.series:
+            self.series.waited.observe(started - self._since.get(key, started))
+            self.series.depth.set(len(self._dirty))
         self._since[key] = started
         return key
 
@@ -89,16 +90,16 @@ class WorkQueue(Generic[K]):
         """The sync of `key` ended; if it was asked for again meanwhile, it goes back in line."""
         self._active.discard(key)
         started = self._since.pop(key, None)
-        if self.metrics and started is not None:
-            self.metrics.work_duration.labels(QUEUE_NAME).observe(time.monotonic() - started)
+        if self.series and started is not None:
+            self.series.worked.observe(time.monotonic() - started)
         if key in self._dirty:
             self._line_up(key)
 
     def retry(self, key: K) -> float:
         """Queue `key` again after its backoff; returns the delay."""
         failures = self._failures[key] = self._failures.get(key, 0) + 1
-        if self.metrics:
-            self.metrics.retries.labels(QUEUE_NAME).inc()
+        if self.series:
+            self.series.retries.inc()
         delay = min(self.base_delay * 2.0 ** (failures - 1), self.max_delay)
         self.add_after(key, delay)
         return delay
