@@ -12,7 +12,8 @@ of its costliest caller.
 How faithful: cProfile slows every Python call alike, about twofold here, so the absolute figures are the profiler's,
 the shares and the difference between the runs are what to read. It sees the event loop's thread only: the GCS
 calls the operator makes in threads (asyncio.to_thread) are not in it; the floor makes its own on the loop. The
-process is the venv's, not the image's (bench/image.py).
+process is the venv's, not the image's (bench/image.py), and holds both runs: the throughput and RSS lines each
+run prints on the way are not the benchmark's (bench/operator_throughput.py gives those).
 """
 
 from __future__ import annotations
