@@ -226,7 +226,7 @@ def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off for a short, allocation-heavy run, then as it was. Importing pulumi_gcp's
     compute and container modules (most of a plan's time) builds thousands of classes, and the collections they set
     off walk an ever larger heap to free next to nothing; the first after the run walks all of it. Paused for the
-    whole `modelplane plan`, it takes about 0.8x the time, in the same peak RSS (bench/startup.py; README)."""
+    whole `modelplane plan`, it takes about 0.85x the time, in the same peak RSS (bench/startup.py; README)."""
     collecting = gc.isenabled()
     gc.disable()
     try:
